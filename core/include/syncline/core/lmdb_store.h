@@ -1,0 +1,84 @@
+// The LMDB store: the production Store (see store.h for the contract).
+//
+// One LMDB environment per data directory, with the named databases of DESIGN.md and a
+// lock file that refuses a second process on the same directory. Exactly one writer thread
+// takes queued write functions, runs up to `max_group_writes` of them in one transaction and
+// commits it with one sync (durable mode), then completes their callbacks.
+//
+// Durability. kDurable (the default) syncs every group before acknowledging it: an
+// acknowledged write survives a process crash, kill -9 and an OS crash or power loss.
+// kNoSync lets the OS write the pages back in its own time: an acknowledged write survives
+// a process crash and kill -9 (the pages are in the kernel's page cache) but the last
+// seconds of writes may be lost in an OS crash or power loss.
+//
+// Map size. LMDB maps the file into memory with a fixed maximum size. The store starts at
+// `map_size_bytes` (sparse: it costs address space, not disk) and, when a transaction hits
+// MDB_MAP_FULL, doubles the map up to `max_map_size_bytes` and retries the group. Past that
+// limit writes fail with ResourceExhausted naming the file and the limit; nothing is
+// acknowledged that was not committed, and everything committed before stays readable.
+//
+// Errors. ENOSPC and a full map are ResourceExhausted, EIO and other OS failures IOError, a
+// file that is not an LMDB environment (or whose pages fail LMDB's checks) Corruption, a
+// directory already in use AlreadyExists. After a failed commit LMDB may have to be
+// reopened; the store then fails every further write with Unavailable and says so.
+//
+// Thread-safety: as Store. Open at most one LmdbStore per directory per process (the lock
+// file enforces it across processes too).
+#ifndef SYNCLINE_CORE_LMDB_STORE_H_
+#define SYNCLINE_CORE_LMDB_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "syncline/core/store.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace syncline::core {
+
+enum class SyncMode {
+  kDurable,  // fsync every group commit (default)
+  kNoSync,   // survives a process crash, not an OS crash
+};
+
+// Points where tests can inject failures (see LmdbStoreOptions::fault_hook).
+enum class FaultPoint {
+  kPut,     // before each mdb_put of a write function
+  kCommit,  // before each mdb_txn_commit of a group
+};
+
+struct LmdbStoreOptions {
+  // Initial map size. Sparse: costs address space, not disk. Default 16 GiB.
+  uint64_t map_size_bytes = uint64_t{16} << 30;
+  // The map doubles on MDB_MAP_FULL up to this size. Default 1 TiB.
+  uint64_t max_map_size_bytes = uint64_t{1} << 40;
+  // kDurable (default) or kNoSync; see the header comment.
+  SyncMode sync_mode = SyncMode::kDurable;
+  // Most write functions committed in one transaction. Default 1024.
+  size_t max_group_writes = 1024;
+  // Most write functions waiting for the writer; Submit blocks beyond it. Default 65,536.
+  size_t max_queued_writes = 65536;
+  // Largest value Put accepts. Default 64 MiB.
+  size_t max_value_bytes = size_t{64} << 20;
+  // Most concurrent read transactions (LMDB reader slots). Default 256.
+  unsigned max_readers = 256;
+  // Create the directory and environment when missing. Default true.
+  bool create_if_missing = true;
+  // Logger for warnings (map growth, stale readers cleared). Null: no logging.
+  std::shared_ptr<spdlog::logger> logger;
+  // Tests only: called at each FaultPoint; a non-zero return is treated as that errno coming
+  // back from LMDB at that point (e.g. EIO, ENOSPC, MDB_MAP_FULL).
+  std::function<int(FaultPoint)> fault_hook;
+};
+
+// Opens (or creates) the store in directory `dir`.
+Result<std::unique_ptr<Store>> OpenLmdbStore(const std::string& dir,
+                                             const LmdbStoreOptions& options = {});
+
+}  // namespace syncline::core
+
+#endif  // SYNCLINE_CORE_LMDB_STORE_H_

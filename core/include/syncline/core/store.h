@@ -1,0 +1,146 @@
+// Store: the local, transactional, ordered key-value store every Syncline node keeps its
+// data, change log and replication metadata in.
+//
+// Two implementations pass one shared test suite: the LMDB store (production; see
+// lmdb_store.h) and the in-memory store (unit tests and the simulator; memory_store.h).
+//
+// Tables. A store has the named tables of DESIGN.md:
+//   data  (collection + key -> state and causal metadata)
+//   log   (origin + counter -> change; see change.h and the log helpers below)
+//   meta  (node ids, mode, epoch, counters, version vector)
+//   peers (what each peer has acknowledged)
+//   feeds (change-feed consumer cursors)
+// Keys are ordered bytewise. Every stored value is wrapped in a record carrying a format
+// version and a checksum over table, key and value; every read verifies it and reports a
+// mismatch as Corruption naming the table and key, never returning the bytes.
+//
+// Writes. All writes go through Submit(): the function runs on the store's single writer,
+// inside a transaction shared with other queued writes (group commit). Its effects commit
+// atomically; `done` is called with OK only after that commit is durable (durable mode:
+// synced to disk; no-sync mode: written to the OS, which survives a process crash but not
+// an OS crash). If the function returns an error, its effects are discarded, `done` gets
+// that error, and the rest of the group is unaffected. If the commit itself fails (full
+// map, full disk, I/O error), every write of the group gets the error and none is applied.
+//
+// Threading. Submit, Write, Read and the convenience calls may be used from any thread.
+// Write functions and `done` callbacks run on the writer thread (for the in-memory store:
+// inline on the caller's thread) and must not block on the store, e.g. by waiting for the
+// future of another write. Read functions run on the caller's thread against a consistent
+// snapshot. The number of queued writes is bounded; Submit blocks while the queue is full.
+#ifndef SYNCLINE_CORE_STORE_H_
+#define SYNCLINE_CORE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "syncline/core/change.h"
+#include "syncline/core/ids.h"
+#include "syncline/core/status.h"
+
+namespace syncline::core {
+
+enum class Table : uint8_t { kData = 0, kLog = 1, kMeta = 2, kPeers = 3, kFeeds = 4 };
+inline constexpr int kNumTables = 5;
+std::string_view TableName(Table table);
+
+// Largest key the store accepts in any table (LMDB's compile-time limit is 511).
+inline constexpr size_t kMaxStoreKeyBytes = 480;
+
+// Visits one entry of a scan; returns false to stop the scan early.
+using ScanVisitor = std::function<bool(std::string_view key, std::string_view value)>;
+
+// A consistent, read-only view of the store.
+class ReadView {
+ public:
+  virtual ~ReadView() = default;
+
+  // The value under `key`: NotFound if absent, Corruption if its record fails its checksum.
+  virtual Result<std::string> Get(Table table, std::string_view key) = 0;
+
+  // Visits the entries with begin <= key < end in key order (an empty `end` means "to the
+  // last key"). Stops at the first corrupt record with Corruption naming it.
+  virtual Status Scan(Table table, std::string_view begin, std::string_view end,
+                      const ScanVisitor& visit) = 0;
+
+  // Change-log helpers (shared by all implementations, built on Get/Scan).
+  // Reads changes of `origin` with counter in [from, to] (inclusive), at most `limit`.
+  Status ReadLog(ReplicaId origin, uint64_t from, uint64_t to, size_t limit,
+                 std::vector<Change>* out);
+  // The change named `dot`: NotFound if it is not in the log (never written, or truncated).
+  Result<Change> GetChange(const Dot& dot);
+  // The lowest and highest counter of `origin` in the log; NotFound if it has none.
+  Result<std::pair<uint64_t, uint64_t>> LogBounds(ReplicaId origin);
+  // The origins that have at least one change in the log, in order.
+  Result<std::vector<ReplicaId>> LogOrigins();
+};
+
+// A write transaction; valid only inside the write function it was passed to.
+class WriteTxn : public ReadView {
+ public:
+  // Stores `value` under `key`, replacing any earlier value. InvalidArgument if the key is
+  // empty or longer than kMaxStoreKeyBytes or the value is above the store's value limit.
+  virtual Status Put(Table table, std::string_view key, std::string_view value) = 0;
+  // Removes `key`; removing an absent key is not an error.
+  virtual Status Delete(Table table, std::string_view key) = 0;
+  // Removes every key with begin <= key < end (empty `end`: to the last key).
+  virtual Status DeleteRange(Table table, std::string_view begin, std::string_view end) = 0;
+
+  // Appends `change` to the log under its dot. The data the change describes must be written
+  // in the same write function, so both commit or neither does. AlreadyExists if the log
+  // holds that dot already.
+  Status AppendChange(const Change& change);
+  // Drops the changes of `origin` with counter < `below`.
+  Status TruncateLog(ReplicaId origin, uint64_t below);
+};
+
+using WriteFn = std::function<Status(WriteTxn&)>;
+using WriteDone = std::function<void(Status)>;
+using ReadFn = std::function<Status(ReadView&)>;
+
+struct StoreStats {
+  uint64_t writes_committed = 0;   // write functions that committed
+  uint64_t writes_failed = 0;      // write functions whose error was returned
+  uint64_t groups_committed = 0;   // transactions committed (one sync each in durable mode)
+  uint64_t queue_depth = 0;        // writes waiting for the writer now
+  uint64_t map_size_bytes = 0;     // LMDB map size (0 for the in-memory store)
+  uint64_t map_grow_count = 0;     // how often the map was grown
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The replica id of this store: drawn at random when the store was created, kept in meta.
+  virtual ReplicaId replica_id() const = 0;
+
+  // Queues `fn` for the writer; `done` receives the outcome (see the header comment).
+  // After Close(), `done` receives Unavailable at once.
+  virtual void Submit(WriteFn fn, WriteDone done) = 0;
+
+  // Runs `fn` on a consistent snapshot. Errors from `fn` are returned as they are.
+  virtual Status Read(const ReadFn& fn) = 0;
+
+  // Waits until every write submitted before the call has completed.
+  virtual void Flush() = 0;
+
+  // Finishes queued writes, stops the writer and releases the files. Idempotent.
+  virtual Status Close() = 0;
+
+  virtual StoreStats stats() const = 0;
+
+  // Conveniences built on Submit and Read.
+  std::future<Status> Write(WriteFn fn);
+  Status WriteAndWait(WriteFn fn);
+  Status Put(Table table, std::string_view key, std::string_view value);
+  Status Delete(Table table, std::string_view key);
+  Result<std::string> Get(Table table, std::string_view key);
+};
+
+}  // namespace syncline::core
+
+#endif  // SYNCLINE_CORE_STORE_H_
