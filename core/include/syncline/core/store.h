@@ -22,6 +22,10 @@
 // that error, and the rest of the group is unaffected. If the commit itself fails (full
 // map, full disk, I/O error), every write of the group gets the error and none is applied.
 //
+// A write function may run more than once (the writer re-runs a group without a function
+// that failed, or after growing the map), so it must act only through the WriteTxn it is given
+// and keep no side effects of its own until `done` reports the outcome.
+//
 // Threading. Submit, Write, Read and the convenience calls may be used from any thread.
 // Write functions and `done` callbacks run on the writer thread (for the in-memory store:
 // inline on the caller's thread) and must not block on the store, e.g. by waiting for the

@@ -1,0 +1,461 @@
+// The LMDB store: environment and lock file, the single writer thread with group commit,
+// map growth, and read views. See lmdb_store.h for the contract.
+#include <fcntl.h>
+#include <lmdb.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+#include <thread>
+#include <vector>
+
+#include "lmdb_views.h"
+#include "record_codec.h"
+#include "syncline/core/lmdb_store.h"
+
+namespace syncline::core {
+
+namespace {
+
+constexpr const char* kFormatKey = "store.format";
+constexpr const char* kFormatValue = "syncline-store-v1";
+constexpr const char* kReplicaIdKey = "store.replica_id";
+constexpr const char* kLockFileName = "syncline.lock";
+
+// Holds an exclusive flock on <dir>/syncline.lock for the life of the store.
+class DirLock {
+ public:
+  ~DirLock() { Release(); }
+
+  void Release() {
+    if (fd_ >= 0) close(fd_);  // releases the flock
+    fd_ = -1;
+  }
+
+  Status Acquire(const std::string& dir) {
+    std::string path = dir + "/" + kLockFileName;
+    fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) return Status::IOError("cannot open lock file " + path + ": " + std::strerror(errno));
+    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      char buf[32] = {0};
+      ssize_t n = pread(fd_, buf, sizeof buf - 1, 0);
+      std::string owner = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "unknown";
+      while (!owner.empty() && (owner.back() == '\n' || owner.back() == ' ')) owner.pop_back();
+      close(fd_);
+      fd_ = -1;
+      if (err == EWOULDBLOCK) {
+        return Status::AlreadyExists("data directory " + dir + " is in use by another store (pid " +
+                                     owner + "); stop it first or use another directory");
+      }
+      return Status::IOError("cannot lock " + path + ": " + std::strerror(err));
+    }
+    std::string pid = std::to_string(getpid()) + "\n";
+    if (ftruncate(fd_, 0) != 0 || pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+      return Status::IOError("cannot write lock file " + path + ": " + std::strerror(errno));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+struct PendingWrite {
+  WriteFn fn;
+  WriteDone done;
+};
+
+class LmdbStore final : public Store {
+ public:
+  LmdbStore(std::string dir, LmdbStoreOptions options)
+      : dir_(std::move(dir)), options_(std::move(options)) {}
+
+  ~LmdbStore() override { Close().IgnoreError(); }
+
+  Status Open();
+
+  ReplicaId replica_id() const override { return replica_id_; }
+  void Submit(WriteFn fn, WriteDone done) override;
+  Status Read(const ReadFn& fn) override;
+  void Flush() override;
+  Status Close() override;
+  StoreStats stats() const override;
+
+ private:
+  void WriterLoop();
+  void CommitGroup(std::vector<PendingWrite>& group);
+  // Runs the group's functions (skipping `excluded`) in one transaction and commits it.
+  // Returns 0 on success, or the LMDB code that broke the transaction; fills `results`.
+  int RunGroupOnce(std::vector<PendingWrite>& group, std::vector<bool>& excluded,
+                   std::vector<Status>& results, bool* rerun);
+  bool GrowMap();
+  Status InitMeta();
+  Status FailedStatus() const;
+  std::string DataFile() const { return dir_ + "/data.mdb"; }
+  void Warn(const std::string& msg) {
+    if (options_.logger) options_.logger->warn("{}", msg);
+  }
+
+  std::string dir_;
+  LmdbStoreOptions options_;
+  DirLock lock_;
+  MDB_env* env_ = nullptr;
+  TableDbis dbis_{};
+  ReplicaId replica_id_;
+
+  // Readers hold this shared; the writer holds it exclusively only to resize the map.
+  mutable std::shared_mutex resize_mu_;
+
+  mutable std::mutex mu_;  // guards the fields below
+  std::condition_variable not_empty_;
+  std::condition_variable not_full_;
+  std::condition_variable idle_;
+  std::deque<PendingWrite> queue_;
+  uint64_t submitted_ = 0;
+  uint64_t completed_ = 0;
+  bool closing_ = false;
+  bool closed_ = false;
+  std::string failed_;  // non-empty once a commit failure left LMDB unusable
+  StoreStats stats_;
+  uint64_t map_size_ = 0;
+  std::thread writer_;
+  std::thread::id writer_id_;
+};
+
+Status LmdbStore::Open() {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir_, ec)) {
+    if (!options_.create_if_missing) {
+      return Status::NotFound("data directory " + dir_ + " does not exist");
+    }
+    std::filesystem::create_directories(dir_, ec);
+    if (ec) return Status::IOError("cannot create data directory " + dir_ + ": " + ec.message());
+  } else if (!std::filesystem::is_directory(dir_, ec)) {
+    return Status::InvalidArgument(dir_ + " is not a directory");
+  }
+  SYNCLINE_RETURN_IF_ERROR(lock_.Acquire(dir_));
+
+  int rc = mdb_env_create(&env_);
+  if (rc != 0) return LmdbStatus(rc, "creating the LMDB environment for " + dir_);
+  mdb_env_set_maxdbs(env_, 16);
+  mdb_env_set_maxreaders(env_, options_.max_readers);
+  rc = mdb_env_set_mapsize(env_, options_.map_size_bytes);
+  if (rc != 0) return LmdbStatus(rc, "setting the map size of " + dir_);
+  unsigned flags = MDB_NOTLS;
+  if (options_.sync_mode == SyncMode::kNoSync) flags |= MDB_NOSYNC;
+  rc = mdb_env_open(env_, dir_.c_str(), flags, 0644);
+  if (rc != 0) {
+    Status st = LmdbStatus(rc, "opening " + DataFile());
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND) {
+      st = Status::Corruption("opening " + DataFile() + ": not an LMDB environment or corrupted (" +
+                              mdb_strerror(rc) + "); restore the node from a replica");
+    }
+    mdb_env_close(env_);
+    env_ = nullptr;
+    return st;
+  }
+  int dead = 0;
+  if (mdb_reader_check(env_, &dead) == 0 && dead > 0) {
+    Warn("cleared " + std::to_string(dead) + " stale LMDB reader slot(s) left by dead processes in " + dir_);
+  }
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  map_size_ = info.me_mapsize;
+  stats_.map_size_bytes = map_size_;
+
+  SYNCLINE_RETURN_IF_ERROR(InitMeta());
+  writer_ = std::thread([this] { WriterLoop(); });
+  writer_id_ = writer_.get_id();
+  return Status::Ok();
+}
+
+Status LmdbStore::InitMeta() {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  if (rc != 0) return LmdbStatus(rc, "starting the first transaction on " + dir_);
+  static const char* kNames[kNumTables] = {"data", "log", "meta", "peers", "feeds"};
+  for (int i = 0; i < kNumTables; ++i) {
+    rc = mdb_dbi_open(txn, kNames[i], MDB_CREATE, &dbis_[i]);
+    if (rc != 0) {
+      mdb_txn_abort(txn);
+      return LmdbStatus(rc, std::string("opening table '") + kNames[i] + "' in " + dir_);
+    }
+  }
+  LmdbWriteTxn wt(txn, dbis_, options_.max_value_bytes, nullptr);
+  Status st;
+  auto format = wt.Get(Table::kMeta, kFormatKey);
+  if (format.ok()) {
+    if (*format != kFormatValue) {
+      st = Status::FailedPrecondition("data directory " + dir_ + " holds format '" + *format +
+                                      "', this build reads '" + kFormatValue + "'");
+    }
+  } else if (format.status().IsNotFound()) {
+    st = wt.Put(Table::kMeta, kFormatKey, kFormatValue);
+  } else {
+    st = format.status();
+  }
+  if (st.ok()) {
+    auto id = wt.Get(Table::kMeta, kReplicaIdKey);
+    if (id.ok()) {
+      if (id->size() != 8) {
+        st = Status::Corruption("meta entry store.replica_id in " + dir_ + " is not 8 bytes");
+      } else {
+        replica_id_ = ReplicaId(ReadBigEndian64(id->data()));
+      }
+    } else if (id.status().IsNotFound()) {
+      std::random_device rd;
+      std::mt19937_64 rng((uint64_t{rd()} << 32) ^ rd() ^ static_cast<uint64_t>(getpid()));
+      replica_id_ = ReplicaId::Random(rng);
+      std::string bytes;
+      AppendBigEndian64(&bytes, replica_id_.value());
+      st = wt.Put(Table::kMeta, kReplicaIdKey, bytes);
+    } else {
+      st = id.status();
+    }
+  }
+  if (!st.ok()) {
+    mdb_txn_abort(txn);
+    return st;
+  }
+  rc = mdb_txn_commit(txn);
+  if (rc != 0) return LmdbStatus(rc, "initialising " + dir_);
+  return Status::Ok();
+}
+
+void LmdbStore::Submit(WriteFn fn, WriteDone done) {
+  std::unique_lock lock(mu_);
+  if (closing_ || closed_ || !failed_.empty()) {
+    Status st = FailedStatus();
+    lock.unlock();
+    if (done) done(st);
+    return;
+  }
+  if (std::this_thread::get_id() != writer_id_) {
+    not_full_.wait(lock, [&] { return queue_.size() < options_.max_queued_writes || closing_; });
+    if (closing_) {
+      lock.unlock();
+      if (done) done(Status::Unavailable("the store at " + dir_ + " is closing"));
+      return;
+    }
+  }
+  queue_.push_back(PendingWrite{std::move(fn), std::move(done)});
+  ++submitted_;
+  not_empty_.notify_one();
+}
+
+Status LmdbStore::FailedStatus() const {
+  if (!failed_.empty()) {
+    return Status::Unavailable("the store at " + dir_ + " failed after " + failed_ + "; reopen it");
+  }
+  return Status::Unavailable("the store at " + dir_ + " is closed");
+}
+
+void LmdbStore::WriterLoop() {
+  std::vector<PendingWrite> group;
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      not_empty_.wait(lock, [&] { return !queue_.empty() || closing_; });
+      if (queue_.empty() && closing_) return;
+      size_t n = std::min(queue_.size(), std::max<size_t>(options_.max_group_writes, 1));
+      group.clear();
+      for (size_t i = 0; i < n; ++i) {
+        group.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      not_full_.notify_all();
+    }
+    CommitGroup(group);
+    {
+      std::lock_guard lock(mu_);
+      completed_ += group.size();
+      idle_.notify_all();
+    }
+  }
+}
+
+bool LmdbStore::GrowMap() {
+  uint64_t next = std::min<uint64_t>(map_size_ * 2, options_.max_map_size_bytes);
+  if (next <= map_size_) return false;
+  std::unique_lock resize(resize_mu_);  // no read transaction may be open while resizing
+  int rc = mdb_env_set_mapsize(env_, next);
+  if (rc != 0) {
+    Warn("growing the LMDB map of " + dir_ + " failed: " + mdb_strerror(rc));
+    return false;
+  }
+  Warn("grew the LMDB map of " + dir_ + " from " + std::to_string(map_size_) + " to " +
+       std::to_string(next) + " bytes");
+  map_size_ = next;
+  std::lock_guard lock(mu_);
+  stats_.map_size_bytes = next;
+  ++stats_.map_grow_count;
+  return true;
+}
+
+int LmdbStore::RunGroupOnce(std::vector<PendingWrite>& group, std::vector<bool>& excluded,
+                            std::vector<Status>& results, bool* rerun) {
+  *rerun = false;
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+  if (rc != 0) return rc;
+  LmdbWriteTxn wt(txn, dbis_, options_.max_value_bytes, &options_.fault_hook);
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (excluded[i]) continue;
+    Status st;
+    try {
+      st = group[i].fn(wt);
+    } catch (const std::exception& e) {
+      st = Status::Internal(std::string("write function threw: ") + e.what());
+    } catch (...) {
+      st = Status::Internal("write function threw a non-standard exception");
+    }
+    if (wt.broken_rc() != 0) {
+      mdb_txn_abort(txn);
+      return wt.broken_rc();
+    }
+    if (!st.ok()) {
+      // Roll this function back alone: abort, exclude it, run the rest again.
+      mdb_txn_abort(txn);
+      results[i] = std::move(st);
+      excluded[i] = true;
+      *rerun = true;
+      return 0;
+    }
+  }
+  if (options_.fault_hook) {
+    if (int injected = options_.fault_hook(FaultPoint::kCommit)) {
+      mdb_txn_abort(txn);
+      return injected;
+    }
+  }
+  return mdb_txn_commit(txn);
+}
+
+void LmdbStore::CommitGroup(std::vector<PendingWrite>& group) {
+  std::vector<bool> excluded(group.size(), false);
+  std::vector<Status> results(group.size());
+  int rc = 0;
+  while (true) {
+    bool rerun = false;
+    rc = RunGroupOnce(group, excluded, results, &rerun);
+    if (rerun) continue;
+    if (rc == MDB_MAP_FULL && GrowMap()) continue;
+    break;
+  }
+  size_t ok = 0, failed = 0;
+  if (rc != 0) {
+    Status st;
+    if (rc == MDB_MAP_FULL) {
+      st = Status::ResourceExhausted("committing " + std::to_string(group.size()) + " write(s) to " +
+                                     DataFile() + ": the LMDB map is full at " +
+                                     std::to_string(map_size_) +
+                                     " bytes (max_map_size_bytes); raise the limit or free space");
+    } else {
+      st = LmdbStatus(rc, "committing " + std::to_string(group.size()) + " write(s) to " + DataFile());
+    }
+    if (rc == MDB_PANIC) {
+      std::lock_guard lock(mu_);
+      failed_ = st.message();
+    }
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (!excluded[i]) results[i] = st;
+    }
+  }
+  for (size_t i = 0; i < group.size(); ++i) (results[i].ok() ? ok : failed)++;
+  {
+    std::lock_guard lock(mu_);
+    stats_.writes_committed += ok;
+    stats_.writes_failed += failed;
+    if (rc == 0 && ok > 0) ++stats_.groups_committed;
+  }
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (group[i].done) group[i].done(std::move(results[i]));
+  }
+}
+
+Status LmdbStore::Read(const ReadFn& fn) {
+  std::shared_lock resize(resize_mu_);
+  {
+    std::lock_guard lock(mu_);
+    if (closed_) return Status::Unavailable("the store at " + dir_ + " is closed");
+  }
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc == MDB_READERS_FULL) {
+    int dead = 0;
+    mdb_reader_check(env_, &dead);
+    rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  }
+  if (rc != 0) return LmdbStatus(rc, "starting a read transaction on " + dir_);
+  LmdbReadView view(txn, dbis_);
+  Status st;
+  try {
+    st = fn(view);
+  } catch (...) {
+    mdb_txn_abort(txn);
+    throw;
+  }
+  mdb_txn_abort(txn);
+  return st;
+}
+
+void LmdbStore::Flush() {
+  std::unique_lock lock(mu_);
+  uint64_t target = submitted_;
+  if (std::this_thread::get_id() == writer_id_) return;  // cannot wait for ourselves
+  idle_.wait(lock, [&] { return completed_ >= target; });
+}
+
+Status LmdbStore::Close() {
+  {
+    std::unique_lock lock(mu_);
+    if (closed_ || env_ == nullptr) {
+      closed_ = true;
+      return Status::Ok();
+    }
+    closing_ = true;
+    not_empty_.notify_all();
+    not_full_.notify_all();
+  }
+  if (writer_.joinable()) writer_.join();
+  std::unique_lock resize(resize_mu_);
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+  }
+  mdb_env_close(env_);
+  env_ = nullptr;
+  lock_.Release();
+  return Status::Ok();
+}
+
+StoreStats LmdbStore::stats() const {
+  std::lock_guard lock(mu_);
+  StoreStats s = stats_;
+  s.queue_depth = queue_.size();
+  return s;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenLmdbStore(const std::string& dir, const LmdbStoreOptions& options) {
+  if (options.max_map_size_bytes < options.map_size_bytes) {
+    return Status::InvalidArgument("max_map_size_bytes (" + std::to_string(options.max_map_size_bytes) +
+                                   ") is below map_size_bytes (" + std::to_string(options.map_size_bytes) + ")");
+  }
+  auto store = std::make_unique<LmdbStore>(dir, options);
+  SYNCLINE_RETURN_IF_ERROR(store->Open());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace syncline::core
