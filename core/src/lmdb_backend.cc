@@ -320,6 +320,8 @@ int LmdbStore::RunGroupOnce(std::vector<PendingWrite>& group, std::vector<bool>&
       st = Status::Internal("write function threw a non-standard exception");
     }
     if (wt.broken_rc() != 0) {
+      // The function's own error names its key; the rest of the group gets the group's error.
+      if (!st.ok()) results[i] = std::move(st);
       mdb_txn_abort(txn);
       return wt.broken_rc();
     }
@@ -347,6 +349,9 @@ void LmdbStore::CommitGroup(std::vector<PendingWrite>& group) {
   int rc = 0;
   while (true) {
     bool rerun = false;
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (!excluded[i]) results[i] = Status::Ok();
+    }
     rc = RunGroupOnce(group, excluded, results, &rerun);
     if (rerun) continue;
     if (rc == MDB_MAP_FULL && GrowMap()) continue;
@@ -368,7 +373,7 @@ void LmdbStore::CommitGroup(std::vector<PendingWrite>& group) {
       failed_ = st.message();
     }
     for (size_t i = 0; i < group.size(); ++i) {
-      if (!excluded[i]) results[i] = st;
+      if (!excluded[i] && (results[i].ok() || rc == MDB_MAP_FULL)) results[i] = st;
     }
   }
   for (size_t i = 0; i < group.size(); ++i) (results[i].ok() ? ok : failed)++;
