@@ -1,0 +1,80 @@
+// DotContext: the set of dots a replica has seen, as a version vector (every dot up to a
+// counter, per replica) plus a dot cloud (dots seen out of order, above the vector).
+//
+// Adding the dot right after a replica's vector entry advances the vector; any other unseen
+// dot goes to the cloud, kept per replica in a compressed (Roaring) bitmap. Compact() folds
+// cloud dots that have become contiguous with the vector into it and drops cloud dots the
+// vector already covers; Add() and Merge() compact as they go, so after any sequence of calls
+// the cloud holds only dots that are truly out of order. Contains() is unaffected by
+// compaction.
+//
+// Encoding: the version vector (see version_vector.h), then a varint count of cloud replicas,
+// then per replica in ascending order: the replica id (8 bytes little-endian), a varint dot
+// count, and the dots in ascending order as varint gaps from the previous dot (the first gap
+// counted from the vector's entry). Decode bounds replicas and dots before allocating and
+// refuses dots covered by the vector, repeated or unsorted ones, and trailing bytes.
+//
+// Thread-safety: value type (copyable; copies are independent).
+#ifndef SYNCLINE_CORE_DOT_CONTEXT_H_
+#define SYNCLINE_CORE_DOT_CONTEXT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "syncline/core/dot.h"
+#include "syncline/core/status.h"
+#include "syncline/core/version_vector.h"
+
+namespace syncline {
+
+class DotContext {
+ public:
+  static constexpr size_t kDefaultMaxCloudDots = size_t{1} << 20;
+
+  DotContext();
+  explicit DotContext(VersionVector vv);
+  DotContext(const DotContext& other);
+  DotContext& operator=(const DotContext& other);
+  DotContext(DotContext&&) noexcept;
+  DotContext& operator=(DotContext&&) noexcept;
+  ~DotContext();
+
+  bool Contains(const Dot& dot) const;
+  // Records `dot` as seen (invalid dots are ignored).
+  void Add(const Dot& dot);
+  // Unions `other` into this context.
+  void Merge(const DotContext& other);
+  // Folds contiguous cloud dots into the vector (Add and Merge already do this).
+  void Compact();
+
+  // The next dot `replica` would use: one above everything of it this context has seen.
+  Dot NextDot(ReplicaId replica) const;
+
+  const VersionVector& vv() const { return vv_; }
+  // Number of dots in the cloud.
+  uint64_t cloud_size() const;
+  // The cloud's dots in ascending order (for tests and diagnostics).
+  std::vector<Dot> CloudDots() const;
+
+  std::string Encode() const;
+  void EncodeTo(std::string* out) const;
+  static Result<DotContext> Decode(std::string_view bytes, size_t max_cloud_dots = kDefaultMaxCloudDots);
+  static Result<DotContext> DecodeFrom(std::string_view* in, size_t max_cloud_dots = kDefaultMaxCloudDots);
+
+  std::string ToString() const;
+  friend bool operator==(const DotContext& a, const DotContext& b);
+
+ private:
+  struct Cloud;  // per-replica Roaring bitmaps, kept out of this header
+  void CompactReplica(ReplicaId replica);
+
+  VersionVector vv_;
+  std::unique_ptr<Cloud> cloud_;
+};
+
+}  // namespace syncline
+
+#endif  // SYNCLINE_CORE_DOT_CONTEXT_H_

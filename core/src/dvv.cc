@@ -1,0 +1,111 @@
+#include "syncline/core/dvv.h"
+
+#include <algorithm>
+
+#include "varint.h"
+
+namespace syncline {
+
+using core::GetFixed64;
+using core::GetVarint64;
+using core::PutFixed64;
+using core::PutVarint64;
+
+VersionVector Dvv::Join() const {
+  VersionVector vv = past;
+  vv.Advance(dot.replica, dot.counter);
+  return vv;
+}
+
+void Siblings::Insert(Sibling s) {
+  for (const Sibling& mine : items_) {
+    if (mine.clock.dot == s.clock.dot || s.clock.SeenBy(mine.clock)) return;  // known or obsolete
+  }
+  std::erase_if(items_, [&](const Sibling& mine) { return mine.clock.SeenBy(s.clock); });
+  auto at = std::lower_bound(items_.begin(), items_.end(), s,
+                             [](const Sibling& a, const Sibling& b) { return a.clock.dot < b.clock.dot; });
+  items_.insert(at, std::move(s));
+}
+
+Siblings Siblings::Sync(const Siblings& a, const Siblings& b) {
+  Siblings out = a;
+  for (const Sibling& s : b.items_) out.Insert(s);
+  return out;
+}
+
+Dot Siblings::Update(const VersionVector& context, ReplicaId replica, std::string value) {
+  // The new counter must exceed every counter of `replica` this key has seen anywhere.
+  uint64_t top = context.Get(replica);
+  for (const Sibling& s : items_) {
+    top = std::max(top, s.clock.past.Get(replica));
+    if (s.clock.dot.replica == replica) top = std::max(top, s.clock.dot.counter);
+  }
+  Sibling fresh{Dvv{Dot{replica, top + 1}, context}, std::move(value)};
+  Dot dot = fresh.clock.dot;
+  Insert(std::move(fresh));
+  return dot;
+}
+
+void Siblings::Discard(const VersionVector& context) {
+  std::erase_if(items_, [&](const Sibling& s) { return context.Covers(s.clock.dot); });
+}
+
+VersionVector Siblings::Context() const {
+  VersionVector vv;
+  for (const Sibling& s : items_) vv.Merge(s.clock.Join());
+  return vv;
+}
+
+std::string Siblings::Encode() const {
+  std::string out;
+  PutVarint64(&out, items_.size());
+  for (const Sibling& s : items_) {
+    PutFixed64(&out, s.clock.dot.replica.value());
+    PutVarint64(&out, s.clock.dot.counter);
+    s.clock.past.EncodeTo(&out);
+    PutVarint64(&out, s.value.size());
+    out += s.value;
+  }
+  return out;
+}
+
+Result<Siblings> Siblings::Decode(std::string_view in, size_t max_siblings, size_t max_value_bytes) {
+  uint64_t n = 0;
+  if (!GetVarint64(&in, &n)) return Status::Corruption("siblings: truncated count");
+  if (n > max_siblings || n > in.size() / 11) {
+    return Status::Corruption("siblings: count " + std::to_string(n) + " exceeds the limit of " +
+                              std::to_string(max_siblings) + " or the input");
+  }
+  Siblings out;
+  out.items_.reserve(n);
+  for (uint64_t k = 0; k < n; ++k) {
+    Sibling s;
+    uint64_t id = 0, counter = 0, len = 0;
+    if (!GetFixed64(&in, &id) || !GetVarint64(&in, &counter)) {
+      return Status::Corruption("siblings: truncated dot of sibling " + std::to_string(k));
+    }
+    s.clock.dot = Dot{ReplicaId(id), counter};
+    if (!s.clock.dot.valid()) return Status::Corruption("siblings: sibling " + std::to_string(k) + " has an invalid dot");
+    SYNCLINE_ASSIGN_OR_RETURN(s.clock.past, VersionVector::DecodeFrom(&in));
+    if (!GetVarint64(&in, &len)) return Status::Corruption("siblings: truncated value length");
+    if (len > max_value_bytes || len > in.size()) {
+      return Status::Corruption("siblings: value of " + std::to_string(len) + " bytes exceeds the limit of " +
+                                std::to_string(max_value_bytes) + " or the input");
+    }
+    s.value.assign(in.substr(0, len));
+    in.remove_prefix(len);
+    if (!out.items_.empty() && !(out.items_.back().clock.dot < s.clock.dot)) {
+      return Status::Corruption("siblings: dots not in strictly ascending order at sibling " + std::to_string(k));
+    }
+    for (const Sibling& prev : out.items_) {
+      if (prev.clock.SeenBy(s.clock) || s.clock.SeenBy(prev.clock)) {
+        return Status::Corruption("siblings: sibling " + std::to_string(k) + " is obsolete");
+      }
+    }
+    out.items_.push_back(std::move(s));
+  }
+  if (!in.empty()) return Status::Corruption("siblings: " + std::to_string(in.size()) + " trailing bytes");
+  return out;
+}
+
+}  // namespace syncline

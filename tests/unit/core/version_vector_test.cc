@@ -1,0 +1,132 @@
+#include "syncline/core/version_vector.h"
+
+#include <gtest/gtest.h>
+
+#include "support/seed.h"
+
+namespace syncline {
+namespace {
+
+using syncline::testing::SeededRng;
+
+const ReplicaId A(1), B(2), C(3);
+
+VersionVector RandomVV(SeededRng& rng) {
+  VersionVector vv;
+  for (uint64_t r = 1; r <= 4; ++r) {
+    if (rng.Chance(0.7)) vv.Set(ReplicaId(r), rng.Uniform(1, 6));
+  }
+  return vv;
+}
+
+TEST(VersionVectorTest, GetSetIncrementCovers) {
+  VersionVector vv;
+  EXPECT_EQ(vv.Get(A), 0u);
+  EXPECT_EQ(vv.Increment(A), (Dot{A, 1}));
+  EXPECT_EQ(vv.Increment(A), (Dot{A, 2}));
+  vv.Advance(B, 5);
+  vv.Advance(B, 3);  // never goes back
+  EXPECT_EQ(vv.Get(B), 5u);
+  EXPECT_TRUE(vv.Covers(Dot{A, 2}));
+  EXPECT_FALSE(vv.Covers(Dot{A, 3}));
+  EXPECT_FALSE(vv.Covers(Dot{C, 1}));
+  EXPECT_FALSE(vv.Covers(Dot{A, 0}));
+  vv.Set(B, 0);
+  EXPECT_EQ(vv.size(), 1u);
+  EXPECT_EQ(vv, (VersionVector{{A, 2}}));
+}
+
+TEST(VersionVectorTest, CompareAllFourOrders) {
+  VersionVector a{{A, 1}, {B, 2}};
+  EXPECT_EQ(VersionVector::Compare(a, a), Ordering::kEqual);
+  EXPECT_EQ(VersionVector::Compare(a, VersionVector{{A, 1}, {B, 3}}), Ordering::kBefore);
+  EXPECT_EQ(VersionVector::Compare(a, VersionVector{{A, 1}}), Ordering::kAfter);
+  EXPECT_EQ(VersionVector::Compare(a, VersionVector{{A, 2}, {B, 1}}), Ordering::kConcurrent);
+  EXPECT_EQ(VersionVector::Compare(a, VersionVector{{C, 1}}), Ordering::kConcurrent);
+  EXPECT_EQ(VersionVector::Compare(VersionVector(), a), Ordering::kBefore);
+}
+
+TEST(VersionVectorTest, MergeIsAJoinOverRandomVectors) {
+  SeededRng rng;
+  for (int i = 0; i < 5000; ++i) {
+    VersionVector a = RandomVV(rng), b = RandomVV(rng), c = RandomVV(rng);
+    VersionVector ab = a;
+    ab.Merge(b);
+    VersionVector ba = b;
+    ba.Merge(a);
+    ASSERT_EQ(ab, ba) << a << " " << b;  // commutative
+    VersionVector aa = a;
+    aa.Merge(a);
+    ASSERT_EQ(aa, a);  // idempotent
+    VersionVector ab_c = ab;
+    ab_c.Merge(c);
+    VersionVector bc = b;
+    bc.Merge(c);
+    VersionVector a_bc = a;
+    a_bc.Merge(bc);
+    ASSERT_EQ(ab_c, a_bc);  // associative
+    // The join is an upper bound, and the least one: it dominates both and is covered by any
+    // vector that dominates both.
+    ASSERT_TRUE(ab.Dominates(a) && ab.Dominates(b));
+    Ordering o = VersionVector::Compare(a, ab);
+    ASSERT_TRUE(o == Ordering::kBefore || o == Ordering::kEqual);
+    if (c.Dominates(a) && c.Dominates(b)) {
+      ASSERT_TRUE(c.Dominates(ab));
+    }
+    // Compare agrees with Dominates.
+    Ordering ac = VersionVector::Compare(a, c);
+    ASSERT_EQ(ac == Ordering::kEqual || ac == Ordering::kAfter, a.Dominates(c));
+    ASSERT_EQ(VersionVector::Compare(c, a) == Ordering::kBefore, ac == Ordering::kAfter);
+    // Min is a lower bound.
+    VersionVector m = VersionVector::Min(a, b);
+    ASSERT_TRUE(a.Dominates(m) && b.Dominates(m));
+  }
+}
+
+TEST(VersionVectorTest, EncodingRoundTripsAndIsCanonical) {
+  SeededRng rng;
+  for (int i = 0; i < 2000; ++i) {
+    VersionVector vv;
+    int n = static_cast<int>(rng.Uniform(0, 10));
+    for (int k = 0; k < n; ++k) vv.Set(ReplicaId(rng.Uniform(1, ~uint64_t{0})), rng.Uniform(1, ~uint64_t{0}));
+    auto back = VersionVector::Decode(vv.Encode());
+    ASSERT_TRUE(back.ok()) << back.status();
+    ASSERT_EQ(*back, vv);
+    ASSERT_EQ(back->Encode(), vv.Encode());
+  }
+  // Three replicas with modest counters stay small.
+  VersionVector three{{A, 1'000'000}, {B, 1'000'000}, {C, 1'000'000}};
+  EXPECT_LE(three.Encode().size(), 1u + 3 * (8 + 3));
+}
+
+TEST(VersionVectorTest, DecodeRejectsBadInput) {
+  std::string good = VersionVector{{A, 1}, {B, 2}}.Encode();
+  for (size_t cut = 0; cut < good.size(); ++cut) {
+    EXPECT_FALSE(VersionVector::Decode(good.substr(0, cut)).ok()) << cut;
+  }
+  EXPECT_FALSE(VersionVector::Decode(good + "x").ok());
+  // Unsorted replicas.
+  std::string unsorted = "\x02";
+  unsorted += std::string("\x02\0\0\0\0\0\0\0\x01", 9);
+  unsorted += std::string("\x01\0\0\0\0\0\0\0\x01", 9);
+  auto r = VersionVector::Decode(unsorted);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("ascending"), std::string::npos) << r.status();
+  // A huge count is refused before allocating.
+  std::string huge = "\xff\xff\xff\xff\x0f";
+  EXPECT_FALSE(VersionVector::Decode(huge).ok());
+  EXPECT_FALSE(VersionVector::Decode(VersionVector{{A, 1}, {B, 1}, {C, 1}}.Encode(), 2).ok());
+  // Random bytes never crash; whatever decodes re-encodes to the same bytes.
+  SeededRng rng;
+  for (int i = 0; i < 5000; ++i) {
+    std::string junk(rng.Uniform(0, 40), '\0');
+    for (char& ch : junk) ch = static_cast<char>(rng.Uniform(0, 255));
+    auto d = VersionVector::Decode(junk);
+    if (d.ok()) {
+      ASSERT_EQ(d->Encode(), junk);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace syncline
