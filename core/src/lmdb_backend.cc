@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -124,7 +125,7 @@ class LmdbStore final : public Store {
   uint64_t submitted_ = 0;
   uint64_t completed_ = 0;
   bool closing_ = false;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};  // read without mu_ on the read path
   std::string failed_;  // non-empty once a commit failure left LMDB unusable
   StoreStats stats_;
   uint64_t map_size_ = 0;
@@ -390,9 +391,8 @@ void LmdbStore::CommitGroup(std::vector<PendingWrite>& group) {
 
 Status LmdbStore::Read(const ReadFn& fn) {
   std::shared_lock resize(resize_mu_);
-  {
-    std::lock_guard lock(mu_);
-    if (closed_) return Status::Unavailable("the store at " + dir_ + " is closed");
+  if (closed_.load(std::memory_order_acquire)) {
+    return Status::Unavailable("the store at " + dir_ + " is closed");
   }
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
