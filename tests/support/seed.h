@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 
 namespace syncline::testing {
 
@@ -25,6 +26,12 @@ class SeededRng {
     return std::uniform_int_distribution<uint64_t>(lo, hi)(rng_);
   }
   bool Chance(double p) { return std::bernoulli_distribution(p)(rng_); }
+  // Random bytes, 0 to `max_len` of them (for decoders fed garbage).
+  std::string Bytes(size_t max_len) {
+    std::string out(Uniform(0, max_len), '\0');
+    for (char& ch : out) ch = static_cast<char>(Uniform(0, 255));
+    return out;
+  }
 
  private:
   uint64_t seed_;

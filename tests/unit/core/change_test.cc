@@ -37,8 +37,7 @@ TEST(ChangeTest, DecodeRejectsGarbageAndInvalidChanges) {
   syncline::testing::SeededRng rng;
   int decoded = 0;
   for (int i = 0; i < 2000; ++i) {
-    std::string junk(rng.Uniform(0, 64), '\0');
-    for (char& ch : junk) ch = static_cast<char>(rng.Uniform(0, 255));
+    std::string junk = rng.Bytes(64);
     auto r = DecodeChange(junk);
     if (r.ok()) {
       ++decoded;

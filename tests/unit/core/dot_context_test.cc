@@ -123,8 +123,7 @@ TEST(DotContextTest, DecodeRejectsBadInput) {
   EXPECT_FALSE(DotContext::Decode(good, 1).ok());  // more cloud dots than allowed
   SeededRng rng;
   for (int i = 0; i < 5000; ++i) {
-    std::string junk(rng.Uniform(0, 60), '\0');
-    for (char& ch : junk) ch = static_cast<char>(rng.Uniform(0, 255));
+    std::string junk = rng.Bytes(60);
     auto d = DotContext::Decode(junk);
     if (d.ok()) {
       ASSERT_EQ(d->Encode(), junk);

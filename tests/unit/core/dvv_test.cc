@@ -167,8 +167,7 @@ TEST(DvvTest, EncodingRoundTripsAndRejectsGarbage) {
   EXPECT_FALSE(Siblings::Decode(bytes, 1024, 3).ok());  // a value above the limit
   SeededRng rng;
   for (int i = 0; i < 5000; ++i) {
-    std::string junk(rng.Uniform(0, 80), '\0');
-    for (char& ch : junk) ch = static_cast<char>(rng.Uniform(0, 255));
+    std::string junk = rng.Bytes(80);
     auto d = Siblings::Decode(junk);
     if (d.ok()) {
       ASSERT_EQ(d->Encode(), junk);
