@@ -33,9 +33,9 @@ Siblings Siblings::Sync(const Siblings& a, const Siblings& b) {
   return out;
 }
 
-Dot Siblings::Update(const VersionVector& context, ReplicaId replica, std::string value) {
+Dot Siblings::Update(const VersionVector& context, ReplicaId replica, std::string value, uint64_t floor) {
   // The new counter must exceed every counter of `replica` this key has seen anywhere.
-  uint64_t top = context.Get(replica);
+  uint64_t top = std::max(context.Get(replica), floor);
   for (const Sibling& s : items_) {
     top = std::max(top, s.clock.past.Get(replica));
     if (s.clock.dot.replica == replica) top = std::max(top, s.clock.dot.counter);

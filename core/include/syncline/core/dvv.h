@@ -24,6 +24,7 @@
 #ifndef SYNCLINE_CORE_DVV_H_
 #define SYNCLINE_CORE_DVV_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -63,8 +64,18 @@ class Siblings {
   static Siblings Sync(const Siblings& a, const Siblings& b);
 
   // The paper's update: a write of `value` at `replica` by a client that read `context`.
-  // Returns the new version's dot.
-  Dot Update(const VersionVector& context, ReplicaId replica, std::string value);
+  // Returns the new version's dot. Its counter is above `floor` too, so a caller that
+  // remembers more of the key's history than the siblings show (e.g. a deleted version)
+  // never reuses a dot.
+  Dot Update(const VersionVector& context, ReplicaId replica, std::string value, uint64_t floor = 0);
+
+  // Adds a version made elsewhere (unless obsolete), removing the versions it obsoletes.
+  void Insert(Sibling s);
+  // Keeps only the versions `keep` returns true for.
+  template <typename Pred>
+  void Filter(Pred keep) {
+    std::erase_if(items_, [&](const Sibling& s) { return !keep(s); });
+  }
 
   // Drops the versions `context` covers (a delete that saw them), keeping concurrent ones.
   void Discard(const VersionVector& context);
@@ -83,7 +94,6 @@ class Siblings {
   friend bool operator==(const Siblings&, const Siblings&) = default;
 
  private:
-  void Insert(Sibling s);      // adds `s` unless obsolete, removing what it obsoletes
   std::vector<Sibling> items_;  // ascending by dot, none seen by another
 };
 

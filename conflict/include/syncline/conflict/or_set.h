@@ -1,0 +1,71 @@
+// set: an add-wins observed-remove set (delta-state ORSet of Almeida, Shoker and Baquero).
+//
+// Each element keeps the key dots of the adds that are live; the state keeps a DotContext of
+// every key dot it has seen. An add makes a new dot and supersedes the element's current dots;
+// a remove supersedes the dots it observed and nothing else, so an add concurrent with a
+// remove survives (add-wins). Removes leave no tombstone: the context remembers the dots.
+//
+// Size: an add or remove produces a delta of O(1) elements (the one element and its dots),
+// and ApplyDelta costs O(delta · log n): it looks at the delta's elements only, which is what
+// lets the store keep elements as separate records under the key. Join, the whole-state join,
+// visits both states.
+//
+// Thread-safety: value type.
+#ifndef SYNCLINE_CONFLICT_OR_SET_H_
+#define SYNCLINE_CONFLICT_OR_SET_H_
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "syncline/conflict/resolver.h"
+#include "syncline/core/dot_context.h"
+
+namespace syncline::conflict {
+
+class OrSet {
+ public:
+  // Adds `element` at `replica`; applies and returns the delta.
+  OrSet Add(ReplicaId replica, std::string element);
+  // Removes the adds of `element` this state has observed; applies and returns the delta.
+  OrSet Remove(const std::string& element);
+
+  // Whole-state join (states or deltas).
+  void Join(const OrSet& other, MergeOutcome* outcome);
+  // The same result as Join for a delta made by Add or Remove, in O(delta).
+  void ApplyDelta(const OrSet& delta, MergeOutcome* outcome);
+
+  bool Contains(const std::string& element) const;
+  std::vector<std::string> Elements() const;
+  size_t size() const;
+
+  // The dots of one element (empty when absent) and the state's context.
+  std::vector<Dot> DotsOf(const std::string& element) const;
+  const DotContext& context() const { return context_; }
+
+  std::string Encode() const;
+  static Result<OrSet> Decode(std::string_view bytes);
+
+  friend bool operator==(const OrSet& a, const OrSet& b);
+
+ private:
+  // Joins one element's dots from `other` (with its context) into ours.
+  void JoinElement(const std::string& element, const std::vector<Dot>* theirs,
+                   const DotContext& their_context, MergeOutcome* outcome);
+
+  // element -> live dots (ascending). In a delta an empty list marks a touched element.
+  std::map<std::string, std::vector<Dot>, std::less<>> elements_;
+  DotContext context_;
+};
+
+class SetResolver final : public Resolver {
+ public:
+  std::string_view name() const override { return "set"; }
+  Status Join(std::string* state, std::string_view other, MergeOutcome* outcome) const override;
+  Result<std::string> Render(std::string_view state) const override;
+};
+
+}  // namespace syncline::conflict
+
+#endif  // SYNCLINE_CONFLICT_OR_SET_H_

@@ -1,0 +1,161 @@
+#include "syncline/conflict/or_set.h"
+
+#include <algorithm>
+
+#include "codec.h"
+
+namespace syncline::conflict {
+
+OrSet OrSet::Add(ReplicaId replica, std::string element) {
+  OrSet delta;
+  Dot dot = context_.NextDot(replica);
+  delta.context_.Add(dot);
+  for (const Dot& old : DotsOf(element)) delta.context_.Add(old);  // supersedes them
+  delta.elements_[element] = {dot};
+  ApplyDelta(delta, nullptr);
+  return delta;
+}
+
+OrSet OrSet::Remove(const std::string& element) {
+  OrSet delta;
+  for (const Dot& old : DotsOf(element)) delta.context_.Add(old);
+  delta.elements_[element] = {};
+  ApplyDelta(delta, nullptr);
+  return delta;
+}
+
+void OrSet::JoinElement(const std::string& element, const std::vector<Dot>* theirs,
+                        const DotContext& their_context, MergeOutcome* outcome) {
+  static const std::vector<Dot> kNone;
+  auto it = elements_.find(element);
+  const std::vector<Dot>& mine = it == elements_.end() ? kNone : it->second;
+  const std::vector<Dot>& other = theirs ? *theirs : kNone;
+  std::vector<Dot> out;
+  // Keep our dot if they have it too or never saw it; take theirs if we never saw it.
+  for (const Dot& d : mine) {
+    if (std::binary_search(other.begin(), other.end(), d) || !their_context.Contains(d)) out.push_back(d);
+  }
+  bool gained = false;
+  for (const Dot& d : other) {
+    if (!context_.Contains(d) && !std::binary_search(mine.begin(), mine.end(), d)) {
+      out.push_back(d);
+      gained = true;
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (outcome && gained && !mine.empty() && out.size() > 1) {
+    outcome->concurrent = true;
+    outcome->description = "set: concurrent adds of one element kept (add-wins)";
+  }
+  if (out.empty()) {
+    if (it != elements_.end()) elements_.erase(it);
+  } else if (it != elements_.end()) {
+    it->second = std::move(out);
+  } else {
+    elements_.emplace(element, std::move(out));
+  }
+}
+
+void OrSet::ApplyDelta(const OrSet& delta, MergeOutcome* outcome) {
+  for (const auto& [element, dots] : delta.elements_) JoinElement(element, &dots, delta.context_, outcome);
+  context_.Merge(delta.context_);
+}
+
+void OrSet::Join(const OrSet& other, MergeOutcome* outcome) {
+  std::vector<std::string> only_mine;
+  for (const auto& entry : elements_) {
+    if (other.elements_.find(entry.first) == other.elements_.end()) only_mine.push_back(entry.first);
+  }
+  for (const std::string& element : only_mine) JoinElement(element, nullptr, other.context_, outcome);
+  for (const auto& [element, dots] : other.elements_) JoinElement(element, &dots, other.context_, outcome);
+  context_.Merge(other.context_);
+}
+
+bool OrSet::Contains(const std::string& element) const {
+  auto it = elements_.find(element);
+  return it != elements_.end() && !it->second.empty();
+}
+
+std::vector<std::string> OrSet::Elements() const {
+  std::vector<std::string> out;
+  for (const auto& [element, dots] : elements_) {
+    if (!dots.empty()) out.push_back(element);
+  }
+  return out;
+}
+
+size_t OrSet::size() const {
+  size_t n = 0;
+  for (const auto& entry : elements_) n += !entry.second.empty();
+  return n;
+}
+
+std::vector<Dot> OrSet::DotsOf(const std::string& element) const {
+  auto it = elements_.find(element);
+  return it == elements_.end() ? std::vector<Dot>() : it->second;
+}
+
+bool operator==(const OrSet& a, const OrSet& b) {
+  return a.elements_ == b.elements_ && a.context_ == b.context_;
+}
+
+std::string OrSet::Encode() const {
+  if (elements_.empty() && context_.vv().empty() && context_.cloud_size() == 0) return std::string();
+  v1::SetState pb;
+  for (const auto& [element, dots] : elements_) {
+    v1::SetElement* e = pb.add_elements();
+    e->set_element(element);
+    for (const Dot& d : dots) ToProto(d, e->add_dots());
+  }
+  pb.set_context(context_.Encode());
+  return pb.SerializeAsString();
+}
+
+Result<OrSet> OrSet::Decode(std::string_view bytes) {
+  OrSet s;
+  if (bytes.empty()) return s;
+  v1::SetState pb;
+  SYNCLINE_RETURN_IF_ERROR(ParseBounded(bytes, "set state", &pb));
+  auto ctx = DotContext::Decode(pb.context());
+  if (!ctx.ok()) return ctx.status().WithContext("set state context");
+  s.context_ = std::move(ctx).value();
+  const std::string* prev = nullptr;
+  for (const v1::SetElement& e : pb.elements()) {
+    if (prev && !(*prev < e.element())) return Status::Corruption("set state: elements not in ascending order");
+    prev = &e.element();
+    if (static_cast<size_t>(e.dots_size()) > kMaxDotsPerElement) {
+      return Status::Corruption("set state: an element has " + std::to_string(e.dots_size()) +
+                                " dots, above the limit of " + std::to_string(kMaxDotsPerElement));
+    }
+    std::vector<Dot> dots;
+    dots.reserve(static_cast<size_t>(e.dots_size()));
+    for (const v1::Dot& d : e.dots()) {
+      Dot dot = FromProto(d);
+      if (!dot.valid() || (!dots.empty() && !(dots.back() < dot)) || !s.context_.Contains(dot)) {
+        return Status::Corruption("set state: element dots invalid, unsorted or outside the context");
+      }
+      dots.push_back(dot);
+    }
+    s.elements_.emplace(e.element(), std::move(dots));
+  }
+  return s;
+}
+
+Status SetResolver::Join(std::string* state, std::string_view other, MergeOutcome* outcome) const {
+  SYNCLINE_ASSIGN_OR_RETURN(OrSet mine, OrSet::Decode(*state));
+  SYNCLINE_ASSIGN_OR_RETURN(OrSet theirs, OrSet::Decode(other));
+  mine.Join(theirs, outcome);
+  *state = mine.Encode();
+  return Status::Ok();
+}
+
+Result<std::string> SetResolver::Render(std::string_view state) const {
+  SYNCLINE_ASSIGN_OR_RETURN(OrSet s, OrSet::Decode(state));
+  std::string out = "{";
+  auto elements = s.Elements();
+  for (size_t i = 0; i < elements.size(); ++i) out += (i ? ", " : "") + elements[i];
+  return out + "}";
+}
+
+}  // namespace syncline::conflict
