@@ -19,7 +19,6 @@ OrSet OrSet::Add(ReplicaId replica, std::string element) {
 OrSet OrSet::Remove(const std::string& element) {
   OrSet delta;
   for (const Dot& old : DotsOf(element)) delta.context_.Add(old);
-  delta.elements_[element] = {};
   ApplyDelta(delta, nullptr);
   return delta;
 }
@@ -48,6 +47,10 @@ void OrSet::JoinElement(const std::string& element, const std::vector<Dot>* thei
     outcome->concurrent = true;
     outcome->description = "set: concurrent adds of one element kept (add-wins)";
   }
+  for (const Dot& d : mine) {
+    if (!std::binary_search(out.begin(), out.end(), d)) dot_index_.erase(d);
+  }
+  for (const Dot& d : out) dot_index_[d] = element;
   if (out.empty()) {
     if (it != elements_.end()) elements_.erase(it);
   } else if (it != elements_.end()) {
@@ -58,6 +61,22 @@ void OrSet::JoinElement(const std::string& element, const std::vector<Dot>* thei
 }
 
 void OrSet::ApplyDelta(const OrSet& delta, MergeOutcome* outcome) {
+  if (delta.context_.DotCount() > kMaxDeltaDots) {
+    Join(delta, outcome);
+    return;
+  }
+  // Elements whose dots the delta supersedes, found through the dot index (copied first:
+  // JoinElement changes the index).
+  std::vector<std::string> superseded;
+  delta.context_.ForEachDot([&](const Dot& d) {
+    auto it = dot_index_.find(d);
+    if (it != dot_index_.end() && delta.elements_.find(it->second) == delta.elements_.end()) {
+      superseded.push_back(it->second);
+    }
+  });
+  std::sort(superseded.begin(), superseded.end());
+  superseded.erase(std::unique(superseded.begin(), superseded.end()), superseded.end());
+  for (const std::string& element : superseded) JoinElement(element, nullptr, delta.context_, outcome);
   for (const auto& [element, dots] : delta.elements_) JoinElement(element, &dots, delta.context_, outcome);
   context_.Merge(delta.context_);
 }
@@ -79,17 +98,11 @@ bool OrSet::Contains(const std::string& element) const {
 
 std::vector<std::string> OrSet::Elements() const {
   std::vector<std::string> out;
-  for (const auto& [element, dots] : elements_) {
-    if (!dots.empty()) out.push_back(element);
-  }
+  for (const auto& entry : elements_) out.push_back(entry.first);
   return out;
 }
 
-size_t OrSet::size() const {
-  size_t n = 0;
-  for (const auto& entry : elements_) n += !entry.second.empty();
-  return n;
-}
+size_t OrSet::size() const { return elements_.size(); }
 
 std::vector<Dot> OrSet::DotsOf(const std::string& element) const {
   auto it = elements_.find(element);
@@ -124,9 +137,9 @@ Result<OrSet> OrSet::Decode(std::string_view bytes) {
   for (const v1::SetElement& e : pb.elements()) {
     if (prev && !(*prev < e.element())) return Status::Corruption("set state: elements not in ascending order");
     prev = &e.element();
-    if (static_cast<size_t>(e.dots_size()) > kMaxDotsPerElement) {
+    if (e.dots_size() == 0 || static_cast<size_t>(e.dots_size()) > kMaxDotsPerElement) {
       return Status::Corruption("set state: an element has " + std::to_string(e.dots_size()) +
-                                " dots, above the limit of " + std::to_string(kMaxDotsPerElement));
+                                " dots (must be 1 to " + std::to_string(kMaxDotsPerElement) + ")");
     }
     std::vector<Dot> dots;
     dots.reserve(static_cast<size_t>(e.dots_size()));
@@ -136,6 +149,9 @@ Result<OrSet> OrSet::Decode(std::string_view bytes) {
         return Status::Corruption("set state: element dots invalid, unsorted or outside the context");
       }
       dots.push_back(dot);
+      if (!s.dot_index_.emplace(dot, e.element()).second) {
+        return Status::Corruption("set state: a dot belongs to two elements");
+      }
     }
     s.elements_.emplace(e.element(), std::move(dots));
   }

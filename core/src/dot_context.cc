@@ -104,6 +104,21 @@ uint64_t DotContext::cloud_size() const {
   return n;
 }
 
+uint64_t DotContext::DotCount() const {
+  uint64_t n = cloud_size();
+  for (const auto& entry : vv_.entries()) n += entry.second;
+  return n;
+}
+
+void DotContext::ForEachDot(const std::function<void(const Dot&)>& fn) const {
+  for (const auto& [replica, top] : vv_.entries()) {
+    for (uint64_t c = 1; c <= top; ++c) fn(Dot{replica, c});
+  }
+  for (const auto& [replica, bits] : cloud_->dots) {
+    for (uint64_t c : bits) fn(Dot{replica, c});
+  }
+}
+
 std::vector<Dot> DotContext::CloudDots() const {
   std::vector<Dot> out;
   for (const auto& [replica, bits] : cloud_->dots) {

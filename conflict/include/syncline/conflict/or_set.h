@@ -5,9 +5,11 @@
 // a remove supersedes the dots it observed and nothing else, so an add concurrent with a
 // remove survives (add-wins). Removes leave no tombstone: the context remembers the dots.
 //
-// Size: an add or remove produces a delta of O(1) elements (the one element and its dots),
-// and ApplyDelta costs O(delta · log n): it looks at the delta's elements only, which is what
-// lets the store keep elements as separate records under the key. Join, the whole-state join,
+// Size: an add or remove produces a delta of O(1) size (the added element and the dots it
+// supersedes; a remove carries only the dots it observed), and ApplyDelta costs
+// O(delta · log n): it visits the delta's elements and, through an index from dot to element,
+// the elements whose dots the delta's context supersedes. That is what lets the store keep
+// elements, and the dot index, as separate records under the key. Join, the whole-state join,
 // visits both states.
 //
 // Thread-safety: value type.
@@ -33,7 +35,9 @@ class OrSet {
 
   // Whole-state join (states or deltas).
   void Join(const OrSet& other, MergeOutcome* outcome);
-  // The same result as Join for a delta made by Add or Remove, in O(delta).
+  // The same result as Join for a delta made by Add or Remove, in O(delta). (A delta whose
+  // context holds more than kMaxDeltaDots dots is joined with Join instead.)
+  static constexpr uint64_t kMaxDeltaDots = 1 << 16;
   void ApplyDelta(const OrSet& delta, MergeOutcome* outcome);
 
   bool Contains(const std::string& element) const;
@@ -54,8 +58,10 @@ class OrSet {
   void JoinElement(const std::string& element, const std::vector<Dot>* theirs,
                    const DotContext& their_context, MergeOutcome* outcome);
 
-  // element -> live dots (ascending). In a delta an empty list marks a touched element.
+  // element -> live dots (ascending, never empty).
   std::map<std::string, std::vector<Dot>, std::less<>> elements_;
+  // live dot -> its element (derived from elements_).
+  std::map<Dot, std::string> dot_index_;
   DotContext context_;
 };
 

@@ -19,6 +19,7 @@
 #define SYNCLINE_CORE_DOT_CONTEXT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -56,6 +57,11 @@ class DotContext {
   const VersionVector& vv() const { return vv_; }
   // Number of dots in the cloud.
   uint64_t cloud_size() const;
+  // Number of dots in the context (vector ranges and cloud).
+  uint64_t DotCount() const;
+  // Calls `fn` for every dot in the context, vector ranges first, in ascending order per
+  // replica. Costs DotCount(): meant for small contexts such as those of deltas.
+  void ForEachDot(const std::function<void(const Dot&)>& fn) const;
   // The cloud's dots in ascending order (for tests and diagnostics).
   std::vector<Dot> CloudDots() const;
 
