@@ -184,7 +184,7 @@ Status LmdbStore::InitMeta() {
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
   if (rc != 0) return LmdbStatus(rc, "starting the first transaction on " + dir_);
-  static const char* kNames[kNumTables] = {"data", "log", "meta", "peers", "feeds"};
+  static const char* kNames[kNumTables] = {"data", "log", "meta", "peers", "feeds", "journal"};
   for (int i = 0; i < kNumTables; ++i) {
     rc = mdb_dbi_open(txn, kNames[i], MDB_CREATE, &dbis_[i]);
     if (rc != 0) {

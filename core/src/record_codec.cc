@@ -33,6 +33,7 @@ std::string_view TableName(Table table) {
     case Table::kMeta: return "meta";
     case Table::kPeers: return "peers";
     case Table::kFeeds: return "feeds";
+    case Table::kJournal: return "journal";
   }
   return "unknown";
 }
