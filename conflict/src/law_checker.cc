@@ -5,6 +5,7 @@
 
 #include "syncline/conflict/counter.h"
 #include "syncline/conflict/lww.h"
+#include "syncline/conflict/map.h"
 #include "syncline/conflict/mv.h"
 #include "syncline/conflict/or_set.h"
 
@@ -186,6 +187,31 @@ Mutator BuiltinMutator(std::string_view resolver_name) {
       std::string element = "e" + std::to_string(std::uniform_int_distribution<int>(0, 4)(rng));
       if (std::bernoulli_distribution(0.35)(rng)) return s.Remove(element).Encode();
       return s.Add(replica, element).Encode();
+    };
+  }
+  if (resolver_name == "map") {
+    return [](std::mt19937_64& rng, ReplicaId replica, uint64_t step, const std::string& state) -> Result<std::string> {
+      using conflict::Field;
+      SYNCLINE_ASSIGN_OR_RETURN(conflict::OrMap m, conflict::OrMap::Decode(state));
+      const conflict::FieldPath nested = {Field::Map("profile")};
+      const conflict::FieldPath reg = {Field::Map("profile"), Field::Register("name")};
+      const conflict::FieldPath cnt = {Field::Map("profile"), Field::Counter("visits")};
+      const conflict::FieldPath top_reg = {Field::Register("title")};
+      const conflict::FieldPath set = {Field::Set("tags")};
+      std::string element = "t" + std::to_string(std::uniform_int_distribution<int>(0, 2)(rng));
+      Result<conflict::OrMap> delta = Status::Internal("unset");
+      switch (std::uniform_int_distribution<int>(0, 7)(rng)) {
+        case 0: delta = m.SetRegister(reg, Context(rng, replica, step), SmallValue(rng)); break;
+        case 1: delta = m.SetRegister(top_reg, Context(rng, replica, step), SmallValue(rng)); break;
+        case 2: delta = m.Increment(cnt, replica, std::uniform_int_distribution<int64_t>(-3, 5)(rng)); break;
+        case 3: delta = m.AddElement(set, replica, element); break;
+        case 4: delta = m.RemoveElement(set, element); break;
+        case 5: delta = m.RemoveField(nested); break;
+        case 6: delta = m.RemoveField(set); break;
+        default: delta = m.RemoveField(top_reg); break;
+      }
+      if (!delta.ok()) return delta.status();
+      return delta->Encode();
     };
   }
   return nullptr;

@@ -2,6 +2,7 @@
 
 #include "syncline/conflict/counter.h"
 #include "syncline/conflict/lww.h"
+#include "syncline/conflict/map.h"
 #include "syncline/conflict/mv.h"
 #include "syncline/conflict/or_set.h"
 
@@ -12,7 +13,8 @@ ResolverRegistry ResolverRegistry::WithBuiltins() {
   for (std::shared_ptr<const Resolver> builtin :
        std::initializer_list<std::shared_ptr<const Resolver>>{
            std::make_shared<LwwResolver>(), std::make_shared<MvResolver>(),
-           std::make_shared<CounterResolver>(), std::make_shared<SetResolver>()}) {
+           std::make_shared<CounterResolver>(), std::make_shared<SetResolver>(),
+           std::make_shared<MapResolver>()}) {
     r.by_name_.emplace(std::string(builtin->name()), builtin);
   }
   return r;

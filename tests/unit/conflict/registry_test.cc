@@ -29,7 +29,7 @@ class Union final : public ValueResolver {
 
 TEST(RegistryTest, BuiltinsAndCustomResolversByName) {
   ResolverRegistry r = ResolverRegistry::WithBuiltins();
-  EXPECT_EQ(r.Names(), (std::vector<std::string>{"counter", "lww", "mv", "set"}));
+  EXPECT_EQ(r.Names(), (std::vector<std::string>{"counter", "lww", "map", "mv", "set"}));
   ASSERT_TRUE(r.Register(MakeCustomResolver(std::make_shared<Union>("letters"))).ok());
   auto found = r.Find("letters");
   ASSERT_TRUE(found.ok());
@@ -40,7 +40,7 @@ TEST(RegistryTest, BuiltinsAndCustomResolversByName) {
   EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
   auto missing = r.Find("nope");
   ASSERT_FALSE(missing.ok());
-  EXPECT_NE(missing.status().message().find("known: counter, letters, lww, mv, set"), std::string::npos)
+  EXPECT_NE(missing.status().message().find("known: counter, letters, lww, map, mv, set"), std::string::npos)
       << missing.status();
 }
 

@@ -52,9 +52,9 @@ struct LawCheckReport {
 LawCheckReport CheckLaws(const conflict::Resolver& resolver, const Mutator& mutate,
                          const LawCheckOptions& options);
 
-// The mutator for a built-in resolver ("lww", "mv", "counter", "set"); it writes, deletes,
-// increments, adds and removes with skewed clocks and stale read contexts. Null for an
-// unknown name.
+// The mutator for a built-in resolver ("lww", "mv", "counter", "set", "map"); it writes,
+// deletes, increments, adds and removes with skewed clocks and stale read contexts. Null for
+// an unknown name.
 Mutator BuiltinMutator(std::string_view resolver_name);
 
 // A mutator for a custom ValueResolver collection: writes values from `make_value` with fresh

@@ -7,7 +7,7 @@
 // checker, law_checker.h) tell that they converged. The empty string is the bottom state (a
 // key never written).
 //
-// Built-in resolvers (ResolverRegistry::WithBuiltins): "lww", "mv", "counter", "set".
+// Built-in resolvers (ResolverRegistry::WithBuiltins): "lww", "mv", "counter", "set", "map".
 // A service adds its own with ResolverRegistry::Register: either a full Resolver, or a
 // ValueResolver (value_resolver.h), which only decides between concurrent values.
 //
