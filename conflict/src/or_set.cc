@@ -158,6 +158,21 @@ Result<OrSet> OrSet::Decode(std::string_view bytes) {
   return s;
 }
 
+Result<OrSet> OrSet::FromParts(std::map<std::string, std::vector<Dot>, std::less<>> elements, DotContext context) {
+  OrSet s;
+  s.context_ = std::move(context);
+  for (auto& [element, dots] : elements) {
+    if (dots.empty()) return Status::Corruption("set element without dots");
+    for (const Dot& d : dots) {
+      if (!s.context_.Contains(d) || !s.dot_index_.emplace(d, element).second) {
+        return Status::Corruption("set element dot outside the context or repeated");
+      }
+    }
+  }
+  s.elements_ = std::move(elements);
+  return s;
+}
+
 Status SetResolver::Join(std::string* state, std::string_view other, MergeOutcome* outcome) const {
   SYNCLINE_ASSIGN_OR_RETURN(OrSet mine, OrSet::Decode(*state));
   SYNCLINE_ASSIGN_OR_RETURN(OrSet theirs, OrSet::Decode(other));

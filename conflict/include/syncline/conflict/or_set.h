@@ -53,6 +53,12 @@ class OrSet {
 
   friend bool operator==(const OrSet& a, const OrSet& b);
 
+  // Builds a set from its parts (used by the record layout); Corruption if inconsistent.
+  static Result<OrSet> FromParts(std::map<std::string, std::vector<Dot>, std::less<>> elements,
+                                 DotContext context);
+  // The elements with their dots, for the record layout.
+  const std::map<std::string, std::vector<Dot>, std::less<>>& elements_with_dots() const { return elements_; }
+
  private:
   // Joins one element's dots from `other` (with its context) into ours.
   void JoinElement(const std::string& element, const std::vector<Dot>* theirs,
