@@ -2,7 +2,9 @@
 
 #include <roaring/roaring64map.hh>
 
+#include <exception>
 #include <map>
+#include <string>
 
 #include "varint.h"
 
@@ -147,11 +149,27 @@ std::string DotContext::Encode() const {
   return out;
 }
 
-Result<DotContext> DotContext::DecodeFrom(std::string_view* in, size_t max_cloud_dots) {
-  SYNCLINE_ASSIGN_OR_RETURN(VersionVector vv, VersionVector::DecodeFrom(in));
+Result<DotContext> DotContext::DecodeFrom(std::string_view* in, size_t max_cloud_dots, size_t max_replicas) {
+  // CRoaring's C++ wrapper throws std::runtime_error when it cannot allocate: this is the
+  // edge where that becomes a Status.
+  try {
+    return DecodeCloud(in, max_cloud_dots, max_replicas);
+  } catch (const std::exception& e) {
+    return Status::ResourceExhausted(std::string("dot context: cannot build the dot cloud (") + e.what() +
+                                     "); lower max_cloud_dots or free memory");
+  }
+}
+
+Result<DotContext> DotContext::DecodeCloud(std::string_view* in, size_t max_cloud_dots, size_t max_replicas) {
+  SYNCLINE_ASSIGN_OR_RETURN(VersionVector vv, VersionVector::DecodeFrom(in, max_replicas));
   DotContext ctx(std::move(vv));
   uint64_t replicas = 0;
   if (!GetVarint64(in, &replicas)) return Status::Corruption("dot context: truncated cloud replica count");
+  if (replicas > max_replicas) {
+    return Status::Corruption("dot context: " + std::to_string(replicas) + " cloud replicas exceed the limit of " +
+                              std::to_string(max_replicas));
+  }
+  // Each cloud entry takes at least 10 bytes (id, count, one gap).
   if (replicas > in->size() / 10) return Status::Corruption("dot context: cloud replica count exceeds the input");
   uint64_t total = 0;
   uint64_t prev_replica = 0;
@@ -191,8 +209,8 @@ Result<DotContext> DotContext::DecodeFrom(std::string_view* in, size_t max_cloud
   return ctx;
 }
 
-Result<DotContext> DotContext::Decode(std::string_view bytes, size_t max_cloud_dots) {
-  SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, DecodeFrom(&bytes, max_cloud_dots));
+Result<DotContext> DotContext::Decode(std::string_view bytes, size_t max_cloud_dots, size_t max_replicas) {
+  SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, DecodeFrom(&bytes, max_cloud_dots, max_replicas));
   if (!bytes.empty()) return Status::Corruption("dot context: " + std::to_string(bytes.size()) + " trailing bytes");
   return ctx;
 }

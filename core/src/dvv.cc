@@ -27,9 +27,43 @@ void Siblings::Insert(Sibling s) {
   items_.insert(at, std::move(s));
 }
 
+namespace {
+
+// Orders two copies of one dot by content, so that Sync picks the same copy whichever side it
+// came from. Well-formed histories never give one dot two contents; corrupt ones might.
+bool ContentLess(const Sibling& x, const Sibling& y) {
+  if (x.clock.past.entries() != y.clock.past.entries()) return x.clock.past.entries() < y.clock.past.entries();
+  return x.value < y.value;
+}
+
+}  // namespace
+
 Siblings Siblings::Sync(const Siblings& a, const Siblings& b) {
-  Siblings out = a;
-  for (const Sibling& s : b.items_) out.Insert(s);
+  // The union of both sides in ascending dot order, one copy per dot.
+  std::vector<const Sibling*> all;
+  all.reserve(a.items_.size() + b.items_.size());
+  size_t i = 0, j = 0;
+  while (i < a.items_.size() || j < b.items_.size()) {
+    if (j == b.items_.size() || (i < a.items_.size() && a.items_[i].clock.dot < b.items_[j].clock.dot)) {
+      all.push_back(&a.items_[i++]);
+    } else if (i == a.items_.size() || b.items_[j].clock.dot < a.items_[i].clock.dot) {
+      all.push_back(&b.items_[j++]);
+    } else {
+      all.push_back(ContentLess(b.items_[j], a.items_[i]) ? &b.items_[j] : &a.items_[i]);
+      ++i;
+      ++j;
+    }
+  }
+  // Keep the versions no other version of the union has seen. Judging every version against
+  // the whole union (rather than inserting one side into the other) makes the result a
+  // function of the union alone, whatever the order of the arguments.
+  Siblings out;
+  out.items_.reserve(all.size());
+  for (size_t x = 0; x < all.size(); ++x) {
+    bool obsolete = false;
+    for (size_t y = 0; y < all.size() && !obsolete; ++y) obsolete = y != x && all[x]->clock.SeenBy(all[y]->clock);
+    if (!obsolete) out.items_.push_back(*all[x]);
+  }
   return out;
 }
 
@@ -86,7 +120,13 @@ Result<Siblings> Siblings::Decode(std::string_view in, size_t max_siblings, size
     }
     s.clock.dot = Dot{ReplicaId(id), counter};
     if (!s.clock.dot.valid()) return Status::Corruption("siblings: sibling " + std::to_string(k) + " has an invalid dot");
-    SYNCLINE_ASSIGN_OR_RETURN(s.clock.past, VersionVector::DecodeFrom(&in));
+    auto past = VersionVector::DecodeFrom(&in);
+    if (!past.ok()) return past.status().WithContext("siblings: past of sibling " + std::to_string(k));
+    s.clock.past = std::move(past).value();
+    if (s.clock.past.Covers(s.clock.dot)) {
+      return Status::Corruption("siblings: the past of sibling " + std::to_string(k) + " covers its own dot " +
+                                std::to_string(counter) + " (a write cannot have seen itself)");
+    }
     if (!GetVarint64(&in, &len)) return Status::Corruption("siblings: truncated value length");
     if (len > max_value_bytes || len > in.size()) {
       return Status::Corruption("siblings: value of " + std::to_string(len) + " bytes exceeds the limit of " +

@@ -9,17 +9,15 @@ Hlc::Hlc(Clock* clock, HlcOptions options) : clock_(clock), options_(options) {}
 
 HlcTimestamp Hlc::Advance(uint64_t wall, HlcTimestamp floor) {
   // The new timestamp is max(wall, floor) in milliseconds, with the logical counter bumped
-  // when the milliseconds did not move past the floor.
-  HlcTimestamp next;
-  if (wall > floor.millis) {
-    next = HlcTimestamp{wall, 0};
-  } else if (floor.logical < HlcTimestamp::kMaxLogical) {
-    next = HlcTimestamp{floor.millis, floor.logical + 1};
-  } else {
-    next = HlcTimestamp{floor.millis + 1, 0};
-  }
-  next.millis = std::min(next.millis, HlcTimestamp::kMaxMillis);
-  return next;
+  // when the milliseconds did not move past the floor. The wall clock is capped to the 48
+  // bits the packed form holds *before* comparing: capping afterwards could return a
+  // timestamp below the floor (e.g. floor {max, 3} and a wall clock past max gave {max, 0}).
+  wall = std::min(wall, HlcTimestamp::kMaxMillis);
+  if (wall > floor.millis) return HlcTimestamp{wall, 0};
+  if (floor.logical < HlcTimestamp::kMaxLogical) return HlcTimestamp{floor.millis, floor.logical + 1};
+  if (floor.millis < HlcTimestamp::kMaxMillis) return HlcTimestamp{floor.millis + 1, 0};
+  // The last representable timestamp: stay on it rather than wrap or go backwards.
+  return HlcTimestamp{HlcTimestamp::kMaxMillis, static_cast<uint32_t>(HlcTimestamp::kMaxLogical)};
 }
 
 static uint64_t WallNow(Clock* clock) {

@@ -23,6 +23,9 @@ bool GetVarint64(std::string_view* in, uint64_t* v) {
     if (i == 9 && byte > 1) return false;  // would overflow 64 bits
     result |= static_cast<uint64_t>(byte & 0x7f) << shift;
     if ((byte & 0x80) == 0) {
+      // A final zero byte after the first adds nothing: an overlong encoding of a smaller
+      // value. Refusing it keeps every value at exactly one encoding (canonical formats).
+      if (i > 0 && byte == 0) return false;
       *v = result;
       return true;
     }

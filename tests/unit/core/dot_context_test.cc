@@ -131,5 +131,113 @@ TEST(DotContextTest, DecodeRejectsBadInput) {
   }
 }
 
+// Compact() is a fold of the cloud into the vector: it must never change what the context
+// contains, whatever order dots arrive in, and doing it twice changes nothing.
+TEST(DotContextTest, CompactionKeepsContainsUnchanged) {
+  SeededRng rng;
+  for (int trial = 0; trial < 500; ++trial) {
+    DotContext ctx;
+    int steps = static_cast<int>(rng.Uniform(1, 30));
+    for (int k = 0; k < steps; ++k) ctx.Add(Dot{ReplicaId(rng.Uniform(1, 3)), rng.Uniform(1, 25)});
+    std::vector<bool> before;
+    for (uint64_t r = 1; r <= 3; ++r) {
+      for (uint64_t c = 0; c <= 26; ++c) before.push_back(ctx.Contains(Dot{ReplicaId(r), c}));
+    }
+    uint64_t count = ctx.DotCount();
+    DotContext copy = ctx;
+    ctx.Compact();
+    ASSERT_TRUE(ctx == copy) << ctx.ToString() << " vs " << copy.ToString();  // already compact
+    ctx.Compact();
+    ASSERT_EQ(ctx.DotCount(), count);
+    size_t i = 0;
+    for (uint64_t r = 1; r <= 3; ++r) {
+      for (uint64_t c = 0; c <= 26; ++c, ++i) {
+        ASSERT_EQ(ctx.Contains(Dot{ReplicaId(r), c}), before[i]) << Dot{ReplicaId(r), c} << " " << ctx.ToString();
+      }
+    }
+    // ForEachDot enumerates exactly the contained dots.
+    uint64_t seen = 0;
+    ctx.ForEachDot([&](const Dot& d) {
+      ++seen;
+      EXPECT_TRUE(ctx.Contains(d)) << d;
+    });
+    ASSERT_EQ(seen, count);
+  }
+}
+
+TEST(DotContextTest, InvalidDotsAreNeverContainedOrAdded) {
+  DotContext ctx;
+  ctx.Add(Dot{A, 0});
+  ctx.Add(Dot{ReplicaId(), 3});
+  EXPECT_EQ(ctx.DotCount(), 0u);
+  EXPECT_FALSE(ctx.Contains(Dot{A, 0}));
+  ctx.Add(Dot{A, 1});
+  EXPECT_FALSE(ctx.Contains(Dot{A, 0}));
+  EXPECT_TRUE(ctx.Contains(Dot{A, 1}));
+}
+
+TEST(DotContextTest, DecodeRefusesNonCanonicalClouds) {
+  auto fixed = [](uint64_t v) {
+    std::string out;
+    for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    return out;
+  };
+  // Vector {A:2}; then one cloud replica A with one dot given as a gap from 2.
+  std::string vv = VersionVector{{A, 2}}.Encode();
+  auto with_gap = [&](char gap) { return vv + "\x01" + fixed(1) + "\x01" + std::string(1, gap); };
+  ASSERT_TRUE(DotContext::Decode(with_gap(2)).ok());  // dot 4: a real gap
+  EXPECT_FALSE(DotContext::Decode(with_gap(1)).ok());  // dot 3 belongs in the vector
+  EXPECT_FALSE(DotContext::Decode(with_gap(0)).ok());  // dot 2 is covered
+  // Two dots in the wrong order / repeated (second gap 0).
+  EXPECT_FALSE(DotContext::Decode(vv + "\x01" + fixed(1) + "\x02" + "\x02" + std::string(1, '\0')).ok());
+  // Cloud replicas must ascend and be non-zero.
+  std::string two = vv + "\x02" + fixed(2) + "\x01\x05" + fixed(1) + "\x01\x05";
+  EXPECT_FALSE(DotContext::Decode(two).ok());
+  EXPECT_FALSE(DotContext::Decode(vv + "\x01" + fixed(0) + "\x01\x05").ok());
+  // A cloud entry with no dots is not canonical either.
+  EXPECT_FALSE(DotContext::Decode(vv + "\x01" + fixed(1) + std::string(1, '\0')).ok());
+}
+
+TEST(DotContextTest, DecodeBoundsReplicas) {
+  DotContext ctx;
+  for (uint64_t r = 1; r <= 5; ++r) ctx.Add(Dot{ReplicaId(r), 1});
+  std::string vv_heavy = ctx.Encode();
+  EXPECT_TRUE(DotContext::Decode(vv_heavy, DotContext::kDefaultMaxCloudDots, 5).ok());
+  EXPECT_FALSE(DotContext::Decode(vv_heavy, DotContext::kDefaultMaxCloudDots, 4).ok());
+  DotContext cloudy;
+  for (uint64_t r = 1; r <= 5; ++r) cloudy.Add(Dot{ReplicaId(r), 3});
+  ASSERT_EQ(cloudy.vv().size(), 0u);
+  std::string cloud_heavy = cloudy.Encode();
+  EXPECT_TRUE(DotContext::Decode(cloud_heavy, DotContext::kDefaultMaxCloudDots, 5).ok());
+  auto r = DotContext::Decode(cloud_heavy, DotContext::kDefaultMaxCloudDots, 4);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(r.status().message().find("limit of 4"), std::string::npos) << r.status();
+  // A cloud dot count far beyond the input is refused before anything is built.
+  std::string huge = VersionVector().Encode() + "\x01" + std::string("\x01\0\0\0\0\0\0\0", 8) +
+                     std::string("\xff\xff\xff\xff\x0f", 5) + "\x05";
+  EXPECT_FALSE(DotContext::Decode(huge).ok());
+}
+
+TEST(DotContextTest, MutatedEncodingsDecodeCanonicallyOrFail) {
+  SeededRng rng;
+  for (int i = 0; i < 3000; ++i) {
+    DotContext ctx;
+    for (int k = 0; k < 10; ++k) ctx.Add(Dot{ReplicaId(rng.Uniform(1, 3)), rng.Uniform(1, 300)});
+    std::string bytes = ctx.Encode();
+    auto back = DotContext::Decode(bytes);
+    ASSERT_TRUE(back.ok()) << back.status();
+    ASSERT_TRUE(*back == ctx);
+    int flips = static_cast<int>(rng.Uniform(1, 3));
+    for (int f = 0; f < flips; ++f) bytes[rng.Uniform(0, bytes.size() - 1)] = static_cast<char>(rng.Uniform(0, 255));
+    auto d = DotContext::Decode(bytes);
+    if (d.ok()) {
+      ASSERT_EQ(d->Encode(), bytes);
+    } else {
+      ASSERT_EQ(d.status().code(), StatusCode::kCorruption) << d.status();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace syncline

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -173,6 +174,139 @@ TEST(DvvTest, EncodingRoundTripsAndRejectsGarbage) {
       ASSERT_EQ(d->Encode(), junk);
     }
   }
+}
+
+// Random sibling sets built from arbitrary clocks, not from one consistent history: two sets
+// may then disagree (a version one side supersedes may supersede something of the other).
+// Sync must still be exactly "the union minus what another version has seen", and so
+// commutative and idempotent.
+// A dot's past and value are a function of the dot and `salt`, as in a real history where a
+// dot names one write.
+Siblings RandomSiblings(SeededRng& rng, uint64_t salt) {
+  Siblings s;
+  int n = static_cast<int>(rng.Uniform(0, 5));
+  for (int k = 0; k < n; ++k) {
+    Dot dot{ReplicaId(rng.Uniform(1, 3)), rng.Uniform(1, 6)};
+    std::mt19937_64 per_dot(salt * 1000 + dot.replica.value() * 10 + dot.counter);
+    VersionVector past;
+    for (uint64_t r = 1; r <= 3; ++r) {
+      if (per_dot() % 10 < 4) past.Set(ReplicaId(r), 1 + per_dot() % 6);
+    }
+    if (past.Covers(dot)) past.Set(dot.replica, dot.counter - 1);  // a write never saw itself
+    s.Insert(Sibling{Dvv{dot, past}, dot.replica.ToString() + "/" + std::to_string(dot.counter)});
+  }
+  return s;
+}
+
+TEST(DvvTest, SyncIsTheUnionMinusWhatAnotherVersionHasSeen) {
+  SeededRng rng;
+  for (int trial = 0; trial < 5000; ++trial) {
+    uint64_t salt = rng.Uniform(0, 1'000'000);
+    Siblings a = RandomSiblings(rng, salt), b = RandomSiblings(rng, salt);
+    // The naive reference: union by dot, then drop every version some other one has seen.
+    std::map<Dot, Sibling> unite;
+    for (const Sibling& x : a.items()) unite.emplace(x.clock.dot, x);
+    for (const Sibling& x : b.items()) unite.emplace(x.clock.dot, x);
+    std::vector<Sibling> expected;
+    for (const auto& [dot, x] : unite) {
+      bool seen = false;
+      for (const auto& [other_dot, y] : unite) seen |= other_dot != dot && y.clock.past.Covers(dot);
+      if (!seen) expected.push_back(x);
+    }
+    Siblings ab = Siblings::Sync(a, b);
+    ASSERT_EQ(ab.items(), expected) << "trial " << trial;
+    ASSERT_EQ(ab, Siblings::Sync(b, a)) << "trial " << trial;
+    ASSERT_EQ(Siblings::Sync(a, a), a);
+    ASSERT_EQ(Siblings::Sync(ab, ab), ab);
+    ASSERT_EQ(Siblings::Sync(a, Siblings()), a);
+  }
+}
+
+TEST(DvvTest, SyncPicksTheSameCopyOfADotWhicheverSideItIsOn) {
+  // Two contents for one dot never come from a correct history, but Sync must not depend on
+  // argument order even then.
+  Siblings a, b;
+  a.Insert(Sibling{Dvv{Dot{A, 1}, VersionVector()}, "from a"});
+  b.Insert(Sibling{Dvv{Dot{A, 1}, VersionVector()}, "from b"});
+  EXPECT_EQ(Siblings::Sync(a, b), Siblings::Sync(b, a));
+  EXPECT_EQ(Siblings::Sync(a, b).size(), 1u);
+}
+
+TEST(DvvTest, UpdateDotsAreFreshAndContextCoversEverySibling) {
+  SeededRng rng;
+  for (int trial = 0; trial < 300; ++trial) {
+    Siblings s;
+    std::set<Dot> used;
+    for (int step = 0; step < 30; ++step) {
+      ReplicaId r(rng.Uniform(1, 3));
+      VersionVector ctx = rng.Chance(0.6) ? s.Context() : VersionVector();
+      Dot d = s.Update(ctx, r, "v" + std::to_string(step));
+      ASSERT_EQ(d.replica, r);
+      ASSERT_TRUE(used.insert(d).second) << "dot " << d << " reused at step " << step;
+      // The new version is there, and everything its context covered is gone.
+      bool found = false;
+      for (const Sibling& x : s.items()) {
+        found |= x.clock.dot == d;
+        ASSERT_FALSE(x.clock.dot != d && ctx.Covers(x.clock.dot)) << x.clock.dot;
+      }
+      ASSERT_TRUE(found);
+      VersionVector token = s.Context();
+      for (const Sibling& x : s.items()) {
+        ASSERT_TRUE(token.Covers(x.clock.dot));
+        ASSERT_TRUE(token.Dominates(x.clock.past));
+      }
+      // Siblings stay sorted by dot, none seen by another.
+      for (size_t i = 0; i < s.items().size(); ++i) {
+        if (i > 0) {
+          ASSERT_LT(s.items()[i - 1].clock.dot, s.items()[i].clock.dot);
+        }
+        for (size_t j = 0; j < s.items().size(); ++j) {
+          ASSERT_FALSE(i != j && s.items()[i].clock.SeenBy(s.items()[j].clock));
+        }
+      }
+    }
+  }
+}
+
+TEST(DvvTest, UpdateFloorSkipsDotsOfDeletedVersions) {
+  Siblings s;
+  Dot first = s.Update(VersionVector(), A, "gone");
+  s.Discard(s.Context());  // a delete that saw it
+  ASSERT_TRUE(s.empty());
+  // Without the floor the siblings no longer remember (A,1); with it the dot is not reused.
+  Dot next = s.Update(VersionVector(), A, "new", first.counter);
+  EXPECT_EQ(next, (Dot{A, 2}));
+}
+
+TEST(DvvTest, DecodeRefusesAPastThatCoversItsOwnDot) {
+  std::string bytes = "\x01";
+  for (int i = 0; i < 8; ++i) bytes.push_back(i == 0 ? '\x01' : '\0');  // replica A
+  bytes += "\x02";                                                     // counter 2
+  bytes += VersionVector{{A, 2}}.Encode();                             // past covers (A,2)
+  bytes += "\x01x";
+  auto r = Siblings::Decode(bytes);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(r.status().message().find("own dot"), std::string::npos) << r.status();
+  // The same bytes with a past one below the dot decode.
+  std::string ok_bytes = bytes;
+  std::string past = VersionVector{{A, 2}}.Encode();
+  ok_bytes.replace(10, past.size(), VersionVector{{A, 1}}.Encode());  // after count, id, counter
+  auto ok = Siblings::Decode(ok_bytes);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->items()[0].value, "x");
+}
+
+TEST(DvvTest, DecodeRefusesObsoleteSiblingsAndNamesThem) {
+  // Build two versions where the second's past covers the first, encode them by hand.
+  Siblings first, second;
+  first.Insert(Sibling{Dvv{Dot{A, 1}, VersionVector()}, "old"});
+  second.Insert(Sibling{Dvv{Dot{B, 1}, VersionVector{{A, 1}}}, "new"});
+  std::string a = first.Encode(), b = second.Encode();
+  std::string both = "\x02" + a.substr(1) + b.substr(1);
+  auto r = Siblings::Decode(both);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("obsolete"), std::string::npos) << r.status();
 }
 
 TEST(DvvTest, MetadataStaysBoundedByReplicasNotWrites) {

@@ -11,10 +11,17 @@
 // Encoding: the version vector (see version_vector.h), then a varint count of cloud replicas,
 // then per replica in ascending order: the replica id (8 bytes little-endian), a varint dot
 // count, and the dots in ascending order as varint gaps from the previous dot (the first gap
-// counted from the vector's entry). Decode bounds replicas and dots before allocating and
-// refuses dots covered by the vector, repeated or unsorted ones, and trailing bytes.
+// counted from the vector's entry). Decode bounds replicas (vector entries and cloud replicas,
+// each at most `max_replicas`) and cloud dots (at most `max_cloud_dots` in all) before
+// allocating, and returns Corruption for truncated input, trailing bytes, dots covered by the
+// vector or right above it (not canonical), repeated or unsorted replicas or dots; a failed
+// allocation inside the bitmap library comes back as ResourceExhausted, never as an exception.
 //
-// Thread-safety: value type (copyable; copies are independent).
+// Errors: Add, Merge and Compact cannot fail on valid input; like any container they may throw
+// std::bad_alloc (or CRoaring's std::runtime_error on allocation failure) when memory runs out.
+//
+// Thread-safety: value type (copyable; copies are independent). Concurrent const calls on
+// one object are safe; a mutating call needs exclusive access.
 #ifndef SYNCLINE_CORE_DOT_CONTEXT_H_
 #define SYNCLINE_CORE_DOT_CONTEXT_H_
 
@@ -34,6 +41,7 @@ namespace syncline {
 class DotContext {
  public:
   static constexpr size_t kDefaultMaxCloudDots = size_t{1} << 20;
+  static constexpr size_t kDefaultMaxReplicas = VersionVector::kDefaultMaxEntries;
 
   DotContext();
   explicit DotContext(VersionVector vv);
@@ -67,8 +75,11 @@ class DotContext {
 
   std::string Encode() const;
   void EncodeTo(std::string* out) const;
-  static Result<DotContext> Decode(std::string_view bytes, size_t max_cloud_dots = kDefaultMaxCloudDots);
-  static Result<DotContext> DecodeFrom(std::string_view* in, size_t max_cloud_dots = kDefaultMaxCloudDots);
+  static Result<DotContext> Decode(std::string_view bytes, size_t max_cloud_dots = kDefaultMaxCloudDots,
+                                   size_t max_replicas = kDefaultMaxReplicas);
+  // Decodes from the front of `*in` and advances it (for embedding in larger encodings).
+  static Result<DotContext> DecodeFrom(std::string_view* in, size_t max_cloud_dots = kDefaultMaxCloudDots,
+                                       size_t max_replicas = kDefaultMaxReplicas);
 
   std::string ToString() const;
   friend bool operator==(const DotContext& a, const DotContext& b);
@@ -76,6 +87,7 @@ class DotContext {
  private:
   struct Cloud;  // per-replica Roaring bitmaps, kept out of this header
   void CompactReplica(ReplicaId replica);
+  static Result<DotContext> DecodeCloud(std::string_view* in, size_t max_cloud_dots, size_t max_replicas);
 
   VersionVector vv_;
   std::unique_ptr<Cloud> cloud_;

@@ -17,10 +17,14 @@
 // Encoding of Siblings: varint sibling count, then per sibling in ascending dot order: replica
 // id (8 bytes little-endian), varint counter, the past (version_vector.h), varint value length
 // and the value bytes. Decode bounds the count, each value (`max_value_bytes`) and the past
-// before allocating, and refuses duplicate or unsorted dots, obsolete siblings and trailing
-// bytes.
+// before allocating, and returns Corruption for truncated input, duplicate or unsorted dots,
+// a past that covers its own dot, obsolete siblings and trailing bytes.
 //
-// Thread-safety: value types.
+// Sync, Update, Insert and Discard cannot fail; Sync's result depends only on the union of its
+// arguments (a dot present on both sides with different contents, which well-formed histories
+// never produce, resolves to the same copy either way).
+//
+// Thread-safety: value types; concurrent const calls on one object are safe.
 #ifndef SYNCLINE_CORE_DVV_H_
 #define SYNCLINE_CORE_DVV_H_
 
@@ -60,7 +64,8 @@ class Siblings {
 
   Siblings() = default;
 
-  // The paper's sync: the versions of `a` and `b` that neither side has superseded.
+  // The paper's sync: the union of `a` and `b` (one copy per dot) without the versions whose
+  // dot another version's past covers. Costs O((|a|+|b|)^2) coverage checks.
   static Siblings Sync(const Siblings& a, const Siblings& b);
 
   // The paper's update: a write of `value` at `replica` by a client that read `context`.

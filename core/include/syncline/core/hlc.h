@@ -67,6 +67,9 @@ class Hlc {
   explicit Hlc(Clock* clock, HlcOptions options = {});
 
   // A timestamp for a local event: greater than every timestamp returned or observed before.
+  // Only at the very top of the range (48-bit milliseconds and logical counter both at their
+  // maximum, about 8,900 years from the epoch) does it repeat the last timestamp instead of
+  // wrapping around.
   HlcTimestamp Now();
 
   // Observes a remote timestamp and returns a local event timestamp greater than both it and
