@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ccache git
   libasio-dev libprotobuf-dev protobuf-compiler liblmdb-dev lmdb-utils libroaring-dev
-  libspdlog-dev libfmt-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libspdlog-dev libfmt-dev libxxhash-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libtomlplusplus-dev libcpp-httplib-dev
 )
 

@@ -37,6 +37,11 @@ Status ValidateChange(const Change& change) {
     return Status::InvalidArgument("change to '" + change.collection +
                                    "' has an invalid dot (replica and counter must be non-zero)");
   }
+  if (change.resolver.size() > kMaxCollectionNameBytes) {
+    return Status::InvalidArgument("change to '" + change.collection + "' names a resolver of " +
+                                   std::to_string(change.resolver.size()) + " bytes (at most " +
+                                   std::to_string(kMaxCollectionNameBytes) + ")");
+  }
   return Status::Ok();
 }
 
@@ -50,6 +55,7 @@ std::string EncodeChange(const Change& change) {
   pb.set_context(change.context);
   pb.set_kind(change.kind);
   pb.set_payload(change.payload);
+  pb.set_resolver(change.resolver);
   return pb.SerializeAsString();
 }
 
@@ -71,6 +77,7 @@ Result<Change> DecodeChange(std::string_view bytes, size_t max_bytes) {
   c.context = pb.context();
   c.kind = pb.kind();
   c.payload = pb.payload();
+  c.resolver = pb.resolver();
   Status st = ValidateChange(c);
   if (!st.ok()) return Status::Corruption("decoded change is invalid: " + st.message());
   return c;

@@ -29,6 +29,7 @@ struct Change {
   std::string context;
   uint32_t kind = 0;
   std::string payload;
+  std::string resolver;  // the collection's resolver name (at most 64 bytes)
 
   friend bool operator==(const Change&, const Change&) = default;
 };

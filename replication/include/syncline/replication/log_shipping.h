@@ -1,0 +1,136 @@
+// Log shipping: the I/O-free engine of one peer session in multi-leader replication.
+//
+// A session is symmetric: each side is at once a publisher (streams to the peer the changes it
+// lacks) and a subscriber (receives and applies the peer's). The subscriber opens with Subscribe
+// carrying its node context; the publisher streams, per origin in counter order, every change in
+// its log that context lacks (its own and relayed ones alike, so chains, stars and rings converge),
+// in batches, with at most `window_batches` unacknowledged. The subscriber hands each batch to the
+// host to apply (Replica::ApplyChanges) and acknowledges it, with its new context, only once the
+// batch committed durably. Duplicates are skipped by the replica, so nothing here needs to be
+// exactly-once: when acknowledgements stop coming while batches are in flight, the publisher
+// rewinds to what the peer acknowledged and sends again; when the publisher stays silent, the
+// subscriber subscribes again. That recovers lost, duplicated and reordered messages.
+//
+// The engine does no I/O: frames, time and apply completions come in; frames to send and batches
+// to apply go out through SessionOutput. It reads the local log through ChangeSource.
+//
+// Thread-safety: not thread-safe; one thread drives a session (the transport's or the
+// simulator's).
+#ifndef SYNCLINE_REPLICATION_LOG_SHIPPING_H_
+#define SYNCLINE_REPLICATION_LOG_SHIPPING_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "syncline/core/change.h"
+#include "syncline/core/dot_context.h"
+#include "syncline/replication/frame.h"
+
+namespace syncline::replication {
+
+struct ShippingOptions {
+  // A batch holds at most this many changes (default 1,024) ...
+  size_t batch_max_changes = 1024;
+  // ... and about this many bytes (default 1 MiB; a single larger change still goes alone).
+  size_t batch_max_bytes = size_t{1} << 20;
+  // Batches sent and not yet acknowledged (default 8).
+  size_t window_batches = 8;
+  // Rewind and resend when batches are in flight and no acknowledgement came for this long.
+  int64_t retransmit_millis = 3000;
+  // Subscribe again when the publisher sent nothing for this long.
+  int64_t resubscribe_millis = 5000;
+  // Largest number of changes accepted in one received batch (checked before decoding them).
+  size_t max_received_batch_changes = 65536;
+};
+
+// What a publisher reads: the local node context and log (implemented by Replica).
+class ChangeSource {
+ public:
+  virtual ~ChangeSource() = default;
+  virtual DotContext Context() = 0;
+  virtual Status ReadLog(ReplicaId origin, uint64_t from, size_t max_changes, size_t max_bytes,
+                         std::vector<core::Change>* out) = 0;
+};
+
+struct OutFrame {
+  MessageType type;
+  std::string payload;
+};
+
+// A received batch the host must apply, in the order given, then report with OnApplied.
+struct ApplyRequest {
+  uint64_t seq = 0;
+  std::vector<core::Change> changes;
+};
+
+struct SessionOutput {
+  std::vector<OutFrame> frames;
+  std::vector<ApplyRequest> applies;
+};
+
+struct SessionStats {
+  uint64_t batches_sent = 0;
+  uint64_t changes_sent = 0;
+  uint64_t payload_bytes_sent = 0;
+  uint64_t batches_received = 0;
+  uint64_t changes_received = 0;
+  uint64_t acks_received = 0;
+  uint64_t rewinds = 0;        // publisher resends after silence
+  uint64_t resubscribes = 0;   // subscriber re-subscriptions after silence
+  uint64_t apply_errors = 0;
+};
+
+class ShippingSession {
+ public:
+  ShippingSession(ShippingOptions options, ChangeSource* source, int64_t now_millis);
+
+  // Opens the session: appends our Subscribe.
+  void Start(int64_t now_millis, SessionOutput* out);
+  // A frame from the peer. Corruption (naming the problem) for a message that does not decode or
+  // breaks a bound; the host should drop the connection then.
+  Status OnFrame(const Frame& frame, int64_t now_millis, SessionOutput* out);
+  // The host applied the batch `seq` from an earlier ApplyRequest: OK acknowledges it; an error is
+  // counted and not acknowledged (the publisher will resend it).
+  void OnApplied(uint64_t seq, const Status& status, int64_t now_millis, SessionOutput* out);
+  // New changes were committed locally (own writes or applied from any peer): stream them.
+  void OnLocalChanges(int64_t now_millis, SessionOutput* out);
+  // Timers: retransmission and re-subscription.
+  void OnTick(int64_t now_millis, SessionOutput* out);
+
+  // What the peer acknowledged holding (empty until its first Subscribe).
+  const DotContext& peer_context() const { return known_; }
+  bool peer_subscribed() const { return subscribed_; }
+  size_t in_flight() const { return in_flight_.size(); }
+  const SessionStats& stats() const { return stats_; }
+
+ private:
+  void Pump(int64_t now_millis, SessionOutput* out);
+  void SendSubscribe(int64_t now_millis, SessionOutput* out);
+  Status HandleSubscribe(const Frame& frame, int64_t now_millis, SessionOutput* out);
+  Status HandleBatch(const Frame& frame, int64_t now_millis, SessionOutput* out);
+  Status HandleAck(const Frame& frame, int64_t now_millis, SessionOutput* out);
+
+  ShippingOptions options_;
+  ChangeSource* source_;
+
+  // Publisher side.
+  bool subscribed_ = false;
+  DotContext known_;                      // what the peer holds, as far as we know
+  std::map<ReplicaId, uint64_t> cursor_;  // next counter to send per origin (absent: from known_)
+  std::deque<uint64_t> in_flight_;        // sequence numbers sent, not acknowledged
+  uint64_t next_seq_ = 1;
+  int64_t last_progress_ = 0;             // last ack (or first send into an empty window)
+  size_t rotate_ = 0;                     // fairness between origins
+
+  // Subscriber side.
+  int64_t last_heard_ = 0;
+
+  SessionStats stats_;
+};
+
+}  // namespace syncline::replication
+
+#endif  // SYNCLINE_REPLICATION_LOG_SHIPPING_H_

@@ -1,0 +1,213 @@
+// Replica: one node's data engine. It turns typed writes into deltas and changes, applies
+// changes received from peers through each collection's resolver, and keeps the node's causal
+// context (which changes it holds), all inside store transactions.
+//
+// Every local write and every applied batch is one Submit() on the store: the new state, the
+// change appended to the log under its dot, the node context and any conflict-journal entry
+// commit together or not at all, and `done` runs only after the commit is durable (as the store
+// defines it). A change whose dot the context already holds is skipped, so duplicated, reordered
+// and replayed deliveries change nothing.
+//
+// Collections are named key spaces with a resolver ("lww", "mv", "counter", "set", "map" or a
+// custom name registered in the registry). A collection is created explicitly, or implicitly
+// when the first change for it arrives from a peer (the change names its resolver). A
+// collection's resolver never changes; a change that names another one is refused.
+//
+// Data layout (table `data`): under conflict::DataKeyPrefix(collection, key), sets and maps keep
+// their record layout (conflict/record_layout.h); the other types keep one record "s" holding
+// the encoded state. Table `meta` holds "collection/<name>" -> resolver name, "context" -> the
+// node's DotContext and "hlc" -> the last HLC timestamp handed out.
+//
+// Threading: every method may be called from any thread. `done` callbacks and the commit
+// hook run on the store's writer thread (the caller's thread for the in-memory store); they must
+// not block on the store.
+#ifndef SYNCLINE_REPLICATION_REPLICA_H_
+#define SYNCLINE_REPLICATION_REPLICA_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "syncline/conflict/journal.h"
+#include "syncline/conflict/map.h"
+#include "syncline/conflict/resolver.h"
+#include "syncline/core/clock.h"
+#include "syncline/core/dot_context.h"
+#include "syncline/core/hlc.h"
+#include "syncline/core/store.h"
+#include "syncline/replication/log_shipping.h"
+
+namespace syncline::replication {
+
+// The type of a collection, from its resolver name: "lww", "mv", "counter", "set", "map";
+// anything else is kCustom (a full Resolver given deltas by the application, or a value
+// resolver using the mv layout).
+enum class CollectionType : uint32_t { kLww = 1, kMv = 2, kCounter = 3, kSet = 4, kMap = 5, kCustom = 6 };
+CollectionType TypeOfResolver(std::string_view resolver);
+
+// One typed mutation. Which kinds a collection accepts depends on its type:
+//   lww: Put, Delete            mv and value resolvers: Put, Delete (with the read's token)
+//   counter: Add                set: AddElement, RemoveElement
+//   map: SetField, IncrementField, AddToField, RemoveFromField, RemoveField
+//   custom (full Resolver): MergeDelta, an encoded delta the application built itself
+struct WriteOp {
+  enum class Kind {
+    kPut, kDelete, kAdd, kAddElement, kRemoveElement,
+    kSetField, kIncrementField, kAddToField, kRemoveFromField, kRemoveField, kMergeDelta,
+  };
+  Kind kind = Kind::kPut;
+  std::string value;           // Put value, set element, map register value or element, delta
+  int64_t amount = 0;          // Add, IncrementField
+  conflict::FieldPath path;    // map operations
+  VersionVector token;         // mv: the token of the read this write replaces (empty: blind)
+
+  static WriteOp Put(std::string value, VersionVector token = {});
+  static WriteOp Delete(VersionVector token = {});
+  static WriteOp Add(int64_t amount);
+  static WriteOp AddElement(std::string element);
+  static WriteOp RemoveElement(std::string element);
+  static WriteOp SetField(conflict::FieldPath path, std::string value);
+  static WriteOp IncrementField(conflict::FieldPath path, int64_t amount);
+  static WriteOp AddToField(conflict::FieldPath path, std::string element);
+  static WriteOp RemoveFromField(conflict::FieldPath path, std::string element);
+  static WriteOp RemoveField(conflict::FieldPath path);
+  static WriteOp MergeDelta(std::string delta);
+};
+
+struct WriteResult {
+  Dot dot;           // the change's name in the log
+  HlcTimestamp hlc;  // its timestamp
+};
+
+// What a read returns. `values` holds, by type: lww the value (none when absent or deleted);
+// mv and value resolvers every sibling; set the elements in order. `counter` is a counter's
+// value; `rendered` the resolver's canonical text of the whole state; `token` the context to
+// write an mv register back with.
+struct ReadResult {
+  bool found = false;
+  std::vector<std::string> values;
+  int64_t counter = 0;
+  std::string rendered;
+  VersionVector token;
+  std::string state;  // the encoded state (sets and maps: assembled from their records)
+};
+
+struct ApplyStats {
+  uint64_t applied = 0;     // changes merged
+  uint64_t duplicates = 0;  // changes the context already held
+  uint64_t conflicts = 0;   // merges that settled a concurrency (journaled)
+};
+
+struct ReplicaStats {
+  uint64_t local_writes = 0;
+  uint64_t changes_applied = 0;
+  uint64_t duplicates = 0;
+  uint64_t conflicts = 0;
+  uint64_t write_errors = 0;
+  uint64_t hlc_refused = 0;  // remote timestamps beyond the drift bound (not adopted)
+};
+
+struct ReplicaOptions {
+  // Wall and monotonic time (default: the system clock). Not owned.
+  Clock* clock = nullptr;
+  HlcOptions hlc;
+  // Resolvers by name (default: the built-ins).
+  std::shared_ptr<const conflict::ResolverRegistry> registry;
+  // Largest value, element or delta a write accepts. Default 1 MiB.
+  size_t max_value_bytes = size_t{1} << 20;
+  conflict::JournalOptions journal;
+};
+
+class Replica final : public ChangeSource {
+ public:
+  // Loads the node context and collections from `store` (not owned; must outlive the replica).
+  static Result<std::unique_ptr<Replica>> Open(core::Store* store, ReplicaOptions options);
+  ~Replica() override;
+
+  ReplicaId id() const { return id_; }
+  core::Store* store() const { return store_; }
+  const conflict::ResolverRegistry& registry() const { return *registry_; }
+
+  // Creates `name` with `resolver`. OK if it exists with that resolver already;
+  // FailedPrecondition if it exists with another; NotFound if the resolver is unknown.
+  Status CreateCollection(std::string_view name, std::string_view resolver);
+  // The resolver of `collection`, or NotFound.
+  Result<std::string> ResolverOf(std::string_view collection) const;
+  // Every collection and its resolver, by name.
+  std::map<std::string, std::string> Collections() const;
+
+  // Applies `op` to `collection`/`key` as a new local change. `done` gets the change's dot and
+  // timestamp once it committed, or the error (InvalidArgument for a bad op or size, NotFound for
+  // an unknown collection, or the store's error), and nothing was applied then.
+  using WriteDone = std::function<void(Result<WriteResult>)>;
+  void Write(std::string collection, std::string key, WriteOp op, WriteDone done);
+  Result<WriteResult> WriteAndWait(std::string collection, std::string key, WriteOp op);
+
+  // Reads a key on a consistent snapshot.
+  Result<ReadResult> Read(std::string_view collection, std::string_view key);
+
+  // Merges `changes` from a peer in one transaction, skipping those already held. A change for an
+  // unknown collection creates it with the resolver it names; a change naming another resolver
+  // than the collection's, or whose delta does not decode, fails the whole batch (nothing is
+  // applied) with an error naming the change.
+  using ApplyDone = std::function<void(Result<ApplyStats>)>;
+  void ApplyChanges(std::vector<core::Change> changes, ApplyDone done);
+
+  // The committed node context: every change (dot) this replica holds.
+  DotContext Context() override;
+  DotContext Context() const;
+
+  // Reads changes of `origin` from counter `from` on, at most `max_changes` of them and about
+  // `max_bytes` of payload (at least one change when there is one).
+  Status ReadLog(ReplicaId origin, uint64_t from, size_t max_changes, size_t max_bytes,
+                 std::vector<core::Change>* out) override;
+
+  // A digest of the logical state of every collection: equal on replicas holding equal states.
+  // 32 hex digits. O(data).
+  Result<std::string> Digest();
+  // Every key of every collection with its canonical rendering, sorted (for dumps and diffs).
+  Status Dump(const std::function<void(std::string_view collection, std::string_view key,
+                                       std::string_view rendered)>& visit);
+
+  ReplicaStats stats() const;
+  HlcTimestamp Now();
+
+  // Sets the function called on the writer thread after each committed local write or batch that
+  // applied something (publishers use it to stream new changes). It must not block. Replaces any
+  // earlier one; an empty function removes it.
+  void SetCommitListener(std::function<void()> listener);
+
+ private:
+  struct Collection {
+    std::string resolver;
+    CollectionType type;
+    std::shared_ptr<const conflict::Resolver> impl;
+  };
+  Replica(core::Store* store, ReplicaOptions options);
+  Result<Collection> FindCollection(std::string_view name) const;
+  Status LoadMeta();
+
+  core::Store* store_;
+  ReplicaOptions options_;
+  std::shared_ptr<const conflict::ResolverRegistry> registry_;
+  conflict::ConflictJournal journal_;
+  ReplicaId id_;
+
+  mutable std::mutex mu_;
+  std::map<std::string, Collection, std::less<>> collections_;
+  DotContext context_;
+  Hlc hlc_;
+  ReplicaStats stats_;
+  std::shared_ptr<const std::function<void()>> commit_listener_;
+  void NotifyCommit();
+};
+
+}  // namespace syncline::replication
+
+#endif  // SYNCLINE_REPLICATION_REPLICA_H_

@@ -1,0 +1,107 @@
+// Replicator: runs multi-leader log shipping for one Replica over the TCP transport.
+//
+// It owns a TcpTransport (listening on the peer endpoint and dialing the configured peers) and one
+// ShippingSession per connected peer, and glues them to the replica: received batches are applied
+// through Replica::ApplyChanges and acknowledged after their commit; local commits wake the
+// publishers; a timer drives the sessions' retransmission and re-subscription and persists what
+// each peer acknowledged (table `peers`, key "ack/<node id>": the peer's node context).
+//
+// Threading: the transport and sessions live on the io_context given (run by the caller or by
+// the node). Start, AddPeer, RemovePeer and Stop may be called from any thread (they post to the
+// io_context and wait when it runs elsewhere); Peers() may be called from any thread.
+#ifndef SYNCLINE_REPLICATION_REPLICATOR_H_
+#define SYNCLINE_REPLICATION_REPLICATOR_H_
+
+#include <asio.hpp>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "syncline/replication/log_shipping.h"
+#include "syncline/replication/replica.h"
+#include "syncline/replication/tcp_transport.h"
+
+namespace syncline::replication {
+
+struct ReplicatorOptions {
+  TcpTransportOptions transport;  // handshake identity, listen address, limits
+  ShippingOptions shipping;
+  std::vector<std::string> peers;  // host:port of the peers to dial
+  int64_t tick_millis = 100;       // session timers
+  int64_t persist_acks_millis = 1000;
+  // Where diagnostics go (default: nowhere).
+  std::function<void(std::string_view)> log;
+};
+
+struct PeerStatus {
+  std::string node_id;
+  ReplicaId replica_id;
+  std::string address;
+  bool subscribed = false;
+  DotContext acknowledged;   // what the peer acknowledged holding
+  uint64_t lag_changes = 0;  // changes we hold that the peer has not acknowledged
+  SessionStats stats;
+  size_t queued_bytes = 0;
+};
+
+class Replicator final : public TransportHandler {
+ public:
+  Replicator(asio::io_context& io, Replica* replica, ReplicatorOptions options);
+  ~Replicator() override;
+
+  // Listens and dials the peers. Call once, before or while the io_context runs.
+  Status Start();
+  uint16_t port() const;
+  void AddPeer(const std::string& host_port);
+  void RemovePeer(const std::string& host_port);
+  // Closes every connection and stops the timers; the io_context may then run out of work.
+  void Stop();
+
+  std::vector<PeerStatus> Peers() const;
+
+  // TransportHandler (io_context thread).
+  void OnPeerConnected(const PeerInfo& peer) override;
+  void OnPeerFrame(const std::string& node_id, Frame frame) override;
+  void OnPeerDisconnected(const std::string& node_id, const Status& why) override;
+  void OnPeerWritable(const std::string& node_id) override;
+
+ private:
+  struct Peer {
+    PeerInfo info;
+    std::unique_ptr<ShippingSession> session;
+    uint64_t generation = 0;  // tells a reconnected peer's session from the one before
+  };
+  int64_t NowMillis() const;
+  void Handle(const std::string& node_id, SessionOutput out);
+  void PumpAll();
+  void ScheduleTick();
+  void Tick();
+  void PersistAcks();
+  void Log(const std::string& line) const;
+  void RunOnIo(const std::function<void()>& fn);
+  void UpdateSnapshot();
+
+  asio::io_context& io_;
+  Replica* replica_;
+  ReplicatorOptions options_;
+  std::unique_ptr<TcpTransport> transport_;
+  asio::steady_timer timer_;
+  std::map<std::string, Peer> peers_;  // by node id; io thread only
+  std::atomic<bool> pump_pending_{false};
+  std::atomic<bool> stopped_{false};
+  int64_t last_persist_ = 0;
+  uint64_t next_generation_ = 1;
+  std::shared_ptr<std::atomic<bool>> alive_;
+
+  mutable std::mutex snapshot_mu_;
+  std::vector<PeerStatus> snapshot_;
+};
+
+}  // namespace syncline::replication
+
+#endif  // SYNCLINE_REPLICATION_REPLICATOR_H_

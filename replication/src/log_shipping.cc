@@ -1,0 +1,203 @@
+#include "syncline/replication/log_shipping.h"
+
+#include <algorithm>
+
+#include "syncline/replication/v1/shipping.pb.h"
+
+namespace syncline::replication {
+
+namespace {
+
+template <typename Message>
+Status ParseMessage(const Frame& frame, Message* msg, const char* what) {
+  if (!msg->ParseFromArray(frame.payload.data(), static_cast<int>(frame.payload.size()))) {
+    return Status::Corruption(std::string(what) + " message of " + std::to_string(frame.payload.size()) +
+                              " bytes does not parse");
+  }
+  return Status::Ok();
+}
+
+Result<DotContext> DecodeContext(const std::string& bytes, const char* what) {
+  auto ctx = DotContext::Decode(bytes);
+  if (!ctx.ok()) return ctx.status().WithContext(std::string("context in ") + what);
+  return ctx;
+}
+
+}  // namespace
+
+ShippingSession::ShippingSession(ShippingOptions options, ChangeSource* source, int64_t now_millis)
+    : options_(options), source_(source), last_progress_(now_millis), last_heard_(now_millis) {
+  options_.window_batches = std::max<size_t>(1, options_.window_batches);
+  options_.batch_max_changes = std::max<size_t>(1, options_.batch_max_changes);
+}
+
+void ShippingSession::Start(int64_t now_millis, SessionOutput* out) { SendSubscribe(now_millis, out); }
+
+void ShippingSession::SendSubscribe(int64_t now_millis, SessionOutput* out) {
+  v1::Subscribe msg;
+  msg.set_context(source_->Context().Encode());
+  out->frames.push_back(OutFrame{MessageType::kSubscribe, msg.SerializeAsString()});
+  last_heard_ = now_millis;
+}
+
+Status ShippingSession::OnFrame(const Frame& frame, int64_t now_millis, SessionOutput* out) {
+  switch (frame.type) {
+    case MessageType::kSubscribe: return HandleSubscribe(frame, now_millis, out);
+    case MessageType::kBatch: return HandleBatch(frame, now_millis, out);
+    case MessageType::kAck: return HandleAck(frame, now_millis, out);
+    case MessageType::kHeartbeat:
+      last_heard_ = now_millis;
+      return Status::Ok();
+    default:
+      return Status::Corruption("log shipping got an unexpected message type " +
+                                std::to_string(static_cast<int>(frame.type)));
+  }
+}
+
+Status ShippingSession::HandleSubscribe(const Frame& frame, int64_t now_millis, SessionOutput* out) {
+  v1::Subscribe msg;
+  SYNCLINE_RETURN_IF_ERROR(ParseMessage(frame, &msg, "Subscribe"));
+  SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, DecodeContext(msg.context(), "Subscribe"));
+  // Start over from what the peer says it holds; anything in flight is either held already or
+  // will be sent again.
+  known_ = std::move(ctx);
+  cursor_.clear();
+  in_flight_.clear();
+  subscribed_ = true;
+  last_progress_ = now_millis;
+  Pump(now_millis, out);
+  return Status::Ok();
+}
+
+Status ShippingSession::HandleBatch(const Frame& frame, int64_t now_millis, SessionOutput* out) {
+  v1::Batch msg;
+  SYNCLINE_RETURN_IF_ERROR(ParseMessage(frame, &msg, "Batch"));
+  if (static_cast<size_t>(msg.changes_size()) > options_.max_received_batch_changes) {
+    return Status::Corruption("Batch of " + std::to_string(msg.changes_size()) + " changes is above the limit of " +
+                              std::to_string(options_.max_received_batch_changes));
+  }
+  ApplyRequest req;
+  req.seq = msg.seq();
+  req.changes.reserve(msg.changes_size());
+  for (int i = 0; i < msg.changes_size(); ++i) {
+    auto change = core::DecodeChange(msg.changes(i), frame.payload.size());
+    if (!change.ok()) {
+      return change.status().WithContext("change " + std::to_string(i) + " of batch " + std::to_string(msg.seq()));
+    }
+    req.changes.push_back(std::move(change).value());
+  }
+  last_heard_ = now_millis;
+  ++stats_.batches_received;
+  stats_.changes_received += req.changes.size();
+  out->applies.push_back(std::move(req));
+  return Status::Ok();
+}
+
+Status ShippingSession::HandleAck(const Frame& frame, int64_t now_millis, SessionOutput* out) {
+  v1::Ack msg;
+  SYNCLINE_RETURN_IF_ERROR(ParseMessage(frame, &msg, "Ack"));
+  SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, DecodeContext(msg.context(), "Ack"));
+  ++stats_.acks_received;
+  known_.Merge(ctx);
+  auto it = std::find(in_flight_.begin(), in_flight_.end(), msg.seq());
+  if (it != in_flight_.end()) {
+    in_flight_.erase(it);
+    last_progress_ = now_millis;
+  }
+  Pump(now_millis, out);
+  return Status::Ok();
+}
+
+void ShippingSession::OnApplied(uint64_t seq, const Status& status, int64_t now_millis, SessionOutput* out) {
+  (void)now_millis;
+  if (!status.ok()) {
+    ++stats_.apply_errors;
+    return;
+  }
+  v1::Ack msg;
+  msg.set_seq(seq);
+  msg.set_context(source_->Context().Encode());
+  out->frames.push_back(OutFrame{MessageType::kAck, msg.SerializeAsString()});
+}
+
+void ShippingSession::OnLocalChanges(int64_t now_millis, SessionOutput* out) { Pump(now_millis, out); }
+
+void ShippingSession::OnTick(int64_t now_millis, SessionOutput* out) {
+  if (subscribed_ && !in_flight_.empty() && now_millis - last_progress_ >= options_.retransmit_millis) {
+    // Acknowledgements stopped: go back to what the peer acknowledged and send again.
+    ++stats_.rewinds;
+    cursor_.clear();
+    in_flight_.clear();
+    last_progress_ = now_millis;
+    Pump(now_millis, out);
+  }
+  if (now_millis - last_heard_ >= options_.resubscribe_millis) {
+    ++stats_.resubscribes;
+    SendSubscribe(now_millis, out);
+  }
+}
+
+void ShippingSession::Pump(int64_t now_millis, SessionOutput* out) {
+  if (!subscribed_) return;
+  DotContext mine;
+  bool have_mine = false;
+  while (in_flight_.size() < options_.window_batches) {
+    if (!have_mine) {
+      mine = source_->Context();
+      have_mine = true;
+    }
+    // Origins we hold changes of: the vector's entries and the cloud's replicas.
+    std::vector<ReplicaId> origins;
+    for (const auto& e : mine.vv().entries()) origins.push_back(e.first);
+    for (const Dot& d : mine.CloudDots()) {
+      if (origins.empty() || origins.back() != d.replica) origins.push_back(d.replica);
+    }
+    std::sort(origins.begin(), origins.end());
+    origins.erase(std::unique(origins.begin(), origins.end()), origins.end());
+    if (origins.empty()) return;
+
+    v1::Batch batch;
+    size_t count = 0, bytes = 0;
+    size_t start = rotate_++ % origins.size();
+    for (size_t i = 0; i < origins.size() && count < options_.batch_max_changes && bytes < options_.batch_max_bytes; ++i) {
+      ReplicaId origin = origins[(start + i) % origins.size()];
+      auto cur = cursor_.find(origin);
+      uint64_t from = cur != cursor_.end() ? cur->second : known_.vv().Get(origin) + 1;
+      uint64_t highest = mine.vv().Get(origin);
+      for (const Dot& d : mine.CloudDots()) {
+        if (d.replica == origin) highest = std::max(highest, d.counter);
+      }
+      if (from > highest) continue;
+      std::vector<core::Change> changes;
+      Status s = source_->ReadLog(origin, from, options_.batch_max_changes - count, options_.batch_max_bytes - bytes,
+                                  &changes);
+      if (!s.ok()) {
+        // The log cannot be read now; try again on the next tick or commit.
+        ++stats_.apply_errors;
+        return;
+      }
+      uint64_t next = from;
+      for (const core::Change& c : changes) {
+        next = c.dot.counter + 1;
+        if (known_.Contains(c.dot)) continue;
+        std::string* encoded = batch.add_changes();
+        *encoded = core::EncodeChange(c);
+        bytes += encoded->size();
+        ++count;
+      }
+      // Nothing left of this origin in the log below `highest` (e.g. truncated): move past it.
+      if (changes.empty()) next = highest + 1;
+      cursor_[origin] = next;
+    }
+    if (count == 0) return;
+    batch.set_seq(next_seq_++);
+    if (in_flight_.empty()) last_progress_ = now_millis;
+    in_flight_.push_back(batch.seq());
+    ++stats_.batches_sent;
+    stats_.changes_sent += count;
+    stats_.payload_bytes_sent += bytes;
+    out->frames.push_back(OutFrame{MessageType::kBatch, batch.SerializeAsString()});
+  }
+}
+
+}  // namespace syncline::replication

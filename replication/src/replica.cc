@@ -1,0 +1,380 @@
+#include "syncline/replication/replica.h"
+
+#include <xxhash.h>
+
+#include <cstdio>
+
+#include "state_access.h"
+#include "syncline/conflict/counter.h"
+#include "syncline/conflict/lww.h"
+#include "syncline/conflict/mv.h"
+#include "syncline/conflict/or_set.h"
+#include "syncline/conflict/record_layout.h"
+#include "syncline/conflict/value_resolver.h"
+
+namespace syncline::replication {
+
+namespace {
+constexpr std::string_view kCollectionMetaPrefix = "collection/";
+}  // namespace
+
+CollectionType TypeOfResolver(std::string_view resolver) {
+  if (resolver == "lww") return CollectionType::kLww;
+  if (resolver == "mv") return CollectionType::kMv;
+  if (resolver == "counter") return CollectionType::kCounter;
+  if (resolver == "set") return CollectionType::kSet;
+  if (resolver == "map") return CollectionType::kMap;
+  return CollectionType::kCustom;
+}
+
+WriteOp WriteOp::Put(std::string value, VersionVector token) {
+  WriteOp op;
+  op.kind = Kind::kPut;
+  op.value = std::move(value);
+  op.token = std::move(token);
+  return op;
+}
+WriteOp WriteOp::Delete(VersionVector token) {
+  WriteOp op;
+  op.kind = Kind::kDelete;
+  op.token = std::move(token);
+  return op;
+}
+WriteOp WriteOp::Add(int64_t amount) {
+  WriteOp op;
+  op.kind = Kind::kAdd;
+  op.amount = amount;
+  return op;
+}
+WriteOp WriteOp::AddElement(std::string element) {
+  WriteOp op;
+  op.kind = Kind::kAddElement;
+  op.value = std::move(element);
+  return op;
+}
+WriteOp WriteOp::RemoveElement(std::string element) {
+  WriteOp op;
+  op.kind = Kind::kRemoveElement;
+  op.value = std::move(element);
+  return op;
+}
+WriteOp WriteOp::SetField(conflict::FieldPath path, std::string value) {
+  WriteOp op;
+  op.kind = Kind::kSetField;
+  op.path = std::move(path);
+  op.value = std::move(value);
+  return op;
+}
+WriteOp WriteOp::IncrementField(conflict::FieldPath path, int64_t amount) {
+  WriteOp op;
+  op.kind = Kind::kIncrementField;
+  op.path = std::move(path);
+  op.amount = amount;
+  return op;
+}
+WriteOp WriteOp::AddToField(conflict::FieldPath path, std::string element) {
+  WriteOp op;
+  op.kind = Kind::kAddToField;
+  op.path = std::move(path);
+  op.value = std::move(element);
+  return op;
+}
+WriteOp WriteOp::RemoveFromField(conflict::FieldPath path, std::string element) {
+  WriteOp op;
+  op.kind = Kind::kRemoveFromField;
+  op.path = std::move(path);
+  op.value = std::move(element);
+  return op;
+}
+WriteOp WriteOp::RemoveField(conflict::FieldPath path) {
+  WriteOp op;
+  op.kind = Kind::kRemoveField;
+  op.path = std::move(path);
+  return op;
+}
+WriteOp WriteOp::MergeDelta(std::string delta) {
+  WriteOp op;
+  op.kind = Kind::kMergeDelta;
+  op.value = std::move(delta);
+  return op;
+}
+
+Replica::Replica(core::Store* store, ReplicaOptions options)
+    : store_(store),
+      options_(std::move(options)),
+      registry_(options_.registry),
+      journal_(options_.journal),
+      id_(store->replica_id()),
+      hlc_(options_.clock, options_.hlc) {}
+
+Replica::~Replica() = default;
+
+Result<std::unique_ptr<Replica>> Replica::Open(core::Store* store, ReplicaOptions options) {
+  if (store == nullptr) return Status::InvalidArgument("Replica::Open: no store given");
+  if (options.clock == nullptr) options.clock = SystemClock::Default();
+  if (options.registry == nullptr) {
+    options.registry = std::make_shared<conflict::ResolverRegistry>(conflict::ResolverRegistry::WithBuiltins());
+  }
+  std::unique_ptr<Replica> r(new Replica(store, std::move(options)));
+  SYNCLINE_RETURN_IF_ERROR(r->LoadMeta());
+  return r;
+}
+
+Status Replica::LoadMeta() {
+  std::map<std::string, Collection, std::less<>> collections;
+  DotContext context;
+  HlcTimestamp last;
+  Status s = store_->Read([&](core::ReadView& view) -> Status {
+    std::string begin(kCollectionMetaPrefix);
+    std::string end = begin;
+    end.back() = static_cast<char>(end.back() + 1);
+    Status inner;
+    SYNCLINE_RETURN_IF_ERROR(view.Scan(core::Table::kMeta, begin, end, [&](std::string_view k, std::string_view v) {
+      std::string name(k.substr(kCollectionMetaPrefix.size()));
+      auto impl = registry_->Find(v);
+      if (!impl.ok()) {
+        inner = impl.status().WithContext("collection '" + name + "' stored in this data directory");
+        return false;
+      }
+      collections.emplace(name, Collection{std::string(v), TypeOfResolver(v), *impl});
+      return true;
+    }));
+    SYNCLINE_RETURN_IF_ERROR(inner);
+    auto ctx = view.Get(core::Table::kMeta, "context");
+    if (ctx.ok()) {
+      auto decoded = DotContext::Decode(*ctx);
+      if (!decoded.ok()) return decoded.status().WithContext("meta record 'context'");
+      context = std::move(decoded).value();
+    } else if (!ctx.status().IsNotFound()) {
+      return ctx.status();
+    }
+    auto hlc = view.Get(core::Table::kMeta, "hlc");
+    if (hlc.ok() && hlc->size() == 8) {
+      uint64_t packed = 0;
+      for (int i = 7; i >= 0; --i) packed = (packed << 8) | static_cast<uint8_t>((*hlc)[i]);
+      last = HlcTimestamp::Unpack(packed);
+    }
+    return Status::Ok();
+  });
+  SYNCLINE_RETURN_IF_ERROR(s);
+  std::lock_guard<std::mutex> lock(mu_);
+  collections_ = std::move(collections);
+  context_ = std::move(context);
+  hlc_.Restore(last);
+  return Status::Ok();
+}
+
+Status Replica::CreateCollection(std::string_view name, std::string_view resolver) {
+  SYNCLINE_RETURN_IF_ERROR(core::ValidateCollectionName(name));
+  SYNCLINE_ASSIGN_OR_RETURN(auto impl, registry_->Find(resolver));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = collections_.find(name);
+    if (it != collections_.end()) {
+      if (it->second.resolver == resolver) return Status::Ok();
+      return Status::FailedPrecondition("collection '" + std::string(name) + "' exists with resolver '" +
+                                        it->second.resolver + "', not '" + std::string(resolver) + "'");
+    }
+  }
+  std::string key = std::string(kCollectionMetaPrefix) + std::string(name);
+  std::string value(resolver);
+  Status s = store_->WriteAndWait([&](core::WriteTxn& txn) -> Status {
+    auto existing = txn.Get(core::Table::kMeta, key);
+    if (existing.ok()) {
+      if (*existing == value) return Status::Ok();
+      return Status::FailedPrecondition("collection '" + std::string(name) + "' exists with resolver '" +
+                                        *existing + "', not '" + value + "'");
+    }
+    if (!existing.status().IsNotFound()) return existing.status();
+    return txn.Put(core::Table::kMeta, key, value);
+  });
+  SYNCLINE_RETURN_IF_ERROR(s);
+  std::lock_guard<std::mutex> lock(mu_);
+  collections_.emplace(std::string(name), Collection{value, TypeOfResolver(value), impl});
+  return Status::Ok();
+}
+
+Result<Replica::Collection> Replica::FindCollection(std::string_view name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = collections_.find(name);
+  if (it == collections_.end()) {
+    return Status::NotFound("no collection '" + std::string(name) + "' (create it first)");
+  }
+  return it->second;
+}
+
+Result<std::string> Replica::ResolverOf(std::string_view collection) const {
+  SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(collection));
+  return c.resolver;
+}
+
+std::map<std::string, std::string> Replica::Collections() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::string, std::string> out;
+  for (const auto& [name, c] : collections_) out.emplace(name, c.resolver);
+  return out;
+}
+
+DotContext Replica::Context() { return static_cast<const Replica*>(this)->Context(); }
+
+DotContext Replica::Context() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return context_;
+}
+
+ReplicaStats Replica::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void Replica::SetCommitListener(std::function<void()> listener) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (listener) {
+    commit_listener_ = std::make_shared<const std::function<void()>>(std::move(listener));
+  } else {
+    commit_listener_.reset();
+  }
+}
+
+void Replica::NotifyCommit() {
+  std::shared_ptr<const std::function<void()>> listener;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    listener = commit_listener_;
+  }
+  if (listener) (*listener)();
+}
+
+HlcTimestamp Replica::Now() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return hlc_.Now();
+}
+
+Result<ReadResult> Replica::Read(std::string_view collection, std::string_view key) {
+  SYNCLINE_RETURN_IF_ERROR(core::ValidateKey(key));
+  SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(collection));
+  ReadResult out;
+  Status s = store_->Read([&](core::ReadView& view) -> Status {
+    auto records = internal::ViewKeyRecords(view, collection, key);
+    SYNCLINE_ASSIGN_OR_RETURN(out.state, internal::LoadState(*records, c.type));
+    return Status::Ok();
+  });
+  SYNCLINE_RETURN_IF_ERROR(s.WithContext("reading '" + std::string(collection) + "'"));
+  if (out.state.empty()) return out;
+  SYNCLINE_ASSIGN_OR_RETURN(out.rendered, c.impl->Render(out.state));
+  switch (c.type) {
+    case CollectionType::kLww: {
+      SYNCLINE_ASSIGN_OR_RETURN(auto reg, conflict::LwwRegister::Decode(out.state));
+      auto v = reg.value();
+      out.found = v.has_value();
+      if (v.has_value()) out.values.push_back(std::move(*v));
+      break;
+    }
+    case CollectionType::kMv: {
+      SYNCLINE_ASSIGN_OR_RETURN(auto reg, conflict::MvRegister::Decode(out.state));
+      out.values = reg.Values();
+      out.token = reg.Token();
+      out.found = !out.values.empty();
+      break;
+    }
+    case CollectionType::kCounter: {
+      SYNCLINE_ASSIGN_OR_RETURN(auto counter, conflict::PnCounter::Decode(out.state));
+      out.counter = counter.value();
+      out.found = true;
+      break;
+    }
+    case CollectionType::kSet: {
+      SYNCLINE_ASSIGN_OR_RETURN(auto set, conflict::OrSet::Decode(out.state));
+      out.values = set.Elements();
+      out.found = !out.values.empty();
+      break;
+    }
+    case CollectionType::kMap: {
+      SYNCLINE_ASSIGN_OR_RETURN(auto map, conflict::OrMap::Decode(out.state));
+      out.values = map.Keys();
+      out.found = !out.values.empty();
+      break;
+    }
+    case CollectionType::kCustom: {
+      // Value resolvers keep the mv layout; other custom resolvers only render.
+      auto reg = conflict::MvRegister::Decode(out.state);
+      if (reg.ok()) {
+        out.values = reg->Values();
+        out.token = reg->Token();
+      }
+      out.found = true;
+      break;
+    }
+  }
+  return out;
+}
+
+Status Replica::ReadLog(ReplicaId origin, uint64_t from, size_t max_changes, size_t max_bytes,
+                        std::vector<core::Change>* out) {
+  return store_->Read([&](core::ReadView& view) -> Status {
+    size_t bytes = 0;
+    uint64_t next = from;
+    while (out->size() < max_changes && bytes < max_bytes) {
+      size_t want = std::min<size_t>(max_changes - out->size(), 64);
+      std::vector<core::Change> chunk;
+      SYNCLINE_RETURN_IF_ERROR(view.ReadLog(origin, next, UINT64_MAX, want, &chunk));
+      if (chunk.empty()) break;
+      for (auto& c : chunk) {
+        if (bytes >= max_bytes && !out->empty()) return Status::Ok();
+        bytes += c.payload.size() + c.key.size() + 32;
+        next = c.dot.counter + 1;
+        out->push_back(std::move(c));
+      }
+      if (chunk.size() < want) break;
+    }
+    return Status::Ok();
+  });
+}
+
+Result<std::string> Replica::Digest() {
+  XXH3_state_t* st = XXH3_createState();
+  if (st == nullptr) return Status::ResourceExhausted("digest: out of memory");
+  XXH3_128bits_reset(st);
+  auto put_len = [&](std::string_view s) {
+    uint8_t len[4] = {static_cast<uint8_t>(s.size()), static_cast<uint8_t>(s.size() >> 8),
+                      static_cast<uint8_t>(s.size() >> 16), static_cast<uint8_t>(s.size() >> 24)};
+    XXH3_128bits_update(st, len, sizeof(len));
+    XXH3_128bits_update(st, s.data(), s.size());
+  };
+  auto type_of = [this](std::string_view coll) -> Result<CollectionType> {
+    SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(coll));
+    return c.type;
+  };
+  Status s = store_->Read([&](core::ReadView& view) -> Status {
+    return internal::ForEachState(view, type_of, [&](std::string_view coll, std::string_view key, std::string_view state) {
+      put_len(coll);
+      put_len(key);
+      put_len(state);
+      return Status::Ok();
+    });
+  });
+  XXH128_hash_t h = XXH3_128bits_digest(st);
+  XXH3_freeState(st);
+  SYNCLINE_RETURN_IF_ERROR(s.WithContext("computing the state digest"));
+  char buf[33];
+  std::snprintf(buf, sizeof(buf), "%016llx%016llx", static_cast<unsigned long long>(h.high64),
+                static_cast<unsigned long long>(h.low64));
+  return std::string(buf);
+}
+
+Status Replica::Dump(const std::function<void(std::string_view, std::string_view, std::string_view)>& visit) {
+  auto type_of = [this](std::string_view coll) -> Result<CollectionType> {
+    SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(coll));
+    return c.type;
+  };
+  return store_->Read([&](core::ReadView& view) -> Status {
+    return internal::ForEachState(view, type_of, [&](std::string_view coll, std::string_view key, std::string_view state) -> Status {
+      SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(coll));
+      SYNCLINE_ASSIGN_OR_RETURN(std::string rendered, c.impl->Render(state));
+      visit(coll, key, rendered);
+      return Status::Ok();
+    });
+  });
+}
+
+}  // namespace syncline::replication

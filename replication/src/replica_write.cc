@@ -1,0 +1,309 @@
+// Replica: local writes and applying peers' changes (see replica.h).
+#include <memory>
+
+#include "state_access.h"
+#include "syncline/conflict/counter.h"
+#include "syncline/conflict/lww.h"
+#include "syncline/conflict/map.h"
+#include "syncline/conflict/mv.h"
+#include "syncline/conflict/or_set.h"
+#include "syncline/conflict/record_layout.h"
+#include "syncline/replication/replica.h"
+
+namespace syncline::replication {
+
+namespace {
+
+using Kind = WriteOp::Kind;
+
+std::string PackHlc(HlcTimestamp t) {
+  uint64_t p = t.Pack();
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(p >> (8 * i));
+  return out;
+}
+
+Result<DotContext> LoadContext(core::ReadView& view) {
+  auto ctx = view.Get(core::Table::kMeta, "context");
+  if (ctx.status().IsNotFound()) return DotContext();
+  if (!ctx.ok()) return ctx.status();
+  auto decoded = DotContext::Decode(*ctx);
+  if (!decoded.ok()) return decoded.status().WithContext("meta record 'context'");
+  return decoded;
+}
+
+const char* KindName(Kind k) {
+  switch (k) {
+    case Kind::kPut: return "put";
+    case Kind::kDelete: return "delete";
+    case Kind::kAdd: return "add";
+    case Kind::kAddElement: return "add-element";
+    case Kind::kRemoveElement: return "remove-element";
+    case Kind::kSetField: return "set-field";
+    case Kind::kIncrementField: return "increment-field";
+    case Kind::kAddToField: return "add-to-field";
+    case Kind::kRemoveFromField: return "remove-from-field";
+    case Kind::kRemoveField: return "remove-field";
+    case Kind::kMergeDelta: return "merge-delta";
+  }
+  return "?";
+}
+
+Status CheckOp(CollectionType type, const WriteOp& op, size_t max_value_bytes) {
+  if (op.value.size() > max_value_bytes) {
+    return Status::InvalidArgument("value of " + std::to_string(op.value.size()) + " bytes is above the limit of " +
+                                   std::to_string(max_value_bytes) + " bytes");
+  }
+  bool ok = false;
+  switch (type) {
+    case CollectionType::kLww:
+    case CollectionType::kMv: ok = op.kind == Kind::kPut || op.kind == Kind::kDelete; break;
+    case CollectionType::kCounter: ok = op.kind == Kind::kAdd; break;
+    case CollectionType::kSet: ok = op.kind == Kind::kAddElement || op.kind == Kind::kRemoveElement; break;
+    case CollectionType::kMap:
+      ok = op.kind == Kind::kSetField || op.kind == Kind::kIncrementField || op.kind == Kind::kAddToField ||
+           op.kind == Kind::kRemoveFromField || op.kind == Kind::kRemoveField;
+      break;
+    case CollectionType::kCustom:
+      ok = op.kind == Kind::kPut || op.kind == Kind::kDelete || op.kind == Kind::kMergeDelta;
+      break;
+  }
+  if (!ok) return Status::InvalidArgument(std::string("operation '") + KindName(op.kind) + "' does not apply to this collection's type");
+  return Status::Ok();
+}
+
+// Applies `op` to the stored state and returns the delta to replicate.
+Result<std::string> ApplyLocal(conflict::KeyRecords& records, CollectionType type, const conflict::Resolver& resolver,
+                               const WriteOp& op, const conflict::WriteContext& wctx) {
+  switch (type) {
+    case CollectionType::kLww: {
+      SYNCLINE_ASSIGN_OR_RETURN(std::string state, internal::LoadState(records, type));
+      conflict::LwwRegister reg;
+      if (!state.empty()) {
+        SYNCLINE_ASSIGN_OR_RETURN(reg, conflict::LwwRegister::Decode(state));
+      }
+      std::optional<std::string> value;
+      if (op.kind == Kind::kPut) value = op.value;
+      conflict::LwwRegister delta = reg.Write(wctx, std::move(value));
+      SYNCLINE_RETURN_IF_ERROR(internal::StoreBlob(records, reg.Encode()));
+      return delta.Encode();
+    }
+    case CollectionType::kMv:
+    case CollectionType::kCustom: {
+      if (op.kind == Kind::kMergeDelta) {
+        std::string before, after;
+        SYNCLINE_RETURN_IF_ERROR(internal::MergeDelta(records, type, resolver, op.value, nullptr, &before, &after));
+        return op.value;
+      }
+      SYNCLINE_ASSIGN_OR_RETURN(std::string state, internal::LoadState(records, type));
+      conflict::MvRegister reg;
+      if (!state.empty()) {
+        auto decoded = conflict::MvRegister::Decode(state);
+        if (!decoded.ok()) {
+          return decoded.status().WithContext("this collection's resolver does not keep the mv layout; write with MergeDelta");
+        }
+        reg = std::move(decoded).value();
+      }
+      std::optional<std::string> value;
+      if (op.kind == Kind::kPut) value = op.value;
+      conflict::MvRegister delta = reg.Write(wctx, op.token, std::move(value));
+      SYNCLINE_RETURN_IF_ERROR(internal::StoreBlob(records, reg.Encode()));
+      return delta.Encode();
+    }
+    case CollectionType::kCounter: {
+      SYNCLINE_ASSIGN_OR_RETURN(std::string state, internal::LoadState(records, type));
+      conflict::PnCounter counter;
+      if (!state.empty()) {
+        SYNCLINE_ASSIGN_OR_RETURN(counter, conflict::PnCounter::Decode(state));
+      }
+      SYNCLINE_ASSIGN_OR_RETURN(conflict::PnCounter delta, counter.Add(wctx.replica, op.amount));
+      SYNCLINE_RETURN_IF_ERROR(internal::StoreBlob(records, counter.Encode()));
+      return delta.Encode();
+    }
+    case CollectionType::kSet: {
+      SYNCLINE_ASSIGN_OR_RETURN(conflict::OrSet partial, internal::LoadSetElement(records, op.value));
+      conflict::OrSet delta = op.kind == Kind::kAddElement ? partial.Add(wctx.replica, op.value) : partial.Remove(op.value);
+      SYNCLINE_RETURN_IF_ERROR(conflict::ApplySetDelta(records, delta, nullptr));
+      return delta.Encode();
+    }
+    case CollectionType::kMap: {
+      SYNCLINE_ASSIGN_OR_RETURN(std::string state, internal::LoadState(records, type));
+      conflict::OrMap partial;
+      if (!state.empty()) {
+        SYNCLINE_ASSIGN_OR_RETURN(partial, conflict::OrMap::Decode(state));
+      }
+      Result<conflict::OrMap> delta = Status::Internal("unreachable");
+      switch (op.kind) {
+        case Kind::kSetField: delta = partial.SetRegister(op.path, wctx, op.value); break;
+        case Kind::kIncrementField: delta = partial.Increment(op.path, wctx.replica, op.amount); break;
+        case Kind::kAddToField: delta = partial.AddElement(op.path, wctx.replica, op.value); break;
+        case Kind::kRemoveFromField: delta = partial.RemoveElement(op.path, op.value); break;
+        case Kind::kRemoveField: delta = partial.RemoveField(op.path); break;
+        default: break;
+      }
+      SYNCLINE_RETURN_IF_ERROR(delta.status());
+      SYNCLINE_RETURN_IF_ERROR(internal::StoreBlob(records, partial.Encode()));
+      return delta->Encode();
+    }
+  }
+  return Status::Internal("unknown collection type");
+}
+
+}  // namespace
+
+void Replica::Write(std::string collection, std::string key, WriteOp op, WriteDone done) {
+  Status valid = core::ValidateKey(key);
+  auto coll = FindCollection(collection);
+  if (valid.ok() && !coll.ok()) valid = coll.status();
+  if (valid.ok()) valid = CheckOp(coll->type, op, options_.max_value_bytes);
+  if (!valid.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.write_errors;
+    }
+    done(valid.WithContext("write to '" + collection + "'"));
+    return;
+  }
+  auto result = std::make_shared<WriteResult>();
+  Collection c = std::move(coll).value();
+  auto fn = [this, c, collection, key, op = std::move(op), result](core::WriteTxn& txn) -> Status {
+    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadContext(txn));
+    Dot dot{id_, ctx.vv().Get(id_) + 1};
+    HlcTimestamp now = Now();
+    conflict::WriteContext wctx{id_, now, dot};
+    auto records = internal::TxnKeyRecords(txn, collection, key);
+    SYNCLINE_ASSIGN_OR_RETURN(std::string delta, ApplyLocal(*records, c.type, *c.impl, op, wctx));
+    core::Change change;
+    change.collection = collection;
+    change.key = key;
+    change.dot = dot;
+    change.hlc = now;
+    change.kind = static_cast<uint32_t>(c.type);
+    change.payload = std::move(delta);
+    change.resolver = c.resolver;
+    SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(change));
+    ctx.Add(dot);
+    SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "context", ctx.Encode()));
+    SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "hlc", PackHlc(now)));
+    result->dot = dot;
+    result->hlc = now;
+    return Status::Ok();
+  };
+  store_->Submit(std::move(fn), [this, result, collection, done = std::move(done)](Status s) {
+    if (!s.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++stats_.write_errors;
+      }
+      done(s.WithContext("write to '" + collection + "'"));
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      context_.Add(result->dot);
+      ++stats_.local_writes;
+    }
+    NotifyCommit();
+    done(*result);
+  });
+}
+
+Result<WriteResult> Replica::WriteAndWait(std::string collection, std::string key, WriteOp op) {
+  std::promise<Result<WriteResult>> p;
+  auto f = p.get_future();
+  Write(std::move(collection), std::move(key), std::move(op),
+        [&p](Result<WriteResult> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
+  struct Outcome {
+    ApplyStats stats;
+    std::vector<Dot> dots;
+    std::map<std::string, Collection, std::less<>> created;
+  };
+  auto out = std::make_shared<Outcome>();
+  auto batch = std::make_shared<std::vector<core::Change>>(std::move(changes));
+  auto fn = [this, out, batch](core::WriteTxn& txn) -> Status {
+    *out = Outcome{};
+    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadContext(txn));
+    bool any = false;
+    for (const core::Change& ch : *batch) {
+      std::string where = "change " + ch.dot.replica.ToString() + ":" + std::to_string(ch.dot.counter) + " to '" +
+                          ch.collection + "'";
+      SYNCLINE_RETURN_IF_ERROR(core::ValidateChange(ch).WithContext(where));
+      if (ctx.Contains(ch.dot)) {
+        ++out->stats.duplicates;
+        continue;
+      }
+      // The collection: known, created earlier in this batch, or created now from the change.
+      Collection c;
+      auto found = FindCollection(ch.collection);
+      if (found.ok()) {
+        c = std::move(found).value();
+      } else if (auto it = out->created.find(ch.collection); it != out->created.end()) {
+        c = it->second;
+      } else {
+        if (ch.resolver.empty()) return found.status().WithContext(where);
+        auto impl = registry_->Find(ch.resolver);
+        if (!impl.ok()) return impl.status().WithContext(where + ": this node cannot merge it");
+        c = Collection{ch.resolver, TypeOfResolver(ch.resolver), *impl};
+        SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "collection/" + ch.collection, ch.resolver));
+        out->created.emplace(ch.collection, c);
+      }
+      if (!ch.resolver.empty() && ch.resolver != c.resolver) {
+        return Status::FailedPrecondition(where + " was made with resolver '" + ch.resolver +
+                                          "' but the collection here uses '" + c.resolver + "'");
+      }
+      auto records = internal::TxnKeyRecords(txn, ch.collection, ch.key);
+      conflict::MergeOutcome outcome;
+      std::string before, after;
+      SYNCLINE_RETURN_IF_ERROR(
+          internal::MergeDelta(*records, c.type, *c.impl, ch.payload, &outcome, &before, &after).WithContext(where));
+      if (outcome.concurrent) {
+        ++out->stats.conflicts;
+        conflict::JournalEntry entry;
+        entry.collection = ch.collection;
+        entry.key = ch.key;
+        entry.resolver = c.resolver;
+        entry.at = ch.hlc;
+        entry.local = std::move(before);
+        entry.remote = ch.payload;
+        entry.merged = std::move(after);
+        entry.outcome = outcome.description;
+        SYNCLINE_RETURN_IF_ERROR(journal_.Append(txn, std::move(entry)).status());
+      }
+      Status appended = txn.AppendChange(ch);
+      if (!appended.ok() && appended.code() != StatusCode::kAlreadyExists) return appended.WithContext(where);
+      ctx.Add(ch.dot);
+      out->dots.push_back(ch.dot);
+      ++out->stats.applied;
+      any = true;
+    }
+    if (any) SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "context", ctx.Encode()));
+    return Status::Ok();
+  };
+  store_->Submit(std::move(fn), [this, out, batch, done = std::move(done)](Status s) {
+    if (!s.ok()) {
+      done(s);
+      return;
+    }
+    uint64_t refused = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const Dot& d : out->dots) context_.Add(d);
+      for (auto& [name, c] : out->created) collections_.emplace(name, c);
+      for (const core::Change& ch : *batch) {
+        if (!hlc_.Update(ch.hlc).ok()) ++refused;
+      }
+      stats_.changes_applied += out->stats.applied;
+      stats_.duplicates += out->stats.duplicates;
+      stats_.conflicts += out->stats.conflicts;
+      stats_.hlc_refused += refused;
+    }
+    if (out->stats.applied > 0) NotifyCommit();
+    done(out->stats);
+  });
+}
+
+}  // namespace syncline::replication

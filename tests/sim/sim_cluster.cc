@@ -1,0 +1,239 @@
+#include "sim_cluster.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace syncline::sim {
+
+const char* TopologyName(Topology t) {
+  switch (t) {
+    case Topology::kMesh: return "mesh";
+    case Topology::kChain: return "chain";
+    case Topology::kStar: return "star";
+    case Topology::kRing: return "ring";
+  }
+  return "?";
+}
+
+namespace {
+constexpr int64_t kEpochMillis = 1'800'000'000'000;
+
+void Check(const Status& s, const char* what) {
+  if (!s.ok()) throw std::runtime_error(std::string(what) + ": " + s.ToString());
+}
+}  // namespace
+
+SimCluster::SimCluster(ClusterOptions options, uint64_t seed)
+    : options_(options), rng_(seed), network_(options.network, seed ^ 0x9e3779b97f4a7c15ULL) {
+  std::uniform_int_distribution<int64_t> skew(-options_.max_skew_millis, options_.max_skew_millis);
+  for (int i = 0; i < options_.nodes; ++i) {
+    auto n = std::make_unique<Node>();
+    n->index = i;
+    n->storage = core::NewMemoryStorage();
+    n->skew = skew(rng_);
+    n->clock = std::make_unique<ManualClock>(kEpochMillis + n->skew, 0);
+    nodes_.push_back(std::move(n));
+  }
+  for (auto& n : nodes_) OpenNode(*n);
+  int n = options_.nodes;
+  switch (options_.topology) {
+    case Topology::kMesh:
+      for (int a = 0; a < n; ++a)
+        for (int b = a + 1; b < n; ++b) links_.push_back({a, b});
+      break;
+    case Topology::kChain:
+      for (int a = 0; a + 1 < n; ++a) links_.push_back({a, a + 1});
+      break;
+    case Topology::kStar:
+      for (int b = 1; b < n; ++b) links_.push_back({0, b});
+      break;
+    case Topology::kRing:
+      for (int a = 0; a < n; ++a) links_.push_back({std::min(a, (a + 1) % n), std::max(a, (a + 1) % n)});
+      break;
+  }
+  for (auto [a, b] : links_) Connect(a, b);
+}
+
+SimCluster::~SimCluster() {
+  for (auto& n : nodes_) {
+    n->sessions.clear();
+    n->replica.reset();
+    if (n->store) (void)n->store->Close();
+  }
+}
+
+void SimCluster::OpenNode(Node& n) {
+  core::MemoryStoreOptions so;
+  so.storage = n.storage;
+  so.seed = 1000 + static_cast<uint64_t>(n.index);
+  n.store = core::OpenMemoryStore(so);
+  replication::ReplicaOptions ro;
+  ro.clock = n.clock.get();
+  ro.hlc.drift_policy = DriftPolicy::kClamp;
+  auto r = replication::Replica::Open(n.store.get(), ro);
+  Check(r.status(), "opening a simulated replica");
+  n.replica = std::move(r).value();
+  n.up = true;
+}
+
+void SimCluster::CreateCollection(int i, const std::string& name, const std::string& resolver) {
+  Check(nodes_[i]->replica->CreateCollection(name, resolver), "creating a collection");
+}
+
+void SimCluster::Connect(int a, int b) {
+  if (!nodes_[a]->up || !nodes_[b]->up) return;
+  uint64_t gen = next_generation_++;
+  for (auto [x, y] : {std::pair{a, b}, std::pair{b, a}}) {
+    Node& n = *nodes_[x];
+    n.generation[y] = gen;
+    n.sessions[y] = std::make_unique<replication::ShippingSession>(options_.shipping, n.replica.get(), now_);
+  }
+  for (auto [x, y] : {std::pair{a, b}, std::pair{b, a}}) {
+    replication::SessionOutput out;
+    nodes_[x]->sessions[y]->Start(now_, &out);
+    Handle(x, y, std::move(out));
+  }
+}
+
+void SimCluster::Disconnect(int a, int b) {
+  nodes_[a]->sessions.erase(b);
+  nodes_[a]->generation.erase(b);
+  nodes_[b]->sessions.erase(a);
+  nodes_[b]->generation.erase(a);
+}
+
+void SimCluster::Handle(int node, int peer, replication::SessionOutput out) {
+  // Applies complete inline (the in-memory store), and may produce more output; work through it
+  // iteratively so nothing recurses without bound.
+  std::vector<replication::SessionOutput> work;
+  work.push_back(std::move(out));
+  while (!work.empty()) {
+    replication::SessionOutput cur = std::move(work.back());
+    work.pop_back();
+    Node& n = *nodes_[node];
+    auto it = n.sessions.find(peer);
+    if (it == n.sessions.end()) return;
+    for (auto& f : cur.frames) {
+      network_.Send(now_, node, peer, n.generation[peer], replication::Frame{f.type, std::move(f.payload)});
+    }
+    bool applied = false;
+    for (auto& req : cur.applies) {
+      Result<replication::ApplyStats> result = Status::Internal("apply did not complete");
+      n.replica->ApplyChanges(std::move(req.changes), [&](Result<replication::ApplyStats> r) { result = std::move(r); });
+      replication::SessionOutput next;
+      it->second->OnApplied(req.seq, result.status(), now_, &next);
+      work.push_back(std::move(next));
+      if (result.ok() && result->applied > 0) applied = true;
+    }
+    if (applied) {
+      // New changes here: every other session of this node may have something to relay.
+      for (auto& [other, session] : n.sessions) {
+        if (other == peer) continue;
+        replication::SessionOutput more;
+        session->OnLocalChanges(now_, &more);
+        Handle(node, other, std::move(more));
+      }
+    }
+  }
+}
+
+void SimCluster::Notify(int i) {
+  Node& n = *nodes_[i];
+  for (auto& [peer, session] : n.sessions) {
+    replication::SessionOutput out;
+    session->OnLocalChanges(now_, &out);
+    Handle(i, peer, std::move(out));
+  }
+}
+
+void SimCluster::Deliver(const Message& m) {
+  Node& n = *nodes_[m.to];
+  if (!n.up) return;
+  auto g = n.generation.find(m.from);
+  if (g == n.generation.end() || g->second != m.generation) return;  // an old connection's message
+  auto it = n.sessions.find(m.from);
+  replication::SessionOutput out;
+  Status s = it->second->OnFrame(m.frame, now_, &out);
+  Check(s, "a simulated peer sent a frame the session refused");
+  Handle(m.to, m.from, std::move(out));
+}
+
+void SimCluster::Tick() {
+  for (auto& n : nodes_) {
+    if (!n->up) continue;
+    std::vector<int> peers;
+    for (auto& [peer, session] : n->sessions) peers.push_back(peer);
+    for (int peer : peers) {
+      auto it = n->sessions.find(peer);
+      if (it == n->sessions.end()) continue;
+      replication::SessionOutput out;
+      it->second->OnTick(now_, &out);
+      Handle(n->index, peer, std::move(out));
+    }
+  }
+}
+
+void SimCluster::SetClocks() {
+  for (auto& n : nodes_) n->clock->SetWallMillis(kEpochMillis + n->skew + now_);
+}
+
+void SimCluster::RunFor(int64_t millis) {
+  int64_t end = now_ + millis;
+  while (true) {
+    int64_t next = std::min({network_.NextDue(), next_tick_, end});
+    now_ = std::max(now_, next);
+    SetClocks();
+    Message m;
+    while (network_.PopDue(now_, &m)) Deliver(m);
+    if (now_ >= next_tick_) {
+      Tick();
+      next_tick_ = now_ + options_.tick_millis;
+    }
+    if (now_ >= end) break;
+  }
+}
+
+bool SimCluster::RunUntilQuiet(int64_t max_millis) {
+  int64_t end = now_ + max_millis;
+  int quiet_rounds = 0;
+  while (now_ < end) {
+    RunFor(options_.shipping.resubscribe_millis);
+    bool busy = network_.pending() > 0;
+    for (auto& n : nodes_) {
+      for (auto& [peer, session] : n->sessions) busy = busy || session->in_flight() > 0;
+    }
+    quiet_rounds = busy ? 0 : quiet_rounds + 1;
+    // Two quiet resubscribe periods: every session has re-synchronised once with nothing to send.
+    if (quiet_rounds >= 2) return true;
+  }
+  return false;
+}
+
+void SimCluster::Crash(int i) {
+  Node& n = *nodes_[i];
+  if (!n.up) return;
+  for (auto [a, b] : links_) {
+    if (a == i || b == i) Disconnect(a, b);
+  }
+  n.replica.reset();
+  (void)n.store->Close();
+  n.store.reset();
+  n.up = false;
+}
+
+void SimCluster::Restart(int i) {
+  Node& n = *nodes_[i];
+  if (n.up) return;
+  OpenNode(n);
+  for (auto [a, b] : links_) {
+    if (a == i || b == i) Connect(a, b);
+  }
+}
+
+std::string SimCluster::Digest(int i) {
+  auto d = nodes_[i]->replica->Digest();
+  Check(d.status(), "digest");
+  return *d;
+}
+
+}  // namespace syncline::sim
