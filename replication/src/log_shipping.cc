@@ -146,14 +146,11 @@ void ShippingSession::Pump(int64_t now_millis, SessionOutput* out) {
       mine = source_->Context();
       have_mine = true;
     }
-    // Origins we hold changes of: the vector's entries and the cloud's replicas.
+    // Origins we hold changes of. Only each origin's contiguous prefix (the vector, not the dot
+    // cloud) is streamed: a change that arrived here out of order waits until the gap before it
+    // fills, so the cursor never moves past a change we do not hold yet and will receive later.
     std::vector<ReplicaId> origins;
     for (const auto& e : mine.vv().entries()) origins.push_back(e.first);
-    for (const Dot& d : mine.CloudDots()) {
-      if (origins.empty() || origins.back() != d.replica) origins.push_back(d.replica);
-    }
-    std::sort(origins.begin(), origins.end());
-    origins.erase(std::unique(origins.begin(), origins.end()), origins.end());
     if (origins.empty()) return;
 
     v1::Batch batch;
@@ -164,9 +161,6 @@ void ShippingSession::Pump(int64_t now_millis, SessionOutput* out) {
       auto cur = cursor_.find(origin);
       uint64_t from = cur != cursor_.end() ? cur->second : known_.vv().Get(origin) + 1;
       uint64_t highest = mine.vv().Get(origin);
-      for (const Dot& d : mine.CloudDots()) {
-        if (d.replica == origin) highest = std::max(highest, d.counter);
-      }
       if (from > highest) continue;
       std::vector<core::Change> changes;
       Status s = source_->ReadLog(origin, from, options_.batch_max_changes - count, options_.batch_max_bytes - bytes,
@@ -178,6 +172,7 @@ void ShippingSession::Pump(int64_t now_millis, SessionOutput* out) {
       }
       uint64_t next = from;
       for (const core::Change& c : changes) {
+        if (c.dot.counter > highest) break;
         next = c.dot.counter + 1;
         if (known_.Contains(c.dot)) continue;
         std::string* encoded = batch.add_changes();

@@ -194,17 +194,26 @@ void SimCluster::RunFor(int64_t millis) {
 }
 
 bool SimCluster::RunUntilQuiet(int64_t max_millis) {
+  // Quiet: every live replica holds the same changes and no batch waits for an acknowledgement.
+  // (Subscriptions keep flowing while idle; they carry nothing new.)
   int64_t end = now_ + max_millis;
-  int quiet_rounds = 0;
   while (now_ < end) {
-    RunFor(options_.shipping.resubscribe_millis);
-    bool busy = network_.pending() > 0;
+    RunFor(options_.tick_millis);
+    bool busy = false;
+    const DotContext* first = nullptr;
+    DotContext first_ctx;
     for (auto& n : nodes_) {
+      if (!n->up) continue;
       for (auto& [peer, session] : n->sessions) busy = busy || session->in_flight() > 0;
+      DotContext ctx = n->replica->Context();
+      if (first == nullptr) {
+        first_ctx = ctx;
+        first = &first_ctx;
+      } else if (!(ctx == *first)) {
+        busy = true;
+      }
     }
-    quiet_rounds = busy ? 0 : quiet_rounds + 1;
-    // Two quiet resubscribe periods: every session has re-synchronised once with nothing to send.
-    if (quiet_rounds >= 2) return true;
+    if (!busy) return true;
   }
   return false;
 }
@@ -236,4 +245,19 @@ std::string SimCluster::Digest(int i) {
   return *d;
 }
 
+}  // namespace syncline::sim
+
+namespace syncline::sim {
+std::string SimCluster::DebugSessions() {
+  std::string out;
+  for (auto& n : nodes_) {
+    for (auto& [peer, s] : n->sessions) {
+      out += std::to_string(n->index) + "->" + std::to_string(peer) + " sub=" + std::to_string(s->peer_subscribed()) +
+             " inflight=" + std::to_string(s->in_flight()) + " rewinds=" + std::to_string(s->stats().rewinds) +
+             " resubs=" + std::to_string(s->stats().resubscribes) + " sent=" + std::to_string(s->stats().changes_sent) +
+             " known=" + s->peer_context().ToString().substr(0, 200) + "\n";
+    }
+  }
+  return out;
+}
 }  // namespace syncline::sim

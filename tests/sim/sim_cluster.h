@@ -59,6 +59,7 @@ class SimCluster {
   void Restart(int i);
 
   std::string Digest(int i);
+  std::string DebugSessions();
 
  private:
   struct Node {

@@ -117,7 +117,9 @@ std::string Workload::CheckConverged(SimCluster& cluster) {
       first = i;
       first_digest = d;
     } else if (d != first_digest) {
-      err << "node " << i << " digest " << d << " differs from node " << first << " digest " << first_digest << "\n";
+      err << "node " << i << " digest " << d << " differs from node " << first << " digest " << first_digest
+          << " (context " << cluster.replica(i).Context().ToString() << " against "
+          << cluster.replica(first).Context().ToString() << ")\n";
     }
     replication::Replica& r = cluster.replica(i);
     auto read = [&](const std::string& coll, const std::string& key) {
