@@ -36,6 +36,8 @@ bool IsKnownMessageType(uint8_t type) {
     case MessageType::kBatch:
     case MessageType::kAck:
     case MessageType::kHeartbeat:
+    case MessageType::kRequest:
+    case MessageType::kResponse:
       return true;
   }
   return false;

@@ -377,4 +377,42 @@ Status Replica::Dump(const std::function<void(std::string_view, std::string_view
   });
 }
 
+Status Replica::DumpPage(std::string_view collection, std::string_view after_collection, std::string_view after_key,
+                         size_t limit,
+                         const std::function<void(std::string_view, std::string_view, std::string_view)>& visit,
+                         bool* more) {
+  *more = false;
+  std::string begin, end;
+  if (!after_collection.empty()) {
+    // Every sub-key of a key sorts below 0xff, so this starts right after the key's records.
+    begin = internal::DataKeyPrefix(after_collection, after_key) + "\xff";
+  } else if (!collection.empty()) {
+    begin = std::string(collection) + std::string(1, '\0');
+  }
+  if (!collection.empty()) end = std::string(collection) + std::string(1, '\x01');
+  auto type_of = [this](std::string_view coll) -> Result<CollectionType> {
+    SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(coll));
+    return c.type;
+  };
+  size_t seen = 0;
+  bool stop = false;
+  return store_->Read([&](core::ReadView& view) -> Status {
+    return internal::ForEachState(
+        view, type_of,
+        [&](std::string_view coll, std::string_view key, std::string_view state) -> Status {
+          if (seen == limit) {
+            *more = true;
+            stop = true;
+            return Status::Ok();
+          }
+          SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(coll));
+          SYNCLINE_ASSIGN_OR_RETURN(std::string rendered, c.impl->Render(state));
+          visit(coll, key, rendered);
+          ++seen;
+          return Status::Ok();
+        },
+        begin, end, &stop);
+  });
+}
+
 }  // namespace syncline::replication

@@ -224,7 +224,8 @@ Status MergeDelta(conflict::KeyRecords& records, CollectionType type, const conf
 }
 
 Status ForEachState(core::ReadView& view, const std::function<Result<CollectionType>(std::string_view)>& type_of,
-                    const StateVisitor& visit) {
+                    const StateVisitor& visit, std::string_view begin, std::string_view end,
+                    const bool* stop) {
   // Records of one key are adjacent (the key's prefix is unique and prefix-free), so the walk
   // assembles one key at a time and hands its state over when the next key begins.
   std::string cur_collection, cur_key;
@@ -240,7 +241,8 @@ Status ForEachState(core::ReadView& view, const std::function<Result<CollectionT
     if (state.empty()) return Status::Ok();
     return visit(cur_collection, cur_key, state);
   };
-  Status scan = view.Scan(core::Table::kData, std::string(1, '\x01'), "", [&](std::string_view k, std::string_view v) {
+  std::string from = begin.empty() ? std::string(1, '\x01') : std::string(begin);
+  Status scan = view.Scan(core::Table::kData, from, end, [&](std::string_view k, std::string_view v) {
     auto parsed = ParseDataKey(k);
     if (!parsed.ok()) {
       status = parsed.status();
@@ -249,6 +251,7 @@ Status ForEachState(core::ReadView& view, const std::function<Result<CollectionT
     if (!have || parsed->collection != cur_collection || parsed->key != cur_key) {
       status = flush();
       if (!status.ok()) return false;
+      if (stop != nullptr && *stop) return false;
       if (parsed->collection != cur_collection || cur_collection.empty()) {
         auto type = type_of(parsed->collection);
         if (!type.ok()) {
@@ -266,6 +269,7 @@ Status ForEachState(core::ReadView& view, const std::function<Result<CollectionT
   });
   SYNCLINE_RETURN_IF_ERROR(scan);
   SYNCLINE_RETURN_IF_ERROR(status);
+  if (stop != nullptr && *stop) return Status::Ok();
   return flush();
 }
 

@@ -77,8 +77,11 @@ Status MergeDelta(conflict::KeyRecords& records, CollectionType type, const conf
 // Visits every key of every collection in order with its whole encoded state. `type_of` gives a
 // collection's type (NotFound stops the walk with that error).
 using StateVisitor = std::function<Status(std::string_view collection, std::string_view key, std::string_view state)>;
+// Starts at data-table key `begin` ("": the first key) and stops before `end` ("": the last) or
+// as soon as `*stop` (if given) became true.
 Status ForEachState(core::ReadView& view, const std::function<Result<CollectionType>(std::string_view)>& type_of,
-                    const StateVisitor& visit);
+                    const StateVisitor& visit, std::string_view begin = {}, std::string_view end = {},
+                    const bool* stop = nullptr);
 
 }  // namespace syncline::replication::internal
 

@@ -31,6 +31,9 @@ enum class MessageType : uint8_t {
   kBatch = 17,
   kAck = 18,
   kHeartbeat = 19,
+  // The client protocol (docs/client-protocol-v1.md) uses the same framing.
+  kRequest = 32,
+  kResponse = 33,
 };
 bool IsKnownMessageType(uint8_t type);
 

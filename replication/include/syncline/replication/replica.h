@@ -174,6 +174,14 @@ class Replica final : public ChangeSource {
   // Every key of every collection with its canonical rendering, sorted (for dumps and diffs).
   Status Dump(const std::function<void(std::string_view collection, std::string_view key,
                                        std::string_view rendered)>& visit);
+  // One page of Dump: keys of `collection` (every collection if empty) after (`after_collection`,
+  // `after_key`) (from the start if `after_collection` is empty), at most `limit` of them.
+  // `*more` tells whether keys remain.
+  Status DumpPage(std::string_view collection, std::string_view after_collection, std::string_view after_key,
+                  size_t limit,
+                  const std::function<void(std::string_view collection, std::string_view key,
+                                           std::string_view rendered)>& visit,
+                  bool* more);
 
   ReplicaStats stats() const;
   HlcTimestamp Now();

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "syncline/replication/log_shipping.h"
+#include "syncline/replication/peer_status.h"
 #include "syncline/replication/replica.h"
 #include "syncline/replication/tcp_transport.h"
 
@@ -38,16 +39,6 @@ struct ReplicatorOptions {
   std::function<void(std::string_view)> log;
 };
 
-struct PeerStatus {
-  std::string node_id;
-  ReplicaId replica_id;
-  std::string address;
-  bool subscribed = false;
-  DotContext acknowledged;   // what the peer acknowledged holding
-  uint64_t lag_changes = 0;  // changes we hold that the peer has not acknowledged
-  SessionStats stats;
-  size_t queued_bytes = 0;
-};
 
 class Replicator final : public TransportHandler {
  public:

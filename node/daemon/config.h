@@ -1,0 +1,49 @@
+// Configuration of syncline-node: a TOML file (--config) overridden by flags. Every option, its
+// flag, its key in the file and its default are listed in docs/configuration.md and by
+// `syncline-node --help`.
+#ifndef SYNCLINE_NODE_DAEMON_CONFIG_H_
+#define SYNCLINE_NODE_DAEMON_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "syncline/core/status.h"
+
+namespace syncline::daemon {
+
+struct Config {
+  std::string node_id;                          // required
+  std::string data_dir;                         // required
+  std::string cluster_id = "syncline";
+  std::string secret_file;                      // required: file holding the shared cluster secret
+  std::string peer_listen = "127.0.0.1:7400";   // peer endpoint
+  std::string advertise;                        // host:port peers reach us on (default: peer_listen)
+  std::string client_listen = "127.0.0.1:7401"; // client endpoint
+  std::string admin_listen = "127.0.0.1:7402";  // admin HTTP (/metrics, /status, /healthz); "" = off
+  std::vector<std::string> peers;               // host:port of the peers to dial
+  std::string mode = "multi-leader";            // multi-leader (leader-follower: not yet)
+  std::string initial_leader;                   // leader-follower: the first leader's node id
+  std::string default_ack = "local";            // local (one, quorum, all: with leader-follower)
+  std::string sync = "durable";                 // durable | nosync
+  uint64_t max_frame_bytes = uint64_t{16} << 20;
+  uint64_t max_value_bytes = uint64_t{1} << 20;
+  std::string log_level = "info";               // trace debug info warn error off
+  std::string log_format = "text";              // text | json
+  std::map<std::string, std::string> collections;  // created at start: name -> resolver
+};
+
+// Loads `path` (TOML) into *config. InvalidArgument naming the file, key and line for unknown
+// keys, wrong types or a syntax error; NotFound if the file does not exist.
+Status LoadConfigFile(const std::string& path, Config* config);
+
+// Checks the merged configuration; InvalidArgument naming the option.
+Status ValidateConfig(const Config& config);
+
+// Reads the secret file (trailing newline stripped). InvalidArgument if empty or unreadable.
+Result<std::string> ReadSecret(const std::string& path);
+
+}  // namespace syncline::daemon
+
+#endif  // SYNCLINE_NODE_DAEMON_CONFIG_H_

@@ -1,0 +1,125 @@
+// Node: the facade an application links to embed Syncline (the database-per-service pattern),
+// and what the syncline-node daemon runs.
+//
+// A Node owns one data directory (an LMDB store), the Replica that applies typed writes and
+// peers' changes through the collections' resolvers, and the Replicator that ships changes to
+// and from the peers over TCP. Replication runs on the caller's asio::io_context
+// (NodeOptions::io) or on a thread of the node's own.
+//
+// Lifecycle: Open() (opens the store; nothing is on the network yet), Start() (listens on the
+// peer endpoint and dials the peers), Stop() (closes connections, finishes queued writes, closes
+// the store; also run by the destructor). A second Node on the same directory, in this process
+// or another, is refused by Open with AlreadyExists. A data directory created for another cluster
+// id is refused with FailedPrecondition naming both ids.
+//
+// Threading: every method may be called from any thread after Open, except that Start and Stop
+// must not be called from inside a callback of the node.
+#ifndef SYNCLINE_NODE_NODE_H_
+#define SYNCLINE_NODE_NODE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "syncline/conflict/resolver.h"
+#include "syncline/core/lmdb_store.h"
+#include "syncline/replication/replica.h"
+#include "syncline/replication/peer_status.h"
+
+namespace asio {
+class io_context;
+}
+
+namespace syncline {
+
+struct NodeOptions {
+  std::string node_id;             // stable name of this node, 1..64 bytes (required)
+  std::string data_dir;            // created when missing (required)
+  std::string cluster_id = "syncline";
+  std::string secret;              // shared cluster secret (required to replicate)
+  std::string mode = "multi-leader";
+  std::string peer_host = "127.0.0.1";  // where the peer endpoint listens
+  uint16_t peer_port = 0;               // 0: any free port (see Node::peer_port)
+  std::string advertised_address;       // host:port peers reach us on (default peer_host:port)
+  std::vector<std::string> peers;       // host:port of the peers to dial
+  bool serve_clients = false;           // open the client endpoint (docs/client-protocol-v1.md)
+  std::string client_host = "127.0.0.1";
+  uint16_t client_port = 0;             // 0: any free port (see Node::client_port)
+  core::SyncMode sync = core::SyncMode::kDurable;
+  uint64_t map_size_bytes = uint64_t{1} << 30;  // initial LMDB map size (grows on demand)
+  size_t max_frame_bytes = size_t{16} << 20;    // largest frame accepted from a peer
+  size_t max_value_bytes = size_t{1} << 20;     // largest value, element or delta written
+  replication::ShippingOptions shipping;
+  int64_t reconnect_max_millis = 5000;
+  std::shared_ptr<const conflict::ResolverRegistry> registry;  // default: the built-ins
+  asio::io_context* io = nullptr;  // run replication on this io_context (not owned); null: own thread
+  std::function<void(std::string_view)> log;  // diagnostics sink; default: none
+};
+
+struct NodeStatus {
+  std::string node_id;
+  ReplicaId replica_id;
+  std::string mode;
+  uint16_t peer_port = 0;
+  std::string peer_address;
+  DotContext context;
+  replication::ReplicaStats replica;
+  core::StoreStats store;
+  std::vector<replication::PeerStatus> peers;
+  uint16_t client_port = 0;
+  uint64_t client_connections = 0;
+  uint64_t client_requests = 0;
+  uint64_t client_errors = 0;     // requests answered with an error
+  uint64_t client_bad_input = 0;  // client connections closed for garbage
+};
+
+class Node {
+ public:
+  static Result<std::unique_ptr<Node>> Open(NodeOptions options);
+  ~Node();
+
+  Status Start();
+  void Stop();
+
+  // Dials `host_port` too (after Start), or stops dialing it; in effect at once, not persisted.
+  void AddPeer(const std::string& host_port);
+  void RemovePeer(const std::string& host_port);
+
+  const std::string& id() const { return options_.node_id; }
+  uint16_t peer_port() const { return peer_port_; }
+  uint16_t client_port() const { return client_port_; }
+  std::string peer_address() const;
+
+  replication::Replica& replica() { return *replica_; }
+  core::Store& store() { return *store_; }
+
+  // Conveniences over replica().
+  Status CreateCollection(std::string_view name, std::string_view resolver) {
+    return replica_->CreateCollection(name, resolver);
+  }
+  Result<replication::WriteResult> Write(std::string collection, std::string key, replication::WriteOp op) {
+    return replica_->WriteAndWait(std::move(collection), std::move(key), std::move(op));
+  }
+  Result<replication::ReadResult> Read(std::string_view collection, std::string_view key) {
+    return replica_->Read(collection, key);
+  }
+  Result<std::string> Digest() { return replica_->Digest(); }
+
+  NodeStatus GetStatus() const;
+
+ private:
+  explicit Node(NodeOptions options);
+  struct Runtime;
+
+  NodeOptions options_;
+  std::unique_ptr<core::Store> store_;
+  std::unique_ptr<replication::Replica> replica_;
+  std::unique_ptr<Runtime> runtime_;
+  uint16_t peer_port_ = 0;
+  uint16_t client_port_ = 0;
+};
+
+}  // namespace syncline
+
+#endif  // SYNCLINE_NODE_NODE_H_

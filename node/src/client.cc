@@ -1,0 +1,203 @@
+#include "syncline/node/client.h"
+
+#include <asio.hpp>
+
+#include <chrono>
+
+#include "client_codec.h"
+#include "syncline/node/v1/client.pb.h"
+#include "syncline/replication/frame.h"
+
+namespace syncline {
+
+using replication::Frame;
+using replication::FrameDecoder;
+using replication::MessageType;
+
+struct Client::Impl {
+  asio::io_context io;
+  asio::ip::tcp::socket socket{io};
+  FrameDecoder decoder{size_t{64} << 20};
+  std::vector<Frame> frames;
+  int64_t timeout_millis = 5000;
+  uint64_t next_id = 1;
+  bool broken = false;
+
+  // Runs the io_context until `done` or the deadline; false on timeout.
+  bool RunUntil(const bool& done) {
+    io.restart();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_millis);
+    while (!done) {
+      auto left = deadline - std::chrono::steady_clock::now();
+      if (left <= std::chrono::steady_clock::duration::zero()) return false;
+      io.run_one_for(left);
+    }
+    return true;
+  }
+
+  Result<node::v1::Response> Call(node::v1::Request req, const std::string& address) {
+    if (broken) return Status::Unavailable("connection to " + address + " was lost earlier; reconnect");
+    req.set_id(next_id++);
+    std::string out;
+    replication::AppendFrame(MessageType::kRequest, req.SerializeAsString(), &out);
+    bool wrote = false;
+    std::error_code werr;
+    asio::async_write(socket, asio::buffer(out), [&](const std::error_code& ec, size_t) {
+      werr = ec;
+      wrote = true;
+    });
+    if (!RunUntil(wrote)) {
+      broken = true;
+      socket.close();
+      return Status::DeadlineExceeded("no answer from " + address + " within " + std::to_string(timeout_millis) +
+                                      " ms; the outcome is unknown");
+    }
+    if (werr) {
+      broken = true;
+      return Status::DeadlineExceeded("connection to " + address + " lost while sending: " + werr.message() +
+                                      "; the outcome is unknown");
+    }
+    char buf[65536];
+    while (true) {
+      for (size_t i = 0; i < frames.size(); ++i) {
+        if (frames[i].type != MessageType::kResponse) {
+          broken = true;
+          return Status::Corruption("node " + address + " sent a frame of type " +
+                                    std::to_string(static_cast<int>(frames[i].type)) + " instead of a response");
+        }
+        node::v1::Response resp;
+        if (!resp.ParseFromString(frames[i].payload)) {
+          broken = true;
+          return Status::Corruption("node " + address + " sent a response that does not parse");
+        }
+        frames.erase(frames.begin(), frames.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+        if (resp.id() != req.id()) {
+          i = static_cast<size_t>(-1);
+          continue;
+        }
+        return resp;
+      }
+      frames.clear();
+      bool got = false;
+      std::error_code rerr;
+      size_t n = 0;
+      socket.async_read_some(asio::buffer(buf), [&](const std::error_code& ec, size_t len) {
+        rerr = ec;
+        n = len;
+        got = true;
+      });
+      if (!RunUntil(got)) {
+        broken = true;
+        socket.close();
+        return Status::DeadlineExceeded("no answer from " + address + " within " + std::to_string(timeout_millis) +
+                                        " ms; the outcome is unknown");
+      }
+      if (rerr) {
+        broken = true;
+        return Status::DeadlineExceeded("connection to " + address + " lost before the answer: " + rerr.message() +
+                                        "; the outcome is unknown");
+      }
+      Status s = decoder.Feed(std::string_view(buf, n), &frames);
+      if (!s.ok()) {
+        broken = true;
+        return s.WithContext("response from " + address);
+      }
+    }
+  }
+};
+
+Client::Client(std::string address) : impl_(std::make_unique<Impl>()), address_(std::move(address)) {}
+Client::~Client() = default;
+
+Result<std::unique_ptr<Client>> Client::Connect(const std::string& host_port, int64_t timeout_millis) {
+  SYNCLINE_ASSIGN_OR_RETURN(auto hp, node::SplitHostPort(host_port));
+  std::unique_ptr<Client> c(new Client(host_port));
+  c->impl_->timeout_millis = timeout_millis;
+  std::error_code ec;
+  auto addr = asio::ip::make_address(hp.first, ec);
+  if (ec) {
+    asio::ip::tcp::resolver resolver(c->impl_->io);
+    auto results = resolver.resolve(hp.first, std::to_string(hp.second), ec);
+    if (ec || results.empty()) {
+      return Status::Unavailable("cannot resolve '" + hp.first + "': " + ec.message());
+    }
+    addr = results.begin()->endpoint().address();
+  }
+  bool done = false;
+  std::error_code cerr;
+  c->impl_->socket.async_connect(asio::ip::tcp::endpoint(addr, hp.second), [&](const std::error_code& e) {
+    cerr = e;
+    done = true;
+  });
+  if (!c->impl_->RunUntil(done)) {
+    return Status::Unavailable("could not connect to " + host_port + " within " + std::to_string(timeout_millis) + " ms");
+  }
+  if (cerr) return Status::Unavailable("could not connect to " + host_port + ": " + cerr.message());
+  c->impl_->socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  return c;
+}
+
+Result<replication::WriteResult> Client::Write(const std::string& collection, const std::string& key,
+                                               const replication::WriteOp& op) {
+  node::v1::Request req;
+  node::EncodeWrite(collection, key, op, req.mutable_write());
+  SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
+  SYNCLINE_RETURN_IF_ERROR(node::ResponseStatus(resp));
+  replication::WriteResult out;
+  out.dot = Dot{ReplicaId(resp.write().origin()), resp.write().counter()};
+  out.hlc = HlcTimestamp::Unpack(resp.write().hlc());
+  return out;
+}
+
+Result<replication::ReadResult> Client::Read(const std::string& collection, const std::string& key) {
+  node::v1::Request req;
+  req.mutable_read()->set_collection(collection);
+  req.mutable_read()->set_key(key);
+  SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
+  SYNCLINE_RETURN_IF_ERROR(node::ResponseStatus(resp));
+  return node::DecodeReadResult(resp.read());
+}
+
+Status Client::CreateCollection(const std::string& name, const std::string& resolver) {
+  node::v1::Request req;
+  req.mutable_create_collection()->set_name(name);
+  req.mutable_create_collection()->set_resolver(resolver);
+  SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
+  return node::ResponseStatus(resp);
+}
+
+Result<RemoteStatus> Client::GetStatus() {
+  node::v1::Request req;
+  req.mutable_status();
+  SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
+  SYNCLINE_RETURN_IF_ERROR(node::ResponseStatus(resp));
+  return node::DecodeStatus(resp.status());
+}
+
+Result<std::string> Client::Digest() {
+  node::v1::Request req;
+  req.mutable_digest();
+  SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
+  SYNCLINE_RETURN_IF_ERROR(node::ResponseStatus(resp));
+  return resp.digest();
+}
+
+Status Client::Dump(const std::string& collection, std::vector<DumpEntry>* out) {
+  std::string after_collection, after_key;
+  while (true) {
+    node::v1::Request req;
+    auto* d = req.mutable_dump();
+    d->set_collection(collection);
+    d->set_after_collection(after_collection);
+    d->set_after_key(after_key);
+    d->set_limit(1000);
+    SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
+    SYNCLINE_RETURN_IF_ERROR(node::ResponseStatus(resp));
+    for (const auto& e : resp.dump().entries()) out->push_back(DumpEntry{e.collection(), e.key(), e.rendered()});
+    if (!resp.dump().more() || resp.dump().entries().empty()) return Status::Ok();
+    after_collection = out->back().collection;
+    after_key = out->back().key;
+  }
+}
+
+}  // namespace syncline

@@ -1,0 +1,273 @@
+#include "client_server.h"
+
+#include <deque>
+
+#include "client_codec.h"
+#include "syncline/node/node.h"
+#include "syncline/replication/frame.h"
+
+namespace syncline::node {
+
+using replication::Frame;
+using replication::MessageType;
+
+class ClientServer::Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(ClientServer* server, asio::ip::tcp::socket socket)
+      : server_(server), socket_(std::move(socket)), decoder_(server->options_.max_frame_bytes) {
+    std::error_code ec;
+    auto remote = socket_.remote_endpoint(ec);
+    peer_ = ec ? std::string("?") : remote.address().to_string() + ":" + std::to_string(remote.port());
+  }
+
+  void Start() { Read(); }
+
+  void Close() {
+    closed_ = true;
+    std::error_code ec;
+    socket_.close(ec);
+  }
+
+ private:
+  void Read() {
+    if (closed_ || reading_) return;
+    if (in_flight_ >= server_->options_.max_in_flight) return;  // resumes when a request completes
+    reading_ = true;
+    auto self = shared_from_this();
+    socket_.async_read_some(asio::buffer(buf_), [this, self](const std::error_code& ec, size_t n) {
+      reading_ = false;
+      if (ec) {
+        Drop();
+        return;
+      }
+      std::vector<Frame> frames;
+      Status s = decoder_.Feed(std::string_view(buf_, n), &frames);
+      for (auto& f : frames) {
+        if (closed_) return;
+        Handle(std::move(f));
+      }
+      if (!s.ok()) {
+        BadInput(s.ToString());
+        return;
+      }
+      Read();
+    });
+  }
+
+  void BadInput(const std::string& why) {
+    ++server_->counters_.bad_input;
+    if (server_->options_.log) server_->options_.log("client " + peer_ + ": " + why + "; closing the connection");
+    Drop();
+  }
+
+  void Drop() {
+    Close();
+    server_->connections_.erase(shared_from_this());
+  }
+
+  void Handle(Frame frame) {
+    if (frame.type != MessageType::kRequest) {
+      BadInput("sent a frame of type " + std::to_string(static_cast<int>(frame.type)) + ", not a request");
+      return;
+    }
+    v1::Request req;
+    if (!req.ParseFromString(frame.payload)) {
+      BadInput("sent a request of " + std::to_string(frame.payload.size()) + " bytes that does not parse");
+      return;
+    }
+    ++server_->counters_.requests;
+    ++in_flight_;
+    Node* node = server_->node_;
+    uint64_t id = req.id();
+    auto self = shared_from_this();
+    switch (req.op_case()) {
+      case v1::Request::kWrite: {
+        auto op = DecodeWriteOp(req.write());
+        if (!op.ok()) {
+          Finish(Error(id, op.status()));
+          return;
+        }
+        auto alive = server_->alive_;
+        asio::io_context& io = server_->io_;
+        node->replica().Write(req.write().collection(), req.write().key(), std::move(op).value(),
+                              [self, alive, &io, id](Result<replication::WriteResult> r) {
+                                v1::Response resp;
+                                resp.set_id(id);
+                                if (r.ok()) {
+                                  resp.mutable_write()->set_origin(r->dot.replica.value());
+                                  resp.mutable_write()->set_counter(r->dot.counter);
+                                  resp.mutable_write()->set_hlc(r->hlc.Pack());
+                                } else {
+                                  SetError(r.status(), &resp);
+                                }
+                                asio::post(io, [self, alive, resp = std::move(resp)]() mutable {
+                                  if (alive->load()) self->Finish(std::move(resp));
+                                });
+                              });
+        return;
+      }
+      case v1::Request::kRead: {
+        v1::Response resp;
+        resp.set_id(id);
+        auto r = node->Read(req.read().collection(), req.read().key());
+        if (r.ok()) {
+          EncodeReadResult(*r, resp.mutable_read());
+        } else {
+          SetError(r.status(), &resp);
+        }
+        Finish(std::move(resp));
+        return;
+      }
+      case v1::Request::kCreateCollection: {
+        v1::Response resp;
+        resp.set_id(id);
+        Status s = node->CreateCollection(req.create_collection().name(), req.create_collection().resolver());
+        if (!s.ok()) SetError(s, &resp);
+        Finish(std::move(resp));
+        return;
+      }
+      case v1::Request::kStatus: {
+        v1::Response resp;
+        resp.set_id(id);
+        std::string client_address = server_->options_.host + ":" + std::to_string(server_->port_);
+        EncodeStatus(node->GetStatus(), node->replica().Collections(), client_address, resp.mutable_status());
+        Finish(std::move(resp));
+        return;
+      }
+      case v1::Request::kDigest: {
+        v1::Response resp;
+        resp.set_id(id);
+        auto d = node->Digest();
+        if (d.ok()) {
+          resp.set_digest(*d);
+        } else {
+          SetError(d.status(), &resp);
+        }
+        Finish(std::move(resp));
+        return;
+      }
+      case v1::Request::kDump: {
+        v1::Response resp;
+        resp.set_id(id);
+        const auto& d = req.dump();
+        size_t limit = d.limit() == 0 ? 1000 : std::min<size_t>(d.limit(), 10000);
+        bool more = false;
+        auto* out = resp.mutable_dump();
+        Status s = node->replica().DumpPage(
+            d.collection(), d.after_collection(), d.after_key(), limit,
+            [&](std::string_view coll, std::string_view key, std::string_view rendered) {
+              auto* e = out->add_entries();
+              e->set_collection(std::string(coll));
+              e->set_key(std::string(key));
+              e->set_rendered(std::string(rendered));
+            },
+            &more);
+        out->set_more(more);
+        if (!s.ok()) {
+          resp.clear_dump();
+          SetError(s, &resp);
+        }
+        Finish(std::move(resp));
+        return;
+      }
+      case v1::Request::OP_NOT_SET:
+        break;
+    }
+    Finish(Error(id, Status::InvalidArgument("request " + std::to_string(id) + " names no operation")));
+  }
+
+  static v1::Response Error(uint64_t id, const Status& s) {
+    v1::Response resp;
+    resp.set_id(id);
+    SetError(s, &resp);
+    return resp;
+  }
+
+  void Finish(v1::Response resp) {
+    --in_flight_;
+    if (resp.code() != 0) ++server_->counters_.errors;
+    if (closed_) return;
+    std::string frame;
+    replication::AppendFrame(MessageType::kResponse, resp.SerializeAsString(), &frame);
+    out_.push_back(std::move(frame));
+    Write();
+    Read();
+  }
+
+  void Write() {
+    if (writing_ || out_.empty() || closed_) return;
+    writing_ = true;
+    auto self = shared_from_this();
+    asio::async_write(socket_, asio::buffer(out_.front()), [this, self](const std::error_code& ec, size_t) {
+      writing_ = false;
+      out_.pop_front();
+      if (ec) {
+        Drop();
+        return;
+      }
+      Write();
+    });
+  }
+
+  ClientServer* server_;
+  asio::ip::tcp::socket socket_;
+  replication::FrameDecoder decoder_;
+  std::string peer_;
+  char buf_[65536];
+  bool reading_ = false;
+  bool writing_ = false;
+  bool closed_ = false;
+  size_t in_flight_ = 0;
+  std::deque<std::string> out_;
+};
+
+ClientServer::ClientServer(asio::io_context& io, Node* node, ClientServerOptions options)
+    : io_(io), node_(node), options_(std::move(options)), acceptor_(io), alive_(std::make_shared<std::atomic<bool>>(true)) {}
+
+ClientServer::~ClientServer() {
+  alive_->store(false);
+  Close();
+}
+
+Status ClientServer::Listen() {
+  std::error_code ec;
+  auto addr = asio::ip::make_address(options_.host, ec);
+  if (ec) return Status::InvalidArgument("client endpoint host '" + options_.host + "' is not an IP address");
+  asio::ip::tcp::endpoint ep(addr, options_.port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Status::Unavailable("cannot listen for clients on " + options_.host + ":" + std::to_string(options_.port) +
+                               ": " + ec.message());
+  }
+  port_ = acceptor_.local_endpoint().port();
+  Accept();
+  return Status::Ok();
+}
+
+void ClientServer::Accept() {
+  auto alive = alive_;
+  acceptor_.async_accept([this, alive](const std::error_code& ec, asio::ip::tcp::socket socket) {
+    if (!alive->load() || !acceptor_.is_open()) return;
+    if (!ec) {
+      std::error_code e;
+      socket.set_option(asio::ip::tcp::no_delay(true), e);
+      ++counters_.connections;
+      auto c = std::make_shared<Connection>(this, std::move(socket));
+      connections_.insert(c);
+      c->Start();
+    }
+    Accept();
+  });
+}
+
+void ClientServer::Close() {
+  std::error_code ec;
+  acceptor_.close(ec);
+  for (auto& c : connections_) c->Close();
+  connections_.clear();
+}
+
+}  // namespace syncline::node

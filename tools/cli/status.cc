@@ -1,0 +1,85 @@
+// syncline status: node, mode, role, epoch, version vector, counters and per-peer lag of every node
+// of the cluster file (or the one --node names).
+#include "cli.h"
+
+namespace syncline::cli {
+
+namespace {
+
+std::string StatusJson(const RemoteStatus& s) {
+  std::string o = "{\"node_id\":" + JsonString(s.node_id) + ",\"replica_id\":" + JsonString(s.replica_id) +
+                  ",\"mode\":" + JsonString(s.mode) + ",\"role\":" + JsonString(s.role) +
+                  ",\"epoch\":" + std::to_string(s.epoch) + ",\"context\":" + JsonString(s.context) +
+                  ",\"local_writes\":" + std::to_string(s.local_writes) +
+                  ",\"changes_applied\":" + std::to_string(s.changes_applied) +
+                  ",\"conflicts\":" + std::to_string(s.conflicts) + ",\"duplicates\":" + std::to_string(s.duplicates) +
+                  ",\"peer_address\":" + JsonString(s.peer_address) + ",\"client_address\":" + JsonString(s.client_address) +
+                  ",\"collections\":{";
+  bool first = true;
+  for (const auto& [k, v] : s.collections) {
+    o += (first ? "" : ",") + JsonString(k) + ":" + JsonString(v);
+    first = false;
+  }
+  o += "},\"peers\":[";
+  for (size_t i = 0; i < s.peers.size(); ++i) {
+    const auto& p = s.peers[i];
+    o += (i ? "," : "") + std::string("{\"node_id\":") + JsonString(p.node_id) + ",\"address\":" + JsonString(p.address) +
+         ",\"subscribed\":" + (p.subscribed ? "true" : "false") + ",\"lag_changes\":" + std::to_string(p.lag_changes) +
+         ",\"acknowledged\":" + JsonString(p.acknowledged) + ",\"changes_sent\":" + std::to_string(p.changes_sent) +
+         ",\"changes_received\":" + std::to_string(p.changes_received) + "}";
+  }
+  return o + "]}";
+}
+
+}  // namespace
+
+void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
+  auto* cmd = app.add_subcommand("status", "show node, mode, role, epoch, version vector and per-peer lag");
+  cmd->callback([&g, exit_code] {
+    auto targets = Targets(g, true);
+    if (!targets.ok()) {
+      *exit_code = Fail("targets", targets.status());
+      return;
+    }
+    std::vector<std::string> json;
+    std::vector<std::vector<std::string>> rows, peer_rows;
+    int code = kExitOk;
+    for (const auto& t : *targets) {
+      auto client = Client::Connect(t.client, g.timeout_millis);
+      Result<RemoteStatus> st = client.ok() ? (*client)->GetStatus() : Result<RemoteStatus>(client.status());
+      if (!st.ok()) {
+        code = std::max(code, ExitCode(st.status()));
+        if (g.json) {
+          json.push_back("{\"node_id\":" + JsonString(t.id) + ",\"error\":" + JsonString(st.status().ToString()) + "}");
+        } else {
+          rows.push_back({t.id, "unreachable: " + st.status().message(), "", "", "", "", "", ""});
+        }
+        continue;
+      }
+      if (g.json) {
+        json.push_back(StatusJson(*st));
+        continue;
+      }
+      rows.push_back({st->node_id, st->mode, st->role, std::to_string(st->epoch), std::to_string(st->local_writes),
+                      std::to_string(st->changes_applied), std::to_string(st->conflicts), st->context});
+      for (const auto& p : st->peers) {
+        peer_rows.push_back({st->node_id, p.node_id, p.subscribed ? "yes" : "no", std::to_string(p.lag_changes),
+                             std::to_string(p.changes_sent), std::to_string(p.changes_received)});
+      }
+    }
+    if (g.json) {
+      std::string out = "[";
+      for (size_t i = 0; i < json.size(); ++i) out += (i ? "," : "") + json[i];
+      std::printf("%s]\n", out.c_str());
+    } else {
+      PrintTable({"NODE", "MODE", "ROLE", "EPOCH", "WRITES", "APPLIED", "CONFLICTS", "VERSION VECTOR"}, rows);
+      if (!peer_rows.empty()) {
+        std::printf("\n");
+        PrintTable({"NODE", "PEER", "SUBSCRIBED", "LAG (changes)", "SENT", "RECEIVED"}, peer_rows);
+      }
+    }
+    *exit_code = code;
+  });
+}
+
+}  // namespace syncline::cli
