@@ -321,7 +321,8 @@ Status TcpTransport::Admit(const std::shared_ptr<Conn>& conn, const PeerInfo& pe
   const std::string& smaller = std::min(self, peer.node_id);
   bool conn_wins = (conn_dialed_by_us ? self : peer.node_id) == smaller;
   if (!conn_wins) return Status::AlreadyExists("node '" + peer.node_id + "' is already connected");
-  CloseConn(it->second, Status::AlreadyExists("replaced by the connection dialed by '" + smaller + "'"));
+  std::shared_ptr<Conn> old = it->second;  // CloseConn erases the map entry
+  CloseConn(old, Status::AlreadyExists("replaced by the connection dialed by '" + smaller + "'"));
   return Status::Ok();
 }
 
