@@ -36,8 +36,16 @@ void ShippingSession::Start(int64_t now_millis, SessionOutput* out) { SendSubscr
 void ShippingSession::SendSubscribe(int64_t now_millis, SessionOutput* out) {
   v1::Subscribe msg;
   msg.set_context(source_->Context().Encode());
+  for (ReplicaId r : my_direct_) msg.add_direct_origins(r.value());
   out->frames.push_back(OutFrame{MessageType::kSubscribe, msg.SerializeAsString()});
   last_heard_ = now_millis;
+}
+
+void ShippingSession::SetDirectOrigins(std::vector<ReplicaId> origins, int64_t now_millis, SessionOutput* out) {
+  std::sort(origins.begin(), origins.end());
+  if (origins == my_direct_) return;
+  my_direct_ = std::move(origins);
+  SendSubscribe(now_millis, out);
 }
 
 Status ShippingSession::OnFrame(const Frame& frame, int64_t now_millis, SessionOutput* out) {
@@ -58,6 +66,12 @@ Status ShippingSession::HandleSubscribe(const Frame& frame, int64_t now_millis, 
   v1::Subscribe msg;
   SYNCLINE_RETURN_IF_ERROR(ParseMessage(frame, &msg, "Subscribe"));
   SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, DecodeContext(msg.context(), "Subscribe"));
+  if (msg.direct_origins_size() > 4096) {
+    return Status::Corruption("Subscribe names " + std::to_string(msg.direct_origins_size()) + " direct origins");
+  }
+  peer_direct_.clear();
+  for (uint64_t r : msg.direct_origins()) peer_direct_.push_back(ReplicaId(r));
+  std::sort(peer_direct_.begin(), peer_direct_.end());
   // Start over from what the peer says it holds; anything in flight is either held already or
   // will be sent again.
   known_ = std::move(ctx);
@@ -135,6 +149,7 @@ void ShippingSession::OnTick(int64_t now_millis, SessionOutput* out) {
     ++stats_.resubscribes;
     SendSubscribe(now_millis, out);
   }
+  if (deferred_) Pump(now_millis, out);
 }
 
 void ShippingSession::Pump(int64_t now_millis, SessionOutput* out) {
@@ -155,12 +170,23 @@ void ShippingSession::Pump(int64_t now_millis, SessionOutput* out) {
 
     v1::Batch batch;
     size_t count = 0, bytes = 0;
+    deferred_ = false;
     size_t start = rotate_++ % origins.size();
     for (size_t i = 0; i < origins.size() && count < options_.batch_max_changes && bytes < options_.batch_max_bytes; ++i) {
       ReplicaId origin = origins[(start + i) % origins.size()];
       auto cur = cursor_.find(origin);
       uint64_t from = cur != cursor_.end() ? cur->second : known_.vv().Get(origin) + 1;
       uint64_t highest = mine.vv().Get(origin);
+      if (std::binary_search(peer_direct_.begin(), peer_direct_.end(), origin)) {
+        // The peer gets this origin's changes directly: relay only what we held for a while.
+        auto& held = held_since_[origin];
+        if (held.empty() || held.back().first < highest) held.emplace_back(highest, now_millis);
+        int64_t cutoff = now_millis - options_.relay_delay_millis;
+        while (held.size() >= 2 && held[1].second <= cutoff) held.pop_front();
+        uint64_t ripe = !held.empty() && held.front().second <= cutoff ? held.front().first : 0;
+        if (ripe < highest && from <= highest) deferred_ = true;
+        highest = ripe;
+      }
       if (from > highest) continue;
       std::vector<core::Change> changes;
       Status s = source_->ReadLog(origin, from, options_.batch_max_changes - count, options_.batch_max_bytes - bytes,

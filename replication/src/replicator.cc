@@ -151,12 +151,32 @@ void Replicator::OnPeerConnected(const PeerInfo& info) {
   SessionOutput out;
   peer.session->Start(NowMillis(), &out);
   Handle(info.node_id, std::move(out));
+  UpdateDirectOrigins();
   UpdateSnapshot();
+}
+
+void Replicator::UpdateDirectOrigins() {
+  // Each peer learns which origins we receive directly from our other peers, so it delays
+  // relaying those (see ShippingOptions::relay_delay_millis).
+  std::vector<std::string> ids;
+  for (auto& [id, peer] : peers_) ids.push_back(id);
+  for (const auto& id : ids) {
+    auto it = peers_.find(id);
+    if (it == peers_.end()) continue;
+    std::vector<ReplicaId> direct;
+    for (auto& [other, p] : peers_) {
+      if (other != id) direct.push_back(p.info.replica_id);
+    }
+    SessionOutput out;
+    it->second.session->SetDirectOrigins(std::move(direct), NowMillis(), &out);
+    Handle(id, std::move(out));
+  }
 }
 
 void Replicator::OnPeerDisconnected(const std::string& node_id, const Status& why) {
   Log("peer " + node_id + " disconnected: " + why.ToString());
   peers_.erase(node_id);
+  UpdateDirectOrigins();
   UpdateSnapshot();
 }
 

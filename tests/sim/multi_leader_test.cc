@@ -36,6 +36,7 @@ RunResult RunSeed(uint64_t seed, int ops) {
   opts.shipping.window_batches = std::uniform_int_distribution<size_t>(1, 4)(rng);
   opts.shipping.retransmit_millis = 600;
   opts.shipping.resubscribe_millis = 1000;
+  opts.shipping.relay_delay_millis = std::uniform_int_distribution<int64_t>(0, 1500)(rng);
   RunResult result;
   try {
     SimCluster cluster(opts, seed);

@@ -93,6 +93,24 @@ void SimCluster::Connect(int a, int b) {
     nodes_[x]->sessions[y]->Start(now_, &out);
     Handle(x, y, std::move(out));
   }
+  UpdateDirectOrigins(a);
+  UpdateDirectOrigins(b);
+}
+
+void SimCluster::UpdateDirectOrigins(int i) {
+  Node& n = *nodes_[i];
+  if (!n.up) return;
+  std::vector<int> peers;
+  for (auto& [peer, session] : n.sessions) peers.push_back(peer);
+  for (int peer : peers) {
+    std::vector<ReplicaId> direct;
+    for (int other : peers) {
+      if (other != peer && nodes_[other]->up) direct.push_back(nodes_[other]->replica->id());
+    }
+    replication::SessionOutput out;
+    n.sessions[peer]->SetDirectOrigins(std::move(direct), now_, &out);
+    Handle(i, peer, std::move(out));
+  }
 }
 
 void SimCluster::Disconnect(int a, int b) {
@@ -100,6 +118,8 @@ void SimCluster::Disconnect(int a, int b) {
   nodes_[a]->generation.erase(b);
   nodes_[b]->sessions.erase(a);
   nodes_[b]->generation.erase(a);
+  UpdateDirectOrigins(a);
+  UpdateDirectOrigins(b);
 }
 
 void SimCluster::Handle(int node, int peer, replication::SessionOutput out) {

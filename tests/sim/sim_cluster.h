@@ -76,6 +76,7 @@ class SimCluster {
   void OpenNode(Node& n);
   void Connect(int a, int b);
   void Disconnect(int a, int b);
+  void UpdateDirectOrigins(int i);
   void Handle(int node, int peer, replication::SessionOutput out);
   void Deliver(const Message& m);
   void Tick();

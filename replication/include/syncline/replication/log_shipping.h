@@ -44,6 +44,9 @@ struct ShippingOptions {
   int64_t resubscribe_millis = 5000;
   // Largest number of changes accepted in one received batch (checked before decoding them).
   size_t max_received_batch_changes = 65536;
+  // A change of an origin the subscriber is directly connected to is relayed only after we held
+  // it this long (default 1 s): in a mesh the origin's own copy normally arrives first.
+  int64_t relay_delay_millis = 1000;
 };
 
 // What a publisher reads: the local node context and log (implemented by Replica).
@@ -97,8 +100,11 @@ class ShippingSession {
   void OnApplied(uint64_t seq, const Status& status, int64_t now_millis, SessionOutput* out);
   // New changes were committed locally (own writes or applied from any peer): stream them.
   void OnLocalChanges(int64_t now_millis, SessionOutput* out);
-  // Timers: retransmission and re-subscription.
+  // Timers: retransmission, re-subscription and delayed relays.
   void OnTick(int64_t now_millis, SessionOutput* out);
+  // Subscriber side: the origins we receive directly (our other connected peers' replica ids).
+  // A change re-subscribes, so the publisher learns it at once.
+  void SetDirectOrigins(std::vector<ReplicaId> origins, int64_t now_millis, SessionOutput* out);
 
   // What the peer acknowledged holding (empty until its first Subscribe).
   const DotContext& peer_context() const { return known_; }
@@ -124,9 +130,14 @@ class ShippingSession {
   uint64_t next_seq_ = 1;
   int64_t last_progress_ = 0;             // last ack (or first send into an empty window)
   size_t rotate_ = 0;                     // fairness between origins
+  std::vector<ReplicaId> peer_direct_;    // origins the peer receives directly (sorted)
+  // Per origin: (counter, when we first held it), to relay a direct origin's changes late.
+  std::map<ReplicaId, std::deque<std::pair<uint64_t, int64_t>>> held_since_;
+  bool deferred_ = false;                 // changes held back by the relay delay
 
   // Subscriber side.
   int64_t last_heard_ = 0;
+  std::vector<ReplicaId> my_direct_;
 
   SessionStats stats_;
 };

@@ -76,6 +76,7 @@ class Replicator final : public TransportHandler {
   void Log(const std::string& line) const;
   void RunOnIo(const std::function<void()>& fn);
   void UpdateSnapshot();
+  void UpdateDirectOrigins();
 
   asio::io_context& io_;
   Replica* replica_;
