@@ -16,14 +16,15 @@ std::string Where(const std::string& path, const toml::source_region& src) {
   return path + ":" + std::to_string(src.begin.line);
 }
 
-bool ValidAddress(const std::string& a) {
+// host:port; `allow_any_port` accepts port 0 (listen on any free port).
+bool ValidAddress(const std::string& a, bool allow_any_port = false) {
   size_t colon = a.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 >= a.size()) return false;
   for (size_t i = colon + 1; i < a.size(); ++i) {
     if (a[i] < '0' || a[i] > '9') return false;
   }
   long port = std::strtol(a.c_str() + colon + 1, nullptr, 10);
-  return port > 0 && port <= 65535;
+  return (port > 0 || (allow_any_port && port == 0)) && port <= 65535;
 }
 
 }  // namespace
@@ -103,9 +104,9 @@ Status ValidateConfig(const Config& c) {
   if (c.node_id.size() > 64) return Status::InvalidArgument("--node-id must be at most 64 bytes");
   if (c.data_dir.empty()) return Status::InvalidArgument("--data-dir is required (or data_dir in the config file)");
   if (c.secret_file.empty()) return Status::InvalidArgument("--secret-file is required (or secret_file in the config file)");
-  if (!ValidAddress(c.peer_listen)) return Status::InvalidArgument("--peer-listen '" + c.peer_listen + "' is not host:port");
-  if (!ValidAddress(c.client_listen)) return Status::InvalidArgument("--client-listen '" + c.client_listen + "' is not host:port");
-  if (!c.admin_listen.empty() && !ValidAddress(c.admin_listen)) {
+  if (!ValidAddress(c.peer_listen, true)) return Status::InvalidArgument("--peer-listen '" + c.peer_listen + "' is not host:port");
+  if (!ValidAddress(c.client_listen, true)) return Status::InvalidArgument("--client-listen '" + c.client_listen + "' is not host:port");
+  if (!c.admin_listen.empty() && !ValidAddress(c.admin_listen, true)) {
     return Status::InvalidArgument("--admin-listen '" + c.admin_listen + "' is not host:port");
   }
   if (!c.advertise.empty() && !ValidAddress(c.advertise)) return Status::InvalidArgument("--advertise '" + c.advertise + "' is not host:port");

@@ -1,0 +1,286 @@
+// Real processes: syncline-node daemons started by `syncline cluster up`, used through the client
+// protocol and the CLI, killed with SIGKILL and restarted; and bad input to both binaries.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <asio.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#define TOML_EXCEPTIONS 0
+#include <toml++/toml.h>
+
+#include "support/temp_dir.h"
+#include "syncline/node/client.h"
+
+extern char** environ;
+
+namespace syncline::testing {
+namespace {
+
+using replication::WriteOp;
+
+struct ProgramRun {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+// Runs `argv` to completion, capturing its output.
+ProgramRun RunProgram(std::vector<std::string> argv, const std::string& cwd = "") {
+  TempDir tmp;
+  std::string out_file = (tmp / "out").string();
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  ProgramRun r;
+  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) return r;
+  posix_spawn_file_actions_destroy(&actions);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream in(out_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.output = ss.str();
+  return r;
+}
+
+// Starts a daemon in the background; returns its pid.
+pid_t StartDaemon(const std::vector<std::string>& argv, const std::string& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<std::string> copy = argv;
+  std::vector<char*> args;
+  for (auto& a : copy) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+struct NodeEntry {
+  std::string id, client, peer, config;
+  int pid = 0;
+};
+
+std::vector<NodeEntry> ReadCluster(const std::string& dir) {
+  std::vector<NodeEntry> out;
+  auto parsed = toml::parse_file(dir + "/cluster.toml");
+  if (!parsed) return out;
+  for (const auto& n : *parsed.table()["nodes"].as_array()) {
+    const toml::table& t = *n.as_table();
+    NodeEntry e;
+    e.id = t["id"].value_or(std::string());
+    e.client = t["client"].value_or(std::string());
+    e.peer = t["peer"].value_or(std::string());
+    e.pid = static_cast<int>(t["pid"].value_or(int64_t{0}));
+    e.config = dir + "/" + e.id + "/node.toml";
+    out.push_back(e);
+  }
+  return out;
+}
+
+std::unique_ptr<Client> Connect(const std::string& address) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (true) {
+    auto c = Client::Connect(address, 5000);
+    if (c.ok()) return std::move(c).value();
+    if (std::chrono::steady_clock::now() > deadline) {
+      ADD_FAILURE() << c.status();
+      return nullptr;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+bool WaitConverged(const std::vector<NodeEntry>& nodes, std::string* last) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::set<std::string> digests;
+    bool ok = true;
+    for (const auto& n : nodes) {
+      auto c = Client::Connect(n.client, 2000);
+      auto d = c.ok() ? (*c)->Digest() : Result<std::string>(c.status());
+      ok = ok && d.ok();
+      if (d.ok()) digests.insert(*d);
+      *last = d.ok() ? *d : d.status().ToString();
+    }
+    if (ok && digests.size() == 1) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+class Processes : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (up_) RunProgram({SYNCLINE_CLI, "--cluster", dir_.str() + "/c/cluster.toml", "cluster", "down"});
+  }
+  TempDir dir_;
+  bool up_ = false;
+};
+
+TEST_F(Processes, LocalClusterReplicatesSurvivesKillAndStops) {
+  std::string cdir = dir_.str() + "/c";
+  ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "3", "--dir", cdir});
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  up_ = true;
+  auto nodes = ReadCluster(cdir);
+  ASSERT_EQ(nodes.size(), 3u);
+
+  // Writes through different nodes, all types (the cluster creates kv, docs, counters, tags,
+  // profiles on every node).
+  int64_t total = 0;
+  for (int i = 0; i < 60; ++i) {
+    auto c = Connect(nodes[i % 3].client);
+    ASSERT_NE(c, nullptr);
+    std::string k = "k" + std::to_string(i % 7);
+    ASSERT_TRUE(c->Write("kv", k, WriteOp::Put("v" + std::to_string(i))).ok());
+    ASSERT_TRUE(c->Write("counters", "hits", WriteOp::Add(i)).ok());
+    total += i;
+    ASSERT_TRUE(c->Write("tags", k, WriteOp::AddElement("t" + std::to_string(i))).ok());
+    ASSERT_TRUE(c->Write("profiles", k, WriteOp::SetField({conflict::Field::Register("name")}, "n" + std::to_string(i))).ok());
+    auto read = c->Read("docs", k);
+    ASSERT_TRUE(read.ok()) << read.status();
+    ASSERT_TRUE(c->Write("docs", k, WriteOp::Put("d" + std::to_string(i), read->token)).ok());
+  }
+  std::string last;
+  ASSERT_TRUE(WaitConverged(nodes, &last)) << last;
+  ProgramRun digest = RunProgram({SYNCLINE_CLI, "--cluster", cdir + "/cluster.toml", "digest"});
+  EXPECT_EQ(digest.exit_code, 0) << digest.output;
+  EXPECT_NE(digest.output.find("all equal"), std::string::npos) << digest.output;
+  ProgramRun status = RunProgram({SYNCLINE_CLI, "--cluster", cdir + "/cluster.toml", "--json", "status"});
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("\"node_id\":\"n3\""), std::string::npos) << status.output;
+
+  // SIGKILL n3, write around it, restart it from its config: it catches up and nothing is lost.
+  ASSERT_EQ(kill(nodes[2].pid, SIGKILL), 0);
+  int st = 0;
+  waitpid(nodes[2].pid, &st, 0);
+  for (int i = 0; i < 30; ++i) {
+    auto c = Connect(nodes[i % 2].client);
+    ASSERT_TRUE(c->Write("counters", "hits", WriteOp::Add(1000)).ok());
+    total += 1000;
+  }
+  pid_t pid = StartDaemon({SYNCLINE_NODE, "--config", nodes[2].config}, cdir + "/n3/restart.log");
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(WaitConverged(nodes, &last)) << last;
+  for (const auto& n : nodes) {
+    auto c = Connect(n.client);
+    auto r = c->Read("counters", "hits");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->counter, total) << n.id;
+  }
+  // The CLI reads what the library wrote.
+  ProgramRun get = RunProgram({SYNCLINE_CLI, "--cluster", cdir + "/cluster.toml", "--node", "n3", "get", "counters", "hits"});
+  EXPECT_EQ(get.exit_code, 0) << get.output;
+  EXPECT_NE(get.output.find(std::to_string(total)), std::string::npos) << get.output;
+
+  // SIGTERM stops it cleanly (exit 0).
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  waitpid(pid, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  ProgramRun down = RunProgram({SYNCLINE_CLI, "--cluster", cdir + "/cluster.toml", "cluster", "down"});
+  EXPECT_EQ(down.exit_code, 0) << down.output;
+  up_ = false;
+  for (const auto& n : nodes) EXPECT_NE(kill(n.pid, 0), 0) << n.id << " still running";
+}
+
+TEST_F(Processes, NodeRefusesBadFlagsSecondInstanceAndForeignDirectory) {
+  std::string secret = dir_.str() + "/secret";
+  std::ofstream(secret) << "0123456789abcdef0123456789abcdef\n";
+  std::string data = dir_.str() + "/data";
+  ProgramRun unknown = RunProgram({SYNCLINE_NODE, "--no-such-flag"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.output.find("no-such-flag"), std::string::npos) << unknown.output;
+  ProgramRun missing = RunProgram({SYNCLINE_NODE, "--data-dir", data, "--secret-file", secret});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("--node-id is required"), std::string::npos) << missing.output;
+  ProgramRun bad_addr = RunProgram({SYNCLINE_NODE, "--node-id", "a", "--data-dir", data, "--secret-file", secret, "--peer-listen", "nowhere"});
+  EXPECT_EQ(bad_addr.exit_code, 1);
+  EXPECT_NE(bad_addr.output.find("--peer-listen 'nowhere'"), std::string::npos) << bad_addr.output;
+  ProgramRun bad_mode = RunProgram({SYNCLINE_NODE, "--node-id", "a", "--data-dir", data, "--secret-file", secret, "--mode", "chaos"});
+  EXPECT_EQ(bad_mode.exit_code, 1);
+
+  // A running node, then a second instance on the same directory.
+  std::vector<std::string> args = {SYNCLINE_NODE, "--node-id", "a", "--data-dir", data, "--secret-file", secret,
+                                   "--peer-listen", "127.0.0.1:0", "--client-listen", "127.0.0.1:0", "--admin-listen", "",
+                                   "--cluster-id", "one"};
+  pid_t first = StartDaemon(args, dir_.str() + "/first.log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ProgramRun second = RunProgram(args);
+  EXPECT_EQ(second.exit_code, 2) << second.output;
+  EXPECT_NE(second.output.find("in use by another store"), std::string::npos) << second.output;
+  kill(first, SIGTERM);
+  int st = 0;
+  waitpid(first, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+  // The directory belongs to cluster "one" now.
+  args.back() = "two";
+  ProgramRun foreign = RunProgram(args);
+  EXPECT_EQ(foreign.exit_code, 2) << foreign.output;
+  EXPECT_NE(foreign.output.find("belongs to cluster 'one'"), std::string::npos) << foreign.output;
+}
+
+TEST_F(Processes, CliExitCodesAndGarbageOnTheClientPort) {
+  std::string cdir = dir_.str() + "/c";
+  ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "1", "--dir", cdir});
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  up_ = true;
+  auto nodes = ReadCluster(cdir);
+  std::string cf = cdir + "/cluster.toml";
+  EXPECT_EQ(RunProgram({SYNCLINE_CLI, "--cluster", cf, "put", "kv", "k", "v"}).exit_code, 0);
+  ProgramRun usage = RunProgram({SYNCLINE_CLI, "--cluster", cf, "put", "kv"});
+  EXPECT_EQ(usage.exit_code, 1) << usage.output;
+  ProgramRun missing = RunProgram({SYNCLINE_CLI, "--cluster", cf, "put", "nope", "k", "v"});
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("no collection 'nope'"), std::string::npos) << missing.output;
+  ProgramRun wrong_type = RunProgram({SYNCLINE_CLI, "--cluster", cf, "counter", "add", "kv", "k", "3"});
+  EXPECT_EQ(wrong_type.exit_code, 2) << wrong_type.output;
+  ProgramRun unreachable = RunProgram({SYNCLINE_CLI, "--node", "127.0.0.1:1", "get", "kv", "k"});
+  EXPECT_EQ(unreachable.exit_code, 2) << unreachable.output;
+  {
+    // A value above the node's limit (1 MiB) is refused with a clear error, nothing applied.
+    auto c = Connect(nodes[0].client);
+    auto r = c->Write("kv", "k", WriteOp::Put(std::string(2 << 20, 'x')));
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status();
+    EXPECT_NE(r.status().message().find("above the limit"), std::string::npos) << r.status();
+  }
+
+  // Garbage on the client port closes that connection; the node keeps serving.
+  {
+    asio::io_context io;
+    asio::ip::tcp::socket raw(io);
+    size_t colon = nodes[0].client.rfind(':');
+    raw.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"),
+                                        static_cast<uint16_t>(std::stoi(nodes[0].client.substr(colon + 1)))));
+    std::string garbage = "GET / HTTP/1.1\r\n\r\n" + std::string(100, '\xff');
+    asio::write(raw, asio::buffer(garbage));
+    char buf[64];
+    std::error_code ec;
+    raw.read_some(asio::buffer(buf), ec);  // returns when the node closes the connection
+    EXPECT_TRUE(ec);
+  }
+  ProgramRun get = RunProgram({SYNCLINE_CLI, "--cluster", cf, "--json", "get", "kv", "k"});
+  EXPECT_EQ(get.exit_code, 0) << get.output;
+  EXPECT_NE(get.output.find("\"values\":[\"v\"]"), std::string::npos) << get.output;
+}
+
+}  // namespace
+}  // namespace syncline::testing
