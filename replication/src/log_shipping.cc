@@ -36,6 +36,7 @@ void ShippingSession::Start(int64_t now_millis, SessionOutput* out) { SendSubscr
 void ShippingSession::SendSubscribe(int64_t now_millis, SessionOutput* out) {
   v1::Subscribe msg;
   msg.set_context(source_->Context().Encode());
+  last_context_sent_ = msg.context();
   for (ReplicaId r : my_direct_) msg.add_direct_origins(r.value());
   out->frames.push_back(OutFrame{MessageType::kSubscribe, msg.SerializeAsString()});
   last_heard_ = now_millis;
@@ -123,7 +124,6 @@ Status ShippingSession::HandleAck(const Frame& frame, int64_t now_millis, Sessio
 }
 
 void ShippingSession::OnApplied(uint64_t seq, const Status& status, int64_t now_millis, SessionOutput* out) {
-  (void)now_millis;
   if (!status.ok()) {
     ++stats_.apply_errors;
     return;
@@ -131,6 +131,8 @@ void ShippingSession::OnApplied(uint64_t seq, const Status& status, int64_t now_
   v1::Ack msg;
   msg.set_seq(seq);
   msg.set_context(source_->Context().Encode());
+  last_context_sent_ = msg.context();
+  last_context_update_ = now_millis;
   out->frames.push_back(OutFrame{MessageType::kAck, msg.SerializeAsString()});
 }
 
@@ -148,6 +150,18 @@ void ShippingSession::OnTick(int64_t now_millis, SessionOutput* out) {
   if (now_millis - last_heard_ >= options_.resubscribe_millis) {
     ++stats_.resubscribes;
     SendSubscribe(now_millis, out);
+  }
+  if (now_millis - last_context_update_ >= options_.context_update_millis) {
+    // An Ack with sequence 0 acknowledges no batch; it only refreshes the publisher's view.
+    last_context_update_ = now_millis;
+    std::string ctx = source_->Context().Encode();
+    if (ctx != last_context_sent_) {
+      v1::Ack msg;
+      msg.set_seq(0);
+      msg.set_context(ctx);
+      last_context_sent_ = std::move(ctx);
+      out->frames.push_back(OutFrame{MessageType::kAck, msg.SerializeAsString()});
+    }
   }
   if (deferred_) Pump(now_millis, out);
 }

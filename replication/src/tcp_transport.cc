@@ -168,144 +168,146 @@ void TcpTransport::StartConn(const std::shared_ptr<Conn>& conn) {
   conn->queue.push_back(std::move(hello));
   conn->queued_bytes += conn->queue.back().size();
 
+  WriteSome(conn);
+  ReadSome(conn);
+  ArmTick(conn);
+}
+
+// The three per-connection loops hold only a weak reference to the connection, so a closed
+// connection is freed as soon as its last pending handler ran.
+void TcpTransport::WriteSome(const std::shared_ptr<Conn>& c) {
+  if (c->closed || c->writing || c->queue.empty()) return;
+  c->writing = true;
+  std::vector<asio::const_buffer> bufs;
+  size_t n = std::min<size_t>(c->queue.size(), 64);
+  for (size_t i = 0; i < n; ++i) bufs.push_back(asio::buffer(c->queue[i]));
+  c->writing_count = n;
   auto alive = alive_;
-  // Writer.
-  auto do_write = std::make_shared<std::function<void()>>();
-  *do_write = [this, alive, weak, do_write]() {
-    auto c = weak.lock();
-    if (!c || c->closed || c->writing || c->queue.empty()) return;
-    c->writing = true;
-    std::vector<asio::const_buffer> bufs;
-    size_t n = std::min<size_t>(c->queue.size(), 64);
-    for (size_t i = 0; i < n; ++i) bufs.push_back(asio::buffer(c->queue[i]));
-    c->writing_count = n;
-    asio::async_write(c->socket, bufs, [this, alive, weak, do_write](const std::error_code& ec, size_t bytes) {
-      if (!*alive) return;
-      auto cc = weak.lock();
-      if (!cc || cc->closed) return;
-      cc->writing = false;
-      if (ec) {
-        CloseConn(cc, Status::Unavailable("write to peer failed: " + ec.message()));
-        return;
-      }
-      counters_.bytes_sent += bytes;
-      counters_.frames_sent += cc->writing_count;
-      for (size_t i = 0; i < cc->writing_count; ++i) {
-        cc->queued_bytes -= cc->queue.front().size();
-        cc->queue.pop_front();
-      }
-      cc->last_sent = NowMillis();
-      if (cc->queue.empty() && cc->close_after_write) {
-        CloseConn(cc, cc->close_reason);
-        return;
-      }
-      if (cc->want_writable && cc->queued_bytes < options_.max_send_queue_bytes / 2 && cc->established) {
-        cc->want_writable = false;
-        handler_->OnPeerWritable(cc->node_id);
-      }
-      (*do_write)();
-    });
-  };
-  // Reader.
-  auto do_read = std::make_shared<std::function<void()>>();
-  *do_read = [this, alive, weak, do_read, do_write]() {
-    auto c = weak.lock();
-    if (!c || c->closed) return;
-    c->socket.async_read_some(asio::buffer(c->buf), [this, alive, weak, do_read, do_write](const std::error_code& ec, size_t n) {
-      if (!*alive) return;
-      auto cc = weak.lock();
-      if (!cc || cc->closed) return;
-      if (ec) {
-        CloseConn(cc, Status::Unavailable(ec == asio::error::eof ? "peer closed the connection"
-                                                                  : "read from peer failed: " + ec.message()));
-        return;
-      }
-      counters_.bytes_received += n;
-      cc->last_received = NowMillis();
-      std::vector<Frame> frames;
-      Status s = cc->decoder.Feed(std::string_view(cc->buf.data(), n), &frames);
-      for (auto& f : frames) {
-        if (cc->closed) return;
-        ++counters_.frames_received;
-        if (!cc->established) {
-          std::string out;
-          Status hs = cc->handshake->OnFrame(f, &out);
-          if (!out.empty()) {
-            cc->queued_bytes += out.size();
-            cc->queue.push_back(std::move(out));
-          }
-          if (!hs.ok()) {
-            ++counters_.handshakes_failed;
-            Log("handshake with " + (cc->dial_address.empty() ? std::string("an incoming peer") : cc->dial_address) +
-                " failed: " + hs.ToString());
-            cc->close_reason = hs;
-            cc->close_after_write = true;
-            (*do_write)();
-            if (cc->queue.empty()) CloseConn(cc, hs);
-            return;
-          }
-          if (cc->handshake->done()) OnHandshakeDone(cc);
-          (*do_write)();
-          continue;
+  std::weak_ptr<Conn> weak = c;
+  asio::async_write(c->socket, bufs, [this, alive, weak](const std::error_code& ec, size_t bytes) {
+    if (!*alive) return;
+    auto cc = weak.lock();
+    if (!cc || cc->closed) return;
+    cc->writing = false;
+    if (ec) {
+      CloseConn(cc, Status::Unavailable("write to peer failed: " + ec.message()));
+      return;
+    }
+    counters_.bytes_sent += bytes;
+    counters_.frames_sent += cc->writing_count;
+    for (size_t i = 0; i < cc->writing_count; ++i) {
+      cc->queued_bytes -= cc->queue.front().size();
+      cc->queue.pop_front();
+    }
+    cc->last_sent = NowMillis();
+    if (cc->queue.empty() && cc->close_after_write) {
+      CloseConn(cc, cc->close_reason);
+      return;
+    }
+    if (cc->want_writable && cc->queued_bytes < options_.max_send_queue_bytes / 2 && cc->established) {
+      cc->want_writable = false;
+      handler_->OnPeerWritable(cc->node_id);
+    }
+    WriteSome(cc);
+  });
+}
+
+void TcpTransport::ReadSome(const std::shared_ptr<Conn>& c) {
+  if (c->closed) return;
+  auto alive = alive_;
+  std::weak_ptr<Conn> weak = c;
+  c->socket.async_read_some(asio::buffer(c->buf), [this, alive, weak](const std::error_code& ec, size_t n) {
+    if (!*alive) return;
+    auto cc = weak.lock();
+    if (!cc || cc->closed) return;
+    if (ec) {
+      CloseConn(cc, Status::Unavailable(ec == asio::error::eof ? "peer closed the connection"
+                                                                : "read from peer failed: " + ec.message()));
+      return;
+    }
+    counters_.bytes_received += n;
+    cc->last_received = NowMillis();
+    std::vector<Frame> frames;
+    Status s = cc->decoder.Feed(std::string_view(cc->buf.data(), n), &frames);
+    for (auto& f : frames) {
+      if (cc->closed) return;
+      ++counters_.frames_received;
+      if (!cc->established) {
+        std::string out;
+        Status hs = cc->handshake->OnFrame(f, &out);
+        if (!out.empty()) {
+          cc->queued_bytes += out.size();
+          cc->queue.push_back(std::move(out));
         }
-        if (f.type == MessageType::kHeartbeat) continue;
-        if (f.type == MessageType::kRefuse || f.type == MessageType::kHello || f.type == MessageType::kProof) {
-          // A late refusal (the peer did not admit us after all) or a protocol violation.
-          std::string out;
-          Status why = f.type == MessageType::kRefuse ? cc->handshake->OnFrame(f, &out)
-                                                      : Status::Corruption("handshake message after the handshake");
-          CloseConn(cc, why);
+        if (!hs.ok()) {
+          ++counters_.handshakes_failed;
+          Log("handshake with " + (cc->dial_address.empty() ? std::string("an incoming peer") : cc->dial_address) +
+              " failed: " + hs.ToString());
+          cc->close_reason = hs;
+          cc->close_after_write = true;
+          WriteSome(cc);
+          if (cc->queue.empty()) CloseConn(cc, hs);
           return;
         }
-        handler_->OnPeerFrame(cc->node_id, std::move(f));
+        if (cc->handshake->done()) OnHandshakeDone(cc);
+        WriteSome(cc);
+        continue;
       }
+      if (f.type == MessageType::kHeartbeat) continue;
+      if (f.type == MessageType::kRefuse || f.type == MessageType::kHello || f.type == MessageType::kProof) {
+        // A late refusal (the peer did not admit us after all) or a protocol violation.
+        std::string out;
+        Status why = f.type == MessageType::kRefuse ? cc->handshake->OnFrame(f, &out)
+                                                    : Status::Corruption("handshake message after the handshake");
+        CloseConn(cc, why);
+        return;
+      }
+      handler_->OnPeerFrame(cc->node_id, std::move(f));
+    }
+    if (!s.ok()) {
+      Log("peer " + (cc->node_id.empty() ? cc->dial_address : cc->node_id) + " sent a bad frame: " + s.ToString());
+      CloseConn(cc, s);
+      return;
+    }
+    ReadSome(cc);
+  });
+}
+
+// Handshake timeout, idle timeout and heartbeats.
+void TcpTransport::ArmTick(const std::shared_ptr<Conn>& c) {
+  if (c->closed) return;
+  int64_t period = std::max<int64_t>(50, std::min(options_.heartbeat_millis, options_.idle_timeout_millis) / 4);
+  c->timer.expires_after(std::chrono::milliseconds(period));
+  auto alive = alive_;
+  std::weak_ptr<Conn> weak = c;
+  c->timer.async_wait([this, alive, weak](const std::error_code& ec) {
+    if (ec || !*alive) return;
+    auto cc = weak.lock();
+    if (!cc || cc->closed) return;
+    int64_t now = NowMillis();
+    if (!cc->established) {
+      Status s = cc->handshake->OnTick(now);
       if (!s.ok()) {
-        Log("peer " + (cc->node_id.empty() ? cc->dial_address : cc->node_id) + " sent a bad frame: " + s.ToString());
+        ++counters_.handshakes_failed;
         CloseConn(cc, s);
         return;
       }
-      (*do_read)();
-    });
-  };
-  // Timer: handshake timeout, idle timeout, heartbeats.
-  auto tick = std::make_shared<std::function<void()>>();
-  int64_t period = std::max<int64_t>(50, std::min(options_.heartbeat_millis, options_.idle_timeout_millis) / 4);
-  *tick = [this, alive, weak, tick, do_write, period]() {
-    auto c = weak.lock();
-    if (!c || c->closed) return;
-    c->timer.expires_after(std::chrono::milliseconds(period));
-    c->timer.async_wait([this, alive, weak, tick, do_write](const std::error_code& ec) {
-      if (ec || !*alive) return;
-      auto cc = weak.lock();
-      if (!cc || cc->closed) return;
-      int64_t now = NowMillis();
-      if (!cc->established) {
-        Status s = cc->handshake->OnTick(now);
-        if (!s.ok()) {
-          ++counters_.handshakes_failed;
-          CloseConn(cc, s);
-          return;
-        }
-      } else {
-        if (now - cc->last_received >= options_.idle_timeout_millis) {
-          CloseConn(cc, Status::DeadlineExceeded("no frame from peer for " + std::to_string(options_.idle_timeout_millis) + " ms"));
-          return;
-        }
-        if (now - cc->last_sent >= options_.heartbeat_millis && cc->queue.empty()) {
-          std::string hb;
-          AppendFrame(MessageType::kHeartbeat, "", &hb);
-          cc->queued_bytes += hb.size();
-          cc->queue.push_back(std::move(hb));
-          (*do_write)();
-        }
+    } else {
+      if (now - cc->last_received >= options_.idle_timeout_millis) {
+        CloseConn(cc, Status::DeadlineExceeded("no frame from peer for " + std::to_string(options_.idle_timeout_millis) +
+                                               " ms"));
+        return;
       }
-      (*tick)();
-    });
-  };
-  conn_writers_[conn.get()] = do_write;
-  (*do_write)();
-  (*do_read)();
-  (*tick)();
+      if (now - cc->last_sent >= options_.heartbeat_millis && cc->queue.empty()) {
+        std::string hb;
+        AppendFrame(MessageType::kHeartbeat, "", &hb);
+        cc->queued_bytes += hb.size();
+        cc->queue.push_back(std::move(hb));
+        WriteSome(cc);
+      }
+    }
+    ArmTick(cc);
+  });
 }
 
 Status TcpTransport::Admit(const std::shared_ptr<Conn>& conn, const PeerInfo& peer) {
@@ -347,7 +349,6 @@ void TcpTransport::CloseConn(const std::shared_ptr<Conn>& conn, const Status& wh
   conn->socket.close(ec);
   conn->timer.cancel();
   conns_.erase(conn);
-  conn_writers_.erase(conn.get());
   bool was_established = false;
   if (conn->established) {
     auto it = established_.find(conn->node_id);
@@ -397,8 +398,7 @@ Status TcpTransport::Send(const std::string& node_id, MessageType type, std::str
   AppendFrame(type, payload, &frame);
   conn->queued_bytes += frame.size();
   conn->queue.push_back(std::move(frame));
-  auto w = conn_writers_.find(conn.get());
-  if (w != conn_writers_.end()) (*w->second)();
+  WriteSome(conn);
   return Status::Ok();
 }
 

@@ -42,6 +42,9 @@ struct ShippingOptions {
   int64_t retransmit_millis = 3000;
   // Subscribe again when the publisher sent nothing for this long.
   int64_t resubscribe_millis = 5000;
+  // Tell the publisher our context when it changed (e.g. through another peer), at most this often,
+  // so its view of what we hold (lag, relays) stays current.
+  int64_t context_update_millis = 250;
   // Largest number of changes accepted in one received batch (checked before decoding them).
   size_t max_received_batch_changes = 65536;
   // A change of an origin the subscriber is directly connected to is relayed only after we held
@@ -138,6 +141,8 @@ class ShippingSession {
   // Subscriber side.
   int64_t last_heard_ = 0;
   std::vector<ReplicaId> my_direct_;
+  std::string last_context_sent_;
+  int64_t last_context_update_ = 0;
 
   SessionStats stats_;
 };

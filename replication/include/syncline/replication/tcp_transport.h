@@ -106,6 +106,9 @@ class TcpTransport {
   void Dial(const std::string& address);
   void ScheduleRedial(const std::string& address);
   void StartConn(const std::shared_ptr<Conn>& conn);
+  void WriteSome(const std::shared_ptr<Conn>& conn);
+  void ReadSome(const std::shared_ptr<Conn>& conn);
+  void ArmTick(const std::shared_ptr<Conn>& conn);
   void OnHandshakeDone(const std::shared_ptr<Conn>& conn);
   void CloseConn(const std::shared_ptr<Conn>& conn, const Status& why);
   Status Admit(const std::shared_ptr<Conn>& conn, const PeerInfo& peer);
@@ -121,7 +124,6 @@ class TcpTransport {
   std::map<std::string, Dialer> dialers_;                    // by address
   std::map<std::string, std::shared_ptr<Conn>> established_; // by node id
   std::set<std::shared_ptr<Conn>> conns_;                    // every open connection
-  std::map<const Conn*, std::shared_ptr<std::function<void()>>> conn_writers_;  // kicks a connection's writer
   std::mt19937_64 rng_;
   std::shared_ptr<bool> alive_;
   TransportCounters counters_;
