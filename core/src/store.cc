@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "record_codec.h"
+#include "syncline/core/feed.h"
 
 namespace syncline::core {
 
@@ -98,7 +99,9 @@ Status WriteTxn::AppendChange(const Change& change) {
                                  std::to_string(change.dot.counter) + ")");
   }
   if (!existing.status().IsNotFound()) return existing.status();
-  return Put(Table::kLog, key, EncodeChange(change));
+  SYNCLINE_RETURN_IF_ERROR(Put(Table::kLog, key, EncodeChange(change)));
+  // The change feed: the same change, in this node's commit order (feed.h).
+  return AppendToFeed(*this, change);
 }
 
 Status WriteTxn::TruncateLog(ReplicaId origin, uint64_t below) {

@@ -97,7 +97,7 @@ class WriteTxn : public ReadView {
 
   // Appends `change` to the log under its dot. The data the change describes must be written
   // in the same write function, so both commit or neither does. AlreadyExists if the log
-  // holds that dot already.
+  // holds that dot already. The change is also appended to the change feed (feed.h).
   Status AppendChange(const Change& change);
   // Drops the changes of `origin` with counter < `below`.
   Status TruncateLog(ReplicaId origin, uint64_t below);

@@ -1,0 +1,222 @@
+// The change feed storage (feed.h) on both stores: commit order, cursors across reopen,
+// retention pinned by cursors, lag, and atomicity with the write function that carries it.
+#include "syncline/core/feed.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "support/temp_dir.h"
+#include "syncline/core/lmdb_store.h"
+#include "syncline/core/memory_store.h"
+
+namespace syncline::core {
+namespace {
+
+using syncline::testing::TempDir;
+
+Change MakeChange(uint64_t origin, uint64_t counter, std::string key) {
+  Change c;
+  c.collection = "c";
+  c.key = std::move(key);
+  c.dot = Dot{ReplicaId(origin), counter};
+  c.payload = "p" + std::to_string(counter);
+  c.resolver = "lww";
+  return c;
+}
+
+class FeedTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { store_ = Open(); }
+
+  std::unique_ptr<Store> Open() {
+    if (GetParam()) {
+      LmdbStoreOptions o;
+      o.map_size_bytes = 64 << 20;
+      auto s = OpenLmdbStore(dir_.str(), o);
+      EXPECT_TRUE(s.ok()) << s.status();
+      return std::move(s).value();
+    }
+    MemoryStoreOptions o;
+    o.storage = storage_;
+    return OpenMemoryStore(o);
+  }
+
+  void Reopen() {
+    ASSERT_TRUE(store_->Close().ok());
+    store_ = Open();
+  }
+
+  Status Append(const Change& c) {
+    return store_->WriteAndWait([c](WriteTxn& txn) { return txn.AppendChange(c); });
+  }
+
+  std::vector<FeedEntry> Read(uint64_t after, size_t max = 100, Status* status = nullptr) {
+    std::vector<FeedEntry> out;
+    Status s = store_->Read([&](ReadView& v) { return ReadFeed(v, after, max, 1 << 20, &out); });
+    if (status != nullptr) {
+      *status = s;
+    } else {
+      EXPECT_TRUE(s.ok()) << s;
+    }
+    return out;
+  }
+
+  FeedBounds Bounds() {
+    FeedBounds b;
+    EXPECT_TRUE(store_->Read([&](ReadView& v) -> Status {
+                        SYNCLINE_ASSIGN_OR_RETURN(b, GetFeedBounds(v));
+                        return Status::Ok();
+                      }).ok());
+    return b;
+  }
+
+  Status SetCursor(const std::string& name, uint64_t seq) {
+    return store_->WriteAndWait([&](WriteTxn& txn) { return SetFeedCursor(txn, name, seq); });
+  }
+
+  TempDir dir_;
+  std::shared_ptr<MemoryStorage> storage_ = NewMemoryStorage();
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(FeedTest, EntriesFollowCommitOrderNotLogOrder) {
+  // Log order would be (1,1) (1,2) (2,1) (2,2); commit order interleaves the origins.
+  ASSERT_TRUE(Append(MakeChange(2, 1, "a")).ok());
+  ASSERT_TRUE(Append(MakeChange(1, 1, "b")).ok());
+  ASSERT_TRUE(Append(MakeChange(2, 2, "c")).ok());
+  ASSERT_TRUE(Append(MakeChange(1, 2, "d")).ok());
+  auto all = Read(0);
+  ASSERT_EQ(all.size(), 4u);
+  std::string keys;
+  for (size_t i = 0; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].seq, i + 1);
+    keys += all[i].change.key;
+  }
+  EXPECT_EQ(keys, "abcd");
+  EXPECT_EQ(all[2].change, MakeChange(2, 2, "c"));
+  auto tail = Read(2, 1);
+  ASSERT_EQ(tail.size(), 1u);
+  EXPECT_EQ(tail[0].seq, 3u);
+  EXPECT_TRUE(Read(4).empty());
+  Status s;
+  Read(5, 10, &s);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s;
+  // A duplicate dot is refused by the log and adds nothing to the feed.
+  EXPECT_EQ(Append(MakeChange(1, 2, "d")).code(), StatusCode::kAlreadyExists);
+  EXPECT_EQ(Bounds().head, 4u);
+}
+
+TEST_P(FeedTest, FailedWriteFunctionLeavesNoEntryAndNoCursorMove) {
+  ASSERT_TRUE(Append(MakeChange(1, 1, "a")).ok());
+  ASSERT_TRUE(SetCursor("proj", 0).ok());
+  Status s = store_->WriteAndWait([](WriteTxn& txn) -> Status {
+    SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(MakeChange(1, 2, "b")));
+    SYNCLINE_RETURN_IF_ERROR(SetFeedCursor(txn, "proj", 1));
+    return Status::Internal("the consumer's write failed");
+  });
+  EXPECT_EQ(s.code(), StatusCode::kInternal);
+  EXPECT_EQ(Bounds().head, 1u);
+  auto cursor = store_->Read([](ReadView& v) -> Status {
+    SYNCLINE_ASSIGN_OR_RETURN(uint64_t c, GetFeedCursor(v, "proj"));
+    return c == 0 ? Status::Ok() : Status::Internal("cursor moved to " + std::to_string(c));
+  });
+  EXPECT_TRUE(cursor.ok()) << cursor;
+}
+
+TEST_P(FeedTest, CursorsAndHeadSurviveReopen) {
+  for (uint64_t i = 1; i <= 5; ++i) ASSERT_TRUE(Append(MakeChange(1, i, "k" + std::to_string(i))).ok());
+  ASSERT_TRUE(SetCursor("proj", 3).ok());
+  ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) { return AdvanceSourcePosition(txn, "orders", 0, 9); }).ok());
+  Reopen();
+  EXPECT_EQ(Bounds().head, 5u);
+  Status s = store_->Read([](ReadView& v) -> Status {
+    SYNCLINE_ASSIGN_OR_RETURN(uint64_t c, GetFeedCursor(v, "proj"));
+    SYNCLINE_ASSIGN_OR_RETURN(uint64_t p, GetSourcePosition(v, "orders"));
+    if (c != 3 || p != 9) return Status::Internal("cursor " + std::to_string(c) + " source " + std::to_string(p));
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  ASSERT_TRUE(Append(MakeChange(1, 6, "k6")).ok());
+  auto next = Read(5);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].seq, 6u);
+}
+
+TEST_P(FeedTest, CursorMovesForwardOnlyAndSourcePositionIsCompareAndSet) {
+  for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(Append(MakeChange(1, i, "k")).ok());
+  ASSERT_TRUE(SetCursor("proj", 2).ok());
+  EXPECT_TRUE(SetCursor("proj", 2).ok());  // a repeated acknowledgement
+  EXPECT_EQ(SetCursor("proj", 1).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(SetCursor("proj", 4).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(SetCursor("bad name", 1).code(), StatusCode::kInvalidArgument);
+  auto advance = [&](uint64_t from, uint64_t to) {
+    return store_->WriteAndWait([=](WriteTxn& txn) { return AdvanceSourcePosition(txn, "src", from, to); });
+  };
+  ASSERT_TRUE(advance(0, 5).ok());
+  EXPECT_EQ(advance(0, 5).code(), StatusCode::kFailedPrecondition);  // the same batch again
+  EXPECT_EQ(advance(3, 7).code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(advance(5, 7).ok());
+}
+
+TEST_P(FeedTest, RetentionKeepsWhatRegisteredCursorsNeed) {
+  ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) { return SetFeedRetention(txn, 2); }).ok());
+  ASSERT_TRUE(SetCursor("slow", 0).ok());
+  ASSERT_TRUE(SetCursor("fast", 0).ok());
+  for (uint64_t i = 1; i <= 10; ++i) ASSERT_TRUE(Append(MakeChange(1, i, "k")).ok());
+  ASSERT_TRUE(SetCursor("fast", 10).ok());
+  ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) { return PruneFeed(txn); }).ok());
+  // "slow" has processed nothing: every entry stays.
+  EXPECT_EQ(Bounds().pruned_through, 0u);
+  EXPECT_EQ(Read(0).size(), 10u);
+  std::vector<FeedConsumer> consumers;
+  ASSERT_TRUE(store_->Read([&](ReadView& v) -> Status {
+                      SYNCLINE_ASSIGN_OR_RETURN(consumers, ListFeedConsumers(v));
+                      return Status::Ok();
+                    }).ok());
+  ASSERT_EQ(consumers.size(), 2u);
+  EXPECT_EQ(consumers[0].name, "fast");
+  EXPECT_EQ(consumers[0].lag, 0u);
+  EXPECT_EQ(consumers[1].name, "slow");
+  EXPECT_EQ(consumers[1].lag, 10u);
+  // "slow" moves to 6: entries up to 6 go; reading them is refused, not silently skipped.
+  ASSERT_TRUE(SetCursor("slow", 6).ok());
+  EXPECT_EQ(Bounds().pruned_through, 6u);
+  Status s;
+  Read(3, 10, &s);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << s;
+  auto rest = Read(6);
+  ASSERT_EQ(rest.size(), 4u);
+  EXPECT_EQ(rest[0].seq, 7u);
+  // A new consumer cannot register below what was pruned.
+  EXPECT_EQ(SetCursor("late", 2).code(), StatusCode::kFailedPrecondition);
+  // Without cursors only the retained tail stays.
+  ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) -> Status {
+                      SYNCLINE_RETURN_IF_ERROR(RemoveFeedCursor(txn, "slow"));
+                      return RemoveFeedCursor(txn, "fast");
+                    }).ok());
+  EXPECT_EQ(Bounds().pruned_through, 8u);
+  EXPECT_EQ(Read(8).size(), 2u);
+}
+
+TEST_P(FeedTest, AppendPathPrunesPeriodically) {
+  ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) { return SetFeedRetention(txn, 10); }).ok());
+  ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) -> Status {
+                      for (uint64_t i = 1; i <= kFeedPruneEvery; ++i) {
+                        SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(MakeChange(1, i, "k")));
+                      }
+                      return Status::Ok();
+                    }).ok());
+  FeedBounds b = Bounds();
+  EXPECT_EQ(b.head, kFeedPruneEvery);
+  EXPECT_EQ(b.pruned_through, kFeedPruneEvery - 10);
+  EXPECT_EQ(Read(b.pruned_through).size(), 10u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, FeedTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "Lmdb" : "Memory"; });
+
+}  // namespace
+}  // namespace syncline::core
