@@ -60,6 +60,7 @@ std::string StatusJson(const NodeStatus& st) {
     if (i > 0) o << ",";
     o << "{\"node_id\":" << Quote(p.node_id) << ",\"address\":" << Quote(p.address)
       << ",\"subscribed\":" << (p.subscribed ? "true" : "false") << ",\"lag_changes\":" << p.lag_changes
+      << ",\"lag_millis\":" << p.lag_millis << ",\"lag_bytes\":" << p.lag_bytes
       << ",\"acknowledged\":" << Quote(p.acknowledged.ToString()) << ",\"changes_sent\":" << p.stats.changes_sent
       << ",\"changes_received\":" << p.stats.changes_received << ",\"queued_bytes\":" << p.queued_bytes << "}";
   }
@@ -93,6 +94,12 @@ std::string MetricsText(const NodeStatus& st) {
   o << "# HELP syncline_peer_lag_changes Changes held here that the peer has not acknowledged.\n"
        "# TYPE syncline_peer_lag_changes gauge\n";
   for (const auto& p : st.peers) o << "syncline_peer_lag_changes{peer=\"" << Label(p.node_id) << "\"} " << p.lag_changes << "\n";
+  o << "# HELP syncline_peer_lag_milliseconds Milliseconds since the peer last held everything held here.\n"
+       "# TYPE syncline_peer_lag_milliseconds gauge\n";
+  for (const auto& p : st.peers) o << "syncline_peer_lag_milliseconds{peer=\"" << Label(p.node_id) << "\"} " << p.lag_millis << "\n";
+  o << "# HELP syncline_peer_lag_bytes Estimated bytes of the changes the peer lacks.\n"
+       "# TYPE syncline_peer_lag_bytes gauge\n";
+  for (const auto& p : st.peers) o << "syncline_peer_lag_bytes{peer=\"" << Label(p.node_id) << "\"} " << p.lag_bytes << "\n";
   o << "# HELP syncline_peer_sent_bytes_total Change bytes shipped to the peer.\n"
        "# TYPE syncline_peer_sent_bytes_total counter\n";
   for (const auto& p : st.peers) o << "syncline_peer_sent_bytes_total{peer=\"" << Label(p.node_id) << "\"} " << p.stats.payload_bytes_sent << "\n";

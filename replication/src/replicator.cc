@@ -129,6 +129,14 @@ void Replicator::UpdateSnapshot() {
     st.acknowledged = peer.session->peer_context();
     st.lag_changes = LagChanges(mine, st.acknowledged);
     st.stats = peer.session->stats();
+    int64_t now = NowMillis();
+    if (st.lag_changes == 0 || peer.caught_up_at == 0) peer.caught_up_at = now;
+    st.lag_millis = st.lag_changes == 0 ? 0 : now - peer.caught_up_at;
+    if (st.stats.changes_sent > 0) {
+      st.lag_bytes = static_cast<uint64_t>(static_cast<double>(st.lag_changes) *
+                                           static_cast<double>(st.stats.payload_bytes_sent) /
+                                           static_cast<double>(st.stats.changes_sent));
+    }
     st.queued_bytes = transport_->queued_bytes(id);
     snap.push_back(std::move(st));
   }

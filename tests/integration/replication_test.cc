@@ -153,5 +153,54 @@ TEST_F(ReplicationIntegration, WrongSecretIsRefusedAndNothingReplicates) {
   EXPECT_FALSE(b->replica().ResolverOf("reg").ok());
 }
 
+TEST_F(ReplicationIntegration, PeersChangeAtRunTimeAndARestartResendsNothingHeld) {
+  auto a = StartNode(TestNodeOptions("n1", (dir_ / "n1").string()));
+  auto b = StartNode(TestNodeOptions("n2", (dir_ / "n2").string()));
+  ASSERT_TRUE(a && b);
+  CreateCollections(*a);
+  int64_t total = 0;
+  WriteMix(*a, BaseSeed(), 100, &total);
+  a->AddPeer(b->peer_address());  // added at run time
+  std::vector<std::string> digests;
+  ASSERT_TRUE(WaitForEqualDigests({a.get(), b.get()}, kConvergeDeadlineMillis, &digests)) << Show(digests);
+
+  // Removing the peer closes the connection; writes made meanwhile stay on n1.
+  a->RemovePeer(b->peer_address());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline && !(a->GetStatus().peers.empty() && b->GetStatus().peers.empty())) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(a->GetStatus().peers.empty());
+  ASSERT_TRUE(b->GetStatus().peers.empty());
+  WriteMix(*a, BaseSeed() + 1, 50, &total);
+  EXPECT_NE(Counter(*b), total);
+  EXPECT_NE(*a->Digest(), *b->Digest());
+
+  // Added again: it catches up.
+  a->AddPeer(b->peer_address());
+  ASSERT_TRUE(WaitForEqualDigests({a.get(), b.get()}, kConvergeDeadlineMillis, &digests)) << Show(digests);
+  EXPECT_EQ(Counter(*b), total);
+
+  // Restart n2 on its directory and port after 10 more writes: n1's new session ships only
+  // those 10, because n2 subscribes with the context it stored.
+  uint16_t port = b->peer_port();
+  b.reset();
+  WriteMix(*a, BaseSeed() + 2, 10, &total);
+  b = StartNode(TestNodeOptions("n2", (dir_ / "n2").string(), port));
+  ASSERT_NE(b, nullptr);
+  ASSERT_TRUE(WaitForEqualDigests({a.get(), b.get()}, kConvergeDeadlineMillis, &digests)) << Show(digests);
+  EXPECT_EQ(Counter(*b), total);
+  // The status snapshot follows the session by a tick.
+  std::vector<replication::PeerStatus> peers;
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  do {
+    peers = a->GetStatus().peers;
+    if (peers.size() == 1 && peers[0].stats.changes_sent >= 10) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(peers.size(), 1u);
+  EXPECT_EQ(peers[0].stats.changes_sent, 10u) << "n1 resent changes n2 already held";
+}
+
 }  // namespace
 }  // namespace syncline::testing

@@ -19,6 +19,11 @@ struct PeerStatus {
   bool subscribed = false;   // the peer subscribed to our log
   DotContext acknowledged;   // what the peer acknowledged holding
   uint64_t lag_changes = 0;  // changes we hold that the peer has not acknowledged
+  // Milliseconds since the peer last acknowledged holding everything we hold (0 while it does):
+  // how far behind it is in time, whatever the write rate.
+  int64_t lag_millis = 0;
+  // Estimated bytes of the changes behind: lag_changes times the mean change size shipped to it.
+  uint64_t lag_bytes = 0;
   SessionStats stats;
   size_t queued_bytes = 0;   // bytes waiting in our send queue to the peer
 };

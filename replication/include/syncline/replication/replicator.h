@@ -66,6 +66,7 @@ class Replicator final : public TransportHandler {
     PeerInfo info;
     std::unique_ptr<ShippingSession> session;
     uint64_t generation = 0;  // tells a reconnected peer's session from the one before
+    int64_t caught_up_at = 0;  // last time the peer's acknowledged context covered ours
   };
   int64_t NowMillis() const;
   void Handle(const std::string& node_id, SessionOutput out);

@@ -1,0 +1,129 @@
+// The admin HTTP endpoint of real syncline-node processes: /healthz, /status (JSON) and /metrics
+// (Prometheus text) report what the node did, including bad input on the client port.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <asio.hpp>
+
+#include <chrono>
+#include <regex>
+#include <thread>
+
+#include "process_support.h"
+#include "support/temp_dir.h"
+#include "syncline/node/client.h"
+
+namespace syncline::testing {
+namespace {
+
+using replication::WriteOp;
+
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+
+HostPort Split(const std::string& address) {
+  size_t colon = address.rfind(':');
+  return {address.substr(0, colon), std::stoi(address.substr(colon + 1))};
+}
+
+// GET `path` from the node's admin endpoint; status -1 when no answer came.
+std::pair<int, std::string> Get(const std::string& admin, const std::string& path) {
+  HostPort hp = Split(admin);
+  httplib::Client client(hp.host, hp.port);
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(5, 0);
+  auto res = client.Get(path.c_str());
+  if (!res) return {-1, ""};
+  return {res->status, res->body};
+}
+
+// The value of the first sample line `name` (with its labels, if given) in Prometheus text.
+double Metric(const std::string& text, const std::string& name_and_labels) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name_and_labels + " ", 0) == 0) return std::stod(line.substr(name_and_labels.size() + 1));
+  }
+  return -1;
+}
+
+class AdminEndpoint : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (up_) RunProgram({SYNCLINE_CLI, "--cluster", dir_.str() + "/c/cluster.toml", "cluster", "down"});
+  }
+  TempDir dir_;
+  bool up_ = false;
+};
+
+TEST_F(AdminEndpoint, HealthStatusAndMetricsReportWritesMergesLagAndBadInput) {
+  std::string cdir = dir_.str() + "/c";
+  ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "2", "--dir", cdir});
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  up_ = true;
+  auto nodes = ReadClusterFile(cdir);
+  ASSERT_EQ(nodes.size(), 2u);
+  ASSERT_FALSE(nodes[0].admin.empty());
+
+  auto health = Get(nodes[0].admin, "/healthz");
+  EXPECT_EQ(health.first, 200);
+  EXPECT_EQ(health.second, "ok\n");
+  EXPECT_EQ(Get(nodes[0].admin, "/no-such-page").first, 404);
+
+  {
+    auto c = Client::Connect(nodes[0].client, 5000);
+    ASSERT_TRUE(c.ok()) << c.status();
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE((*c)->Write("kv", "k" + std::to_string(i), WriteOp::Put("v")).ok());
+  }
+  // Garbage on n2's client port: the connection is closed and the node counts it.
+  {
+    asio::io_context io;
+    asio::ip::tcp::socket s(io);
+    HostPort hp = Split(nodes[1].client);
+    s.connect(asio::ip::tcp::endpoint(asio::ip::make_address(hp.host), static_cast<uint16_t>(hp.port)));
+    std::string garbage(64, '\xff');
+    asio::write(s, asio::buffer(garbage));
+    char b;
+    std::error_code ec;
+    s.read_some(asio::buffer(&b, 1), ec);  // returns once the node closed the connection
+    EXPECT_TRUE(ec);
+  }
+
+  // n2 merges n1's five writes; its metrics say so (poll: replication is asynchronous).
+  std::string m2;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    m2 = Get(nodes[1].admin, "/metrics").second;
+    if (Metric(m2, "syncline_merges_total") >= 5 &&
+        Metric(m2, "syncline_errors_total{kind=\"client_bad_input\"}") >= 1) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(Metric(m2, "syncline_merges_total"), 5) << m2;
+  EXPECT_EQ(Metric(m2, "syncline_writes_total"), 0) << m2;
+  EXPECT_EQ(Metric(m2, "syncline_errors_total{kind=\"client_bad_input\"}"), 1) << m2;
+  EXPECT_EQ(Metric(m2, "syncline_peers_connected"), 1) << m2;
+
+  auto m1 = Get(nodes[0].admin, "/metrics");
+  ASSERT_EQ(m1.first, 200);
+  EXPECT_EQ(Metric(m1.second, "syncline_writes_total"), 5) << m1.second;
+  EXPECT_EQ(Metric(m1.second, "syncline_errors_total{kind=\"client_bad_input\"}"), 0) << m1.second;
+  for (const char* family : {"syncline_peer_lag_changes", "syncline_peer_lag_milliseconds", "syncline_peer_lag_bytes",
+                             "syncline_peer_queue_bytes", "syncline_store_queue_depth"}) {
+    EXPECT_NE(m1.second.find(std::string("# TYPE ") + family + " gauge"), std::string::npos) << family;
+  }
+  EXPECT_GE(Metric(m1.second, "syncline_peer_lag_changes{peer=\"n2\"}"), 0) << m1.second;
+
+  auto st = Get(nodes[0].admin, "/status");
+  ASSERT_EQ(st.first, 200);
+  EXPECT_NE(st.second.find("\"node_id\":\"n1\""), std::string::npos) << st.second;
+  EXPECT_NE(st.second.find("\"local_writes\":5"), std::string::npos) << st.second;
+  EXPECT_TRUE(std::regex_search(st.second, std::regex("\"peers\":\\[\\{\"node_id\":\"n2\".*\"lag_millis\":[0-9]+")))
+      << st.second;
+}
+
+}  // namespace
+}  // namespace syncline::testing

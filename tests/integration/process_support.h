@@ -1,0 +1,29 @@
+// Helpers for tests that drive real syncline-node processes: run a program to completion and
+// capture its output, and read the cluster file `syncline cluster up` writes.
+#ifndef SYNCLINE_TESTS_INTEGRATION_PROCESS_SUPPORT_H_
+#define SYNCLINE_TESTS_INTEGRATION_PROCESS_SUPPORT_H_
+
+#include <string>
+#include <vector>
+
+namespace syncline::testing {
+
+struct ProgramRun {
+  int exit_code = -1;  // 128 + signal when the program was killed
+  std::string output;  // stdout and stderr
+};
+
+// Runs `argv` (argv[0] is a path) to completion in `cwd` (default: ours), capturing its output.
+ProgramRun RunProgram(std::vector<std::string> argv, const std::string& cwd = "");
+
+struct ClusterNode {
+  std::string id, client, peer, admin, data_dir;
+  int pid = 0;
+};
+
+// The nodes of `<dir>/cluster.toml`; empty when it is missing or does not parse.
+std::vector<ClusterNode> ReadClusterFile(const std::string& dir);
+
+}  // namespace syncline::testing
+
+#endif  // SYNCLINE_TESTS_INTEGRATION_PROCESS_SUPPORT_H_
