@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "client_codec.h"
+#include "client_feed.h"
 #include "syncline/node/v1/client.pb.h"
 #include "syncline/replication/frame.h"
 
@@ -198,6 +199,34 @@ Status Client::Dump(const std::string& collection, std::vector<DumpEntry>* out) 
     after_collection = out->back().collection;
     after_key = out->back().key;
   }
+}
+
+Result<FeedBatch> Client::ReadFeed(const FeedQuery& query) {
+  node::v1::Request req;
+  auto* f = req.mutable_feed();
+  f->set_cursor(query.cursor);
+  f->set_after(query.after);
+  f->set_from_oldest(query.from_oldest);
+  f->set_max_entries(query.max_entries);
+  SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
+  SYNCLINE_RETURN_IF_ERROR(node::ResponseStatus(resp));
+  return node::DecodeFeedBatch(resp.feed());
+}
+
+Status Client::CommitFeedCursor(const std::string& name, uint64_t seq) {
+  node::v1::Request req;
+  req.mutable_commit_cursor()->set_name(name);
+  req.mutable_commit_cursor()->set_seq(seq);
+  SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
+  return node::ResponseStatus(resp);
+}
+
+Status Client::RemoveFeedConsumer(const std::string& name) {
+  node::v1::Request req;
+  req.mutable_commit_cursor()->set_name(name);
+  req.mutable_commit_cursor()->set_remove(true);
+  SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
+  return node::ResponseStatus(resp);
 }
 
 }  // namespace syncline

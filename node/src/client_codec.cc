@@ -120,6 +120,14 @@ void EncodeStatus(const NodeStatus& in, const std::map<std::string, std::string>
   out->set_peer_address(in.peer_address);
   out->set_client_address(client_address);
   for (const auto& [k, v] : collections) (*out->mutable_collections())[k] = v;
+  out->set_feed_head(in.feed.head);
+  out->set_feed_pruned_through(in.feed.pruned_through);
+  for (const auto& c : in.feed_consumers) {
+    auto* fc = out->add_feed_consumers();
+    fc->set_name(c.name);
+    fc->set_cursor(c.cursor);
+    fc->set_lag(c.lag);
+  }
   for (const auto& p : in.peers) {
     auto* ps = out->add_peers();
     ps->set_node_id(p.node_id);
@@ -149,6 +157,11 @@ RemoteStatus DecodeStatus(const v1::NodeStatus& in) {
   out.peer_address = in.peer_address();
   out.client_address = in.client_address();
   for (const auto& [k, v] : in.collections()) out.collections[k] = v;
+  out.feed_head = in.feed_head();
+  out.feed_pruned_through = in.feed_pruned_through();
+  for (const auto& c : in.feed_consumers()) {
+    out.feed_consumers.push_back(core::FeedConsumer{c.name(), c.cursor(), c.lag()});
+  }
   for (const auto& p : in.peers()) {
     RemotePeer rp;
     rp.node_id = p.node_id();

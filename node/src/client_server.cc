@@ -3,6 +3,7 @@
 #include <deque>
 
 #include "client_codec.h"
+#include "client_feed.h"
 #include "syncline/node/node.h"
 #include "syncline/replication/frame.h"
 
@@ -167,6 +168,20 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
           resp.clear_dump();
           SetError(s, &resp);
         }
+        Finish(std::move(resp));
+        return;
+      }
+      case v1::Request::kFeed: {
+        v1::Response resp;
+        resp.set_id(id);
+        HandleFeed(*node, req.feed(), &resp);
+        Finish(std::move(resp));
+        return;
+      }
+      case v1::Request::kCommitCursor: {
+        v1::Response resp;
+        resp.set_id(id);
+        HandleCommitCursor(*node, req.commit_cursor(), &resp);
         Finish(std::move(resp));
         return;
       }

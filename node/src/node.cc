@@ -3,6 +3,7 @@
 #include <asio.hpp>
 
 #include "client_server.h"
+#include "node_feed.h"
 #include "syncline/replication/replicator.h"
 
 #include <future>
@@ -57,6 +58,8 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   auto replica = replication::Replica::Open(node->store_.get(), ro);
   if (!replica.ok()) return replica.status().WithContext("node '" + node->options_.node_id + "'");
   node->replica_ = std::move(replica).value();
+  Status feed = node::ConfigureFeed(*node->store_, node->options_);
+  if (!feed.ok()) return feed.WithContext("node '" + node->options_.node_id + "': change feed");
   return node;
 }
 
@@ -180,6 +183,7 @@ NodeStatus Node::GetStatus() const {
     st.replica = replica_->stats();
   }
   if (store_) st.store = store_->stats();
+  if (store_) node::FillFeedStatus(*store_, &st);
   if (runtime_->replicator) st.peers = runtime_->replicator->Peers();
   st.client_port = client_port_;
   if (runtime_->clients) {

@@ -306,4 +306,94 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
   });
 }
 
+void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, BatchDone done) {
+  Status valid;
+  if (writes.size() > kMaxBatchWrites) {
+    valid = Status::InvalidArgument("a batch of " + std::to_string(writes.size()) + " writes is above the limit of " +
+                                    std::to_string(kMaxBatchWrites));
+  }
+  std::vector<Collection> colls;
+  for (size_t i = 0; valid.ok() && i < writes.size(); ++i) {
+    const KeyedWrite& w = writes[i];
+    std::string where = "write " + std::to_string(i) + " of the batch, to '" + w.collection + "'";
+    valid = core::ValidateKey(w.key).WithContext(where);
+    if (!valid.ok()) break;
+    auto coll = FindCollection(w.collection);
+    if (!coll.ok()) {
+      valid = coll.status().WithContext(where);
+      break;
+    }
+    valid = CheckOp(coll->type, w.op, options_.max_value_bytes).WithContext(where);
+    colls.push_back(std::move(coll).value());
+  }
+  if (!valid.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.write_errors;
+    }
+    done(valid);
+    return;
+  }
+  auto results = std::make_shared<std::vector<WriteResult>>();
+  auto batch = std::make_shared<std::vector<KeyedWrite>>(std::move(writes));
+  auto fn = [this, colls = std::move(colls), batch, also = std::move(also), results](core::WriteTxn& txn) -> Status {
+    results->clear();
+    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadContext(txn));
+    HlcTimestamp now;
+    for (size_t i = 0; i < batch->size(); ++i) {
+      const KeyedWrite& w = (*batch)[i];
+      const Collection& c = colls[i];
+      std::string where = "write " + std::to_string(i) + " of the batch, to '" + w.collection + "'";
+      Dot dot{id_, ctx.vv().Get(id_) + 1};
+      now = Now();
+      conflict::WriteContext wctx{id_, now, dot};
+      auto records = internal::TxnKeyRecords(txn, w.collection, w.key);
+      auto delta = ApplyLocal(*records, c.type, *c.impl, w.op, wctx);
+      if (!delta.ok()) return delta.status().WithContext(where);
+      core::Change change;
+      change.collection = w.collection;
+      change.key = w.key;
+      change.dot = dot;
+      change.hlc = now;
+      change.kind = static_cast<uint32_t>(c.type);
+      change.payload = std::move(delta).value();
+      change.resolver = c.resolver;
+      SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(change).WithContext(where));
+      ctx.Add(dot);
+      results->push_back(WriteResult{dot, now});
+    }
+    if (!batch->empty()) {
+      SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "context", ctx.Encode()));
+      SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "hlc", PackHlc(now)));
+    }
+    if (also) SYNCLINE_RETURN_IF_ERROR(also(txn));
+    return Status::Ok();
+  };
+  store_->Submit(std::move(fn), [this, results, done = std::move(done)](Status s) {
+    if (!s.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++stats_.write_errors;
+      }
+      done(s.WithContext("batch write"));
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const WriteResult& r : *results) context_.Add(r.dot);
+      stats_.local_writes += results->size();
+    }
+    if (!results->empty()) NotifyCommit();
+    done(*results);
+  });
+}
+
+Result<std::vector<WriteResult>> Replica::WriteBatchAndWait(std::vector<KeyedWrite> writes, core::WriteFn also) {
+  std::promise<Result<std::vector<WriteResult>>> p;
+  auto f = p.get_future();
+  WriteBatch(std::move(writes), std::move(also),
+             [&p](Result<std::vector<WriteResult>> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
 }  // namespace syncline::replication

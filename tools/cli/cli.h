@@ -87,6 +87,7 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code);
 void RegisterDigest(CLI::App& app, Globals& g, int* exit_code);
 void RegisterDump(CLI::App& app, Globals& g, int* exit_code);
 void RegisterCluster(CLI::App& app, Globals& g, int* exit_code);
+void RegisterWatch(CLI::App& app, Globals& g, int* exit_code);
 
 // Shared by the write commands: runs `op` on collection/key at the target node and prints the
 // outcome (text or JSON). Returns the exit code.

@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   app.add_option("--timeout-ms", g.timeout_millis, "how long to wait for a node's answer")->capture_default_str()->check(CLI::PositiveNumber);
   app.fallthrough();
   for (Register r : {RegisterPut, RegisterGet, RegisterDel, RegisterCounter, RegisterSet, RegisterMap, RegisterCreate,
-                     RegisterStatus, RegisterDigest, RegisterDump, RegisterCluster}) {
+                     RegisterStatus, RegisterDigest, RegisterDump, RegisterCluster, RegisterWatch}) {
     r(app, g, &exit_code);
   }
   try {

@@ -28,7 +28,14 @@ std::string StatusJson(const RemoteStatus& s) {
          ",\"acknowledged\":" + JsonString(p.acknowledged) + ",\"changes_sent\":" + std::to_string(p.changes_sent) +
          ",\"changes_received\":" + std::to_string(p.changes_received) + "}";
   }
-  return o + "]}";
+  o += "],\"feed\":{\"head\":" + std::to_string(s.feed_head) +
+       ",\"pruned_through\":" + std::to_string(s.feed_pruned_through) + ",\"consumers\":[";
+  for (size_t i = 0; i < s.feed_consumers.size(); ++i) {
+    const auto& c = s.feed_consumers[i];
+    o += (i ? "," : "") + std::string("{\"name\":") + JsonString(c.name) + ",\"cursor\":" + std::to_string(c.cursor) +
+         ",\"lag\":" + std::to_string(c.lag) + "}";
+  }
+  return o + "]}}";
 }
 
 }  // namespace
@@ -42,7 +49,7 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
       return;
     }
     std::vector<std::string> json;
-    std::vector<std::vector<std::string>> rows, peer_rows;
+    std::vector<std::vector<std::string>> rows, peer_rows, feed_rows;
     int code = kExitOk;
     for (const auto& t : *targets) {
       auto client = Client::Connect(t.client, g.timeout_millis);
@@ -62,6 +69,10 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
       }
       rows.push_back({st->node_id, st->mode, st->role, std::to_string(st->epoch), std::to_string(st->local_writes),
                       std::to_string(st->changes_applied), std::to_string(st->conflicts), st->context});
+      for (const auto& c : st->feed_consumers) {
+        feed_rows.push_back({st->node_id, c.name, std::to_string(c.cursor), std::to_string(st->feed_head),
+                             std::to_string(c.lag)});
+      }
       for (const auto& p : st->peers) {
         peer_rows.push_back({st->node_id, p.node_id, p.subscribed ? "yes" : "no", std::to_string(p.lag_changes),
                              std::to_string(p.changes_sent), std::to_string(p.changes_received)});
@@ -76,6 +87,10 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
       if (!peer_rows.empty()) {
         std::printf("\n");
         PrintTable({"NODE", "PEER", "SUBSCRIBED", "LAG (changes)", "SENT", "RECEIVED"}, peer_rows);
+      }
+      if (!feed_rows.empty()) {
+        std::printf("\n");
+        PrintTable({"NODE", "FEED CONSUMER", "CURSOR", "HEAD", "LAG (changes)"}, feed_rows);
       }
     }
     *exit_code = code;

@@ -12,12 +12,15 @@
 #define SYNCLINE_NODE_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "syncline/core/feed.h"
 #include "syncline/core/status.h"
+#include "syncline/node/feed.h"
 #include "syncline/replication/replica.h"
 
 namespace syncline {
@@ -48,6 +51,17 @@ struct RemoteStatus {
   std::string client_address;
   std::map<std::string, std::string> collections;
   std::vector<RemotePeer> peers;
+  uint64_t feed_head = 0;
+  uint64_t feed_pruned_through = 0;
+  std::vector<core::FeedConsumer> feed_consumers;  // registered consumers with their lag
+};
+
+// Which entries of a node's change feed to read (Client::ReadFeed).
+struct FeedQuery {
+  std::string cursor;        // read after this registered consumer's cursor, if set
+  uint64_t after = 0;        // else after this position
+  bool from_oldest = false;  // else (if set) after the oldest entry retention kept
+  uint32_t max_entries = 1000;
 };
 
 struct DumpEntry {
@@ -70,6 +84,11 @@ class Client {
   Result<std::string> Digest();
   // Every key (of `collection`, or all), in order, with its rendering.
   Status Dump(const std::string& collection, std::vector<DumpEntry>* out);
+  // The change feed (docs/change-feed.md): one batch of changes in the node's commit order.
+  Result<FeedBatch> ReadFeed(const FeedQuery& query);
+  // Registers consumer `name` at `seq` or moves its cursor forward to `seq` on the node.
+  Status CommitFeedCursor(const std::string& name, uint64_t seq);
+  Status RemoveFeedConsumer(const std::string& name);
 
   const std::string& address() const { return address_; }
 
@@ -79,6 +98,24 @@ class Client {
   std::unique_ptr<Impl> impl_;
   std::string address_;
 };
+
+// Reading a node's change feed until caught up or for ever (`syncline watch`).
+struct WatchOptions {
+  std::string cursor;          // consumer to read after and advance (registered at `after` if new)
+  uint64_t after = 0;          // where to start without a cursor (ignored if from_oldest)
+  bool from_oldest = true;     // start after the oldest entry retention kept
+  bool follow = false;         // keep polling for new changes instead of stopping when caught up
+  uint64_t limit = 0;          // stop after this many changes (0: no limit)
+  int64_t poll_millis = 200;   // how long to wait between polls when caught up (follow)
+  uint32_t batch_entries = 1000;
+};
+
+// Calls `visit` for every change in order; `visit` returns false to stop. With a cursor, the
+// consumer's cursor is committed on the node after each batch was visited (at-least-once: a change
+// is visited again after a crash between the visit and the commit). Returns OK when caught up (not
+// following), at the limit or when `visit` stopped; otherwise the first error (DeadlineExceeded
+// when the connection was lost).
+Status WatchFeed(Client& client, const WatchOptions& options, const std::function<bool(const FeedChange&)>& visit);
 
 }  // namespace syncline
 

@@ -24,6 +24,7 @@
 
 #include "syncline/conflict/resolver.h"
 #include "syncline/core/lmdb_store.h"
+#include "syncline/node/feed.h"
 #include "syncline/replication/replica.h"
 #include "syncline/replication/peer_status.h"
 
@@ -55,6 +56,8 @@ struct NodeOptions {
   std::shared_ptr<const conflict::ResolverRegistry> registry;  // default: the built-ins
   asio::io_context* io = nullptr;  // run replication on this io_context (not owned); null: own thread
   std::function<void(std::string_view)> log;  // diagnostics sink; default: none
+  // Change-feed entries kept for readers without a cursor; registered cursors keep more.
+  uint64_t feed_retain_entries = core::kDefaultFeedRetainEntries;
 };
 
 struct NodeStatus {
@@ -72,6 +75,8 @@ struct NodeStatus {
   uint64_t client_requests = 0;
   uint64_t client_errors = 0;     // requests answered with an error
   uint64_t client_bad_input = 0;  // client connections closed for garbage
+  core::FeedBounds feed;                       // the change feed's head and retention
+  std::vector<core::FeedConsumer> feed_consumers;  // registered consumers with their lag
 };
 
 class Node {
@@ -107,6 +112,22 @@ class Node {
   Result<std::string> Digest() { return replica_->Digest(); }
 
   NodeStatus GetStatus() const;
+
+  // The change feed (syncline/node/feed.h, docs/change-feed.md). Reads return at most
+  // `max_entries` (capped at kMaxFeedReadEntries) changes after `after`; FailedPrecondition if
+  // retention dropped entries after `after`. ReadFeedFor reads after consumer `name`'s cursor
+  // (NotFound if it is not registered).
+  Result<FeedBatch> ReadFeed(uint64_t after, size_t max_entries);
+  Result<FeedBatch> ReadFeedFor(std::string_view name, size_t max_entries);
+  // Registers consumer `name` at `seq`, or moves its cursor forward to `seq` (see core/feed.h).
+  Status CommitFeedCursor(std::string_view name, uint64_t seq);
+  Status RemoveFeedConsumer(std::string_view name);
+  // Where `name` stands in another node's feed (a FeedCommit::kSource position); NotFound if none.
+  Result<uint64_t> FeedSourcePosition(std::string_view name);
+  // The transactional outbox: `writes` and the consumer position `commit` in one transaction.
+  // FailedPrecondition (and nothing applied) if the position is not at `commit.from`.
+  Result<std::vector<replication::WriteResult>> WriteWithCursor(std::vector<replication::KeyedWrite> writes,
+                                                                FeedCommit commit);
 
  private:
   explicit Node(NodeOptions options);

@@ -85,6 +85,13 @@ struct WriteResult {
   HlcTimestamp hlc;  // its timestamp
 };
 
+// One write of a batch (Replica::WriteBatch).
+struct KeyedWrite {
+  std::string collection;
+  std::string key;
+  WriteOp op;
+};
+
 // What a read returns. `values` holds, by type: lww the value (none when absent or deleted);
 // mv and value resolvers every sibling; set the elements in order. `counter` is a counter's
 // value; `rendered` the resolver's canonical text of the whole state; `token` the context to
@@ -148,6 +155,17 @@ class Replica final : public ChangeSource {
   using WriteDone = std::function<void(Result<WriteResult>)>;
   void Write(std::string collection, std::string key, WriteOp op, WriteDone done);
   Result<WriteResult> WriteAndWait(std::string collection, std::string key, WriteOp op);
+
+  // Applies `writes` in order as local changes and then runs `also`, all in one transaction: every
+  // change and whatever `also` wrote commit together or not at all. This is the transactional
+  // outbox of the change feed: `also` stores the consumer's position (core/feed.h) with the writes
+  // that applied it. `also` may be empty; it runs on the writer thread and may run more than once
+  // (see Store::Submit). `done` gets the dots in the order of `writes`, or the first error (the
+  // failing write named), and nothing was applied then. At most kMaxBatchWrites writes.
+  static constexpr size_t kMaxBatchWrites = 1024;
+  using BatchDone = std::function<void(Result<std::vector<WriteResult>>)>;
+  void WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, BatchDone done);
+  Result<std::vector<WriteResult>> WriteBatchAndWait(std::vector<KeyedWrite> writes, core::WriteFn also);
 
   // Reads a key on a consistent snapshot.
   Result<ReadResult> Read(std::string_view collection, std::string_view key);

@@ -1,0 +1,141 @@
+// Node: the change feed, its consumer cursors and the transactional outbox (see node.h and
+// syncline/node/feed.h).
+#include "node_feed.h"
+
+#include <algorithm>
+
+#include "syncline/core/feed.h"
+#include "syncline/replication/replica.h"
+
+namespace syncline {
+
+namespace {
+
+// Most bytes of changes one feed read gathers (at least one change is always returned).
+constexpr size_t kFeedReadMaxBytes = size_t{4} << 20;
+
+Result<FeedBatch> ReadBatch(core::Store& store, const replication::Replica& replica, bool by_cursor,
+                            std::string_view name, uint64_t after, size_t max_entries) {
+  FeedBatch batch;
+  std::vector<core::FeedEntry> entries;
+  Status s = store.Read([&](core::ReadView& view) -> Status {
+    if (by_cursor) {
+      SYNCLINE_ASSIGN_OR_RETURN(after, core::GetFeedCursor(view, name));
+    }
+    SYNCLINE_ASSIGN_OR_RETURN(core::FeedBounds b, core::GetFeedBounds(view));
+    batch.head = b.head;
+    batch.pruned_through = b.pruned_through;
+    batch.after = after;
+    return core::ReadFeed(view, after, std::min(max_entries, kMaxFeedReadEntries), kFeedReadMaxBytes, &entries);
+  });
+  if (!s.ok()) {
+    return by_cursor ? s.WithContext("reading the change feed for consumer '" + std::string(name) + "'")
+                     : s.WithContext("reading the change feed after " + std::to_string(after));
+  }
+  for (core::FeedEntry& e : entries) {
+    FeedChange c;
+    c.seq = e.seq;
+    c.collection = std::move(e.change.collection);
+    c.key = std::move(e.change.key);
+    c.dot = e.change.dot;
+    c.hlc = e.change.hlc;
+    c.resolver = std::move(e.change.resolver);
+    c.local = c.dot.replica == replica.id();
+    c.delta = std::move(e.change.payload);
+    auto impl = replica.registry().Find(c.resolver);
+    if (!impl.ok()) {
+      c.rendered = "<resolver '" + c.resolver + "' unknown here>";
+    } else {
+      auto r = (*impl)->Render(c.delta);
+      c.rendered = r.ok() ? std::move(r).value() : "<delta does not render: " + r.status().message() + ">";
+    }
+    batch.changes.push_back(std::move(c));
+  }
+  return batch;
+}
+
+}  // namespace
+
+namespace node {
+
+Status ConfigureFeed(core::Store& store, const NodeOptions& options) {
+  uint64_t retain = options.feed_retain_entries;
+  return store.WriteAndWait([retain](core::WriteTxn& txn) -> Status {
+    SYNCLINE_ASSIGN_OR_RETURN(core::FeedBounds b, core::GetFeedBounds(txn));
+    if (b.retain_entries == retain) return Status::Ok();
+    return core::SetFeedRetention(txn, retain);
+  });
+}
+
+void FillFeedStatus(core::Store& store, NodeStatus* status) {
+  core::FeedBounds bounds;
+  std::vector<core::FeedConsumer> consumers;
+  Status s = store.Read([&](core::ReadView& view) -> Status {
+    SYNCLINE_ASSIGN_OR_RETURN(bounds, core::GetFeedBounds(view));
+    SYNCLINE_ASSIGN_OR_RETURN(consumers, core::ListFeedConsumers(view));
+    return Status::Ok();
+  });
+  if (!s.ok()) return;
+  status->feed = bounds;
+  status->feed_consumers = std::move(consumers);
+}
+
+}  // namespace node
+
+Result<FeedBatch> Node::ReadFeed(uint64_t after, size_t max_entries) {
+  if (!store_) return Status::Unavailable("node '" + options_.node_id + "' is stopped");
+  return ReadBatch(*store_, *replica_, false, "", after, max_entries);
+}
+
+Result<FeedBatch> Node::ReadFeedFor(std::string_view name, size_t max_entries) {
+  if (!store_) return Status::Unavailable("node '" + options_.node_id + "' is stopped");
+  return ReadBatch(*store_, *replica_, true, name, 0, max_entries);
+}
+
+Status Node::CommitFeedCursor(std::string_view name, uint64_t seq) {
+  if (!store_) return Status::Unavailable("node '" + options_.node_id + "' is stopped");
+  std::string n(name);
+  return store_->WriteAndWait([n, seq](core::WriteTxn& txn) { return core::SetFeedCursor(txn, n, seq); });
+}
+
+Status Node::RemoveFeedConsumer(std::string_view name) {
+  if (!store_) return Status::Unavailable("node '" + options_.node_id + "' is stopped");
+  std::string n(name);
+  return store_->WriteAndWait([n](core::WriteTxn& txn) { return core::RemoveFeedCursor(txn, n); });
+}
+
+Result<uint64_t> Node::FeedSourcePosition(std::string_view name) {
+  if (!store_) return Status::Unavailable("node '" + options_.node_id + "' is stopped");
+  uint64_t pos = 0;
+  SYNCLINE_RETURN_IF_ERROR(store_->Read([&](core::ReadView& view) -> Status {
+    SYNCLINE_ASSIGN_OR_RETURN(pos, core::GetSourcePosition(view, name));
+    return Status::Ok();
+  }));
+  return pos;
+}
+
+Result<std::vector<replication::WriteResult>> Node::WriteWithCursor(std::vector<replication::KeyedWrite> writes,
+                                                                    FeedCommit commit) {
+  if (!store_) return Status::Unavailable("node '" + options_.node_id + "' is stopped");
+  SYNCLINE_RETURN_IF_ERROR(core::ValidateFeedName(commit.name));
+  if (commit.to < commit.from) {
+    return Status::InvalidArgument("feed position '" + commit.name + "' cannot move from " +
+                                   std::to_string(commit.from) + " back to " + std::to_string(commit.to));
+  }
+  auto also = [commit](core::WriteTxn& txn) -> Status {
+    if (commit.kind == FeedCommit::Kind::kSource) {
+      return core::AdvanceSourcePosition(txn, commit.name, commit.from, commit.to);
+    }
+    // A consumer of this node's own feed: the same compare-and-set on its registered cursor.
+    SYNCLINE_ASSIGN_OR_RETURN(uint64_t cur, core::GetFeedCursor(txn, commit.name));
+    if (cur != commit.from) {
+      return Status::FailedPrecondition("feed consumer '" + commit.name + "' is at " + std::to_string(cur) +
+                                        ", not at " + std::to_string(commit.from) +
+                                        "; these entries were applied already (or a batch was skipped)");
+    }
+    return core::SetFeedCursor(txn, commit.name, commit.to);
+  };
+  return replica_->WriteBatchAndWait(std::move(writes), std::move(also));
+}
+
+}  // namespace syncline
