@@ -46,6 +46,21 @@ ProgramRun RunProgram(std::vector<std::string> argv, const std::string& cwd) {
   return r;
 }
 
+int StartDaemon(const std::vector<std::string>& argv, const std::string& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<std::string> copy = argv;
+  std::vector<char*> args;
+  for (auto& a : copy) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) pid = 0;
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
 std::vector<ClusterNode> ReadClusterFile(const std::string& dir) {
   std::vector<ClusterNode> out;
   auto parsed = toml::parse_file(dir + "/cluster.toml");
@@ -62,6 +77,7 @@ std::vector<ClusterNode> ReadClusterFile(const std::string& dir) {
     e.admin = (*t)["admin"].value_or(std::string());
     e.data_dir = (*t)["data_dir"].value_or(std::string());
     e.pid = static_cast<int>((*t)["pid"].value_or(int64_t{0}));
+    e.config = dir + "/" + e.id + "/node.toml";
     out.push_back(e);
   }
   return out;

@@ -16,8 +16,13 @@ struct ProgramRun {
 // Runs `argv` (argv[0] is a path) to completion in `cwd` (default: ours), capturing its output.
 ProgramRun RunProgram(std::vector<std::string> argv, const std::string& cwd = "");
 
+// Starts `argv` in the background with stdout and stderr appended to `log`; returns its pid
+// (0 when it could not be started).
+int StartDaemon(const std::vector<std::string>& argv, const std::string& log);
+
 struct ClusterNode {
   std::string id, client, peer, admin, data_dir;
+  std::string config;  // the node's config file, to restart it
   int pid = 0;
 };
 

@@ -2,7 +2,6 @@
 // protocol and the CLI, killed with SIGKILL and restarted; and bad input to both binaries.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,87 +12,14 @@
 #include <sstream>
 #include <thread>
 
-#define TOML_EXCEPTIONS 0
-#include <toml++/toml.h>
-
+#include "process_support.h"
 #include "support/temp_dir.h"
 #include "syncline/node/client.h"
-
-extern char** environ;
 
 namespace syncline::testing {
 namespace {
 
 using replication::WriteOp;
-
-struct ProgramRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-// Runs `argv` to completion, capturing its output.
-ProgramRun RunProgram(std::vector<std::string> argv, const std::string& cwd = "") {
-  TempDir tmp;
-  std::string out_file = (tmp / "out").string();
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, cwd.c_str());
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  ProgramRun r;
-  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) return r;
-  posix_spawn_file_actions_destroy(&actions);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  std::ifstream in(out_file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.output = ss.str();
-  return r;
-}
-
-// Starts a daemon in the background; returns its pid.
-pid_t StartDaemon(const std::vector<std::string>& argv, const std::string& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  std::vector<std::string> copy = argv;
-  std::vector<char*> args;
-  for (auto& a : copy) args.push_back(a.data());
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
-}
-
-struct NodeEntry {
-  std::string id, client, peer, config;
-  int pid = 0;
-};
-
-std::vector<NodeEntry> ReadCluster(const std::string& dir) {
-  std::vector<NodeEntry> out;
-  auto parsed = toml::parse_file(dir + "/cluster.toml");
-  if (!parsed) return out;
-  for (const auto& n : *parsed.table()["nodes"].as_array()) {
-    const toml::table& t = *n.as_table();
-    NodeEntry e;
-    e.id = t["id"].value_or(std::string());
-    e.client = t["client"].value_or(std::string());
-    e.peer = t["peer"].value_or(std::string());
-    e.pid = static_cast<int>(t["pid"].value_or(int64_t{0}));
-    e.config = dir + "/" + e.id + "/node.toml";
-    out.push_back(e);
-  }
-  return out;
-}
 
 std::unique_ptr<Client> Connect(const std::string& address) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -108,7 +34,7 @@ std::unique_ptr<Client> Connect(const std::string& address) {
   }
 }
 
-bool WaitConverged(const std::vector<NodeEntry>& nodes, std::string* last) {
+bool WaitConverged(const std::vector<ClusterNode>& nodes, std::string* last) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
     std::set<std::string> digests;
@@ -140,7 +66,7 @@ TEST_F(Processes, LocalClusterReplicatesSurvivesKillAndStops) {
   ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "3", "--dir", cdir});
   ASSERT_EQ(up.exit_code, 0) << up.output;
   up_ = true;
-  auto nodes = ReadCluster(cdir);
+  auto nodes = ReadClusterFile(cdir);
   ASSERT_EQ(nodes.size(), 3u);
 
   // Writes through different nodes, all types (the cluster creates kv, docs, counters, tags,
@@ -243,7 +169,7 @@ TEST_F(Processes, CliExitCodesAndGarbageOnTheClientPort) {
   ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "1", "--dir", cdir});
   ASSERT_EQ(up.exit_code, 0) << up.output;
   up_ = true;
-  auto nodes = ReadCluster(cdir);
+  auto nodes = ReadClusterFile(cdir);
   std::string cf = cdir + "/cluster.toml";
   EXPECT_EQ(RunProgram({SYNCLINE_CLI, "--cluster", cf, "put", "kv", "k", "v"}).exit_code, 0);
   ProgramRun usage = RunProgram({SYNCLINE_CLI, "--cluster", cf, "put", "kv"});
