@@ -125,5 +125,53 @@ TEST_F(AdminEndpoint, HealthStatusAndMetricsReportWritesMergesLagAndBadInput) {
       << st.second;
 }
 
+TEST_F(AdminEndpoint, OversizedKeysValuesAndFramesAreRefusedNamedAndCounted) {
+  std::string cdir = dir_.str() + "/c";
+  ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "1", "--dir", cdir});
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  up_ = true;
+  auto nodes = ReadClusterFile(cdir);
+  ASSERT_EQ(nodes.size(), 1u);
+  auto c = Client::Connect(nodes[0].client, 5000);
+  ASSERT_TRUE(c.ok()) << c.status();
+
+  // A value above the node's limit (1 MiB by default) and a key above 400 bytes: refused, and the
+  // message names the limit; nothing is written.
+  auto big_value = (*c)->Write("kv", "k", WriteOp::Put(std::string((size_t{1} << 20) + 1, 'v')));
+  ASSERT_FALSE(big_value.ok());
+  EXPECT_NE(big_value.status().message().find("1048576"), std::string::npos) << big_value.status();
+  auto big_key = (*c)->Write("kv", std::string(401, 'k'), WriteOp::Put("v"));
+  ASSERT_FALSE(big_key.ok());
+  EXPECT_NE(big_key.status().message().find("400"), std::string::npos) << big_key.status();
+  auto read = (*c)->Read("kv", "k");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_FALSE(read->found);
+
+  // Through the CLI: exit code 2 (failed, not applied) with the reason on stderr.
+  ProgramRun cli = RunProgram({SYNCLINE_CLI, "--cluster", cdir + "/cluster.toml", "put", "kv", std::string(401, 'k'), "v"});
+  EXPECT_EQ(cli.exit_code, 2) << cli.output;
+  EXPECT_NE(cli.output.find("400"), std::string::npos) << cli.output;
+
+  // A frame header announcing more than the frame limit: the connection is closed before the
+  // node allocates anything, and counted; the node goes on serving.
+  {
+    asio::io_context io;
+    asio::ip::tcp::socket s(io);
+    HostPort hp = Split(nodes[0].client);
+    s.connect(asio::ip::tcp::endpoint(asio::ip::make_address(hp.host), static_cast<uint16_t>(hp.port)));
+    std::string header = {'\xff', '\xff', '\xff', '\x7f', 32, 0, 0, 0, 0};
+    asio::write(s, asio::buffer(header));
+    char b;
+    std::error_code ec;
+    s.read_some(asio::buffer(&b, 1), ec);
+    EXPECT_TRUE(ec);
+  }
+  ASSERT_TRUE((*c)->Write("kv", "k", WriteOp::Put("v")).ok());
+  std::string m = Get(nodes[0].admin, "/metrics").second;
+  EXPECT_EQ(Metric(m, "syncline_errors_total{kind=\"client_bad_input\"}"), 1) << m;
+  EXPECT_EQ(Metric(m, "syncline_errors_total{kind=\"client_request\"}"), 3) << m;
+  EXPECT_EQ(Metric(m, "syncline_writes_total"), 1) << m;
+}
+
 }  // namespace
 }  // namespace syncline::testing
