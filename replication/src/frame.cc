@@ -36,6 +36,11 @@ bool IsKnownMessageType(uint8_t type) {
     case MessageType::kBatch:
     case MessageType::kAck:
     case MessageType::kHeartbeat:
+    case MessageType::kSnapshotNeeded:
+    case MessageType::kSnapshotRequest:
+    case MessageType::kSnapshotChunk:
+    case MessageType::kSnapshotChunkAck:
+    case MessageType::kSnapshotRefused:
     case MessageType::kRequest:
     case MessageType::kResponse:
       return true;

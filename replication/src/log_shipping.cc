@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "syncline/replication/v1/shipping.pb.h"
+#include "syncline/replication/v1/snapshot.pb.h"
 
 namespace syncline::replication {
 
@@ -76,6 +77,7 @@ Status ShippingSession::HandleSubscribe(const Frame& frame, int64_t now_millis, 
   // Start over from what the peer says it holds; anything in flight is either held already or
   // will be sent again.
   known_ = std::move(ctx);
+  needs_snapshot_ = false;
   cursor_.clear();
   in_flight_.clear();
   subscribed_ = true;
@@ -166,14 +168,49 @@ void ShippingSession::OnTick(int64_t now_millis, SessionOutput* out) {
   if (deferred_) Pump(now_millis, out);
 }
 
+bool ShippingSession::CheckSnapshotNeeded(const DotContext& mine, SessionOutput* out) {
+  std::string reason;
+  if (known_.vv().empty()) {
+    uint64_t lacking = 0;
+    for (const auto& e : mine.vv().entries()) lacking += e.second;
+    if (lacking >= options_.bootstrap_min_changes && lacking > 0) {
+      reason = "the subscriber holds nothing and lacks " + std::to_string(lacking) + " changes";
+    }
+  }
+  if (reason.empty()) {
+    const VersionVector floors = source_->LogFloor();
+    for (const auto& [origin, floor] : floors.entries()) {
+      auto cur = cursor_.find(origin);
+      uint64_t from = cur != cursor_.end() ? cur->second : known_.vv().Get(origin) + 1;
+      if (from <= floor && from <= mine.vv().Get(origin)) {
+        reason = "the subscriber lacks change " + std::to_string(from) + " of origin " + origin.ToString() +
+                 ", below what the log keeps (up to " + std::to_string(floor) + " may be missing)";
+        break;
+      }
+    }
+  }
+  if (reason.empty()) return false;
+  v1::SnapshotNeeded msg;
+  msg.set_reason(reason);
+  msg.set_judged(known_.vv().Encode());
+  out->frames.push_back(OutFrame{MessageType::kSnapshotNeeded, msg.SerializeAsString()});
+  needs_snapshot_ = true;
+  ++stats_.snapshot_needed;
+  return true;
+}
+
 void ShippingSession::Pump(int64_t now_millis, SessionOutput* out) {
   if (!subscribed_) return;
+  // Nothing is published while we install a snapshot, nor to a peer told to bootstrap (until it
+  // subscribes again).
+  if (needs_snapshot_ || !source_->Serving()) return;
   DotContext mine;
   bool have_mine = false;
   while (in_flight_.size() < options_.window_batches) {
     if (!have_mine) {
       mine = source_->Context();
       have_mine = true;
+      if (CheckSnapshotNeeded(mine, out)) return;
     }
     // Origins we hold changes of. Only each origin's contiguous prefix (the vector, not the dot
     // cloud) is streamed: a change that arrived here out of order waits until the gap before it

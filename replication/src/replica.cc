@@ -117,6 +117,7 @@ Result<std::unique_ptr<Replica>> Replica::Open(core::Store* store, ReplicaOption
   }
   std::unique_ptr<Replica> r(new Replica(store, std::move(options)));
   SYNCLINE_RETURN_IF_ERROR(r->LoadMeta());
+  SYNCLINE_RETURN_IF_ERROR(r->LoadSnapshotMeta());
   return r;
 }
 
@@ -252,6 +253,7 @@ HlcTimestamp Replica::Now() {
 
 Result<ReadResult> Replica::Read(std::string_view collection, std::string_view key) {
   SYNCLINE_RETURN_IF_ERROR(core::ValidateKey(key));
+  if (!Serving()) return NotServing();
   SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(collection));
   ReadResult out;
   Status s = store_->Read([&](core::ReadView& view) -> Status {
@@ -382,6 +384,7 @@ Status Replica::DumpPage(std::string_view collection, std::string_view after_col
                          const std::function<void(std::string_view, std::string_view, std::string_view)>& visit,
                          bool* more) {
   *more = false;
+  if (!Serving()) return NotServing();
   std::string begin, end;
   if (!after_collection.empty()) {
     // Every sub-key of a key sorts below 0xff, so this starts right after the key's records.

@@ -154,6 +154,7 @@ Result<std::string> ApplyLocal(conflict::KeyRecords& records, CollectionType typ
 void Replica::Write(std::string collection, std::string key, WriteOp op, WriteDone done) {
   Status valid = core::ValidateKey(key);
   auto coll = FindCollection(collection);
+  if (valid.ok() && !Serving()) valid = NotServing();
   if (valid.ok() && !coll.ok()) valid = coll.status();
   if (valid.ok()) valid = CheckOp(coll->type, op, options_.max_value_bytes);
   if (!valid.ok()) {

@@ -31,6 +31,12 @@ enum class MessageType : uint8_t {
   kBatch = 17,
   kAck = 18,
   kHeartbeat = 19,
+  // Snapshot bootstrap (docs/snapshot-and-retention.md).
+  kSnapshotNeeded = 48,
+  kSnapshotRequest = 49,
+  kSnapshotChunk = 50,
+  kSnapshotChunkAck = 51,
+  kSnapshotRefused = 52,
   // The client protocol (docs/client-protocol-v1.md) uses the same framing.
   kRequest = 32,
   kResponse = 33,

@@ -50,6 +50,9 @@ struct ShippingOptions {
   // A change of an origin the subscriber is directly connected to is relayed only after we held
   // it this long (default 1 s): in a mesh the origin's own copy normally arrives first.
   int64_t relay_delay_millis = 1000;
+  // A subscriber holding nothing yet is sent SnapshotNeeded (snapshot.h) when it lacks at least
+  // this many changes (default 100,000): copying the data is then cheaper than replaying the log.
+  uint64_t bootstrap_min_changes = 100'000;
 };
 
 // What a publisher reads: the local node context and log (implemented by Replica).
@@ -59,6 +62,11 @@ class ChangeSource {
   virtual DotContext Context() = 0;
   virtual Status ReadLog(ReplicaId origin, uint64_t from, size_t max_changes, size_t max_bytes,
                          std::vector<core::Change>* out) = 0;
+  // False while the node installs a snapshot: a publisher then sends nothing.
+  virtual bool Serving() { return true; }
+  // Per origin, the highest counter that may be missing from the log (retention.h): a
+  // subscriber lacking one of those gets SnapshotNeeded instead of a stream with a gap.
+  virtual VersionVector LogFloor() { return {}; }
 };
 
 struct OutFrame {
@@ -87,6 +95,7 @@ struct SessionStats {
   uint64_t rewinds = 0;        // publisher resends after silence
   uint64_t resubscribes = 0;   // subscriber re-subscriptions after silence
   uint64_t apply_errors = 0;
+  uint64_t snapshot_needed = 0;  // SnapshotNeeded sent: the peer lacked changes our log no longer holds
 };
 
 class ShippingSession {
@@ -117,6 +126,8 @@ class ShippingSession {
 
  private:
   void Pump(int64_t now_millis, SessionOutput* out);
+  // True (and SnapshotNeeded appended) when the peer needs a snapshot rather than our log.
+  bool CheckSnapshotNeeded(const DotContext& mine, SessionOutput* out);
   void SendSubscribe(int64_t now_millis, SessionOutput* out);
   Status HandleSubscribe(const Frame& frame, int64_t now_millis, SessionOutput* out);
   Status HandleBatch(const Frame& frame, int64_t now_millis, SessionOutput* out);
@@ -137,6 +148,7 @@ class ShippingSession {
   // Per origin: (counter, when we first held it), to relay a direct origin's changes late.
   std::map<ReplicaId, std::deque<std::pair<uint64_t, int64_t>>> held_since_;
   bool deferred_ = false;                 // changes held back by the relay delay
+  bool needs_snapshot_ = false;           // SnapshotNeeded sent; nothing more until the next Subscribe
 
   // Subscriber side.
   int64_t last_heard_ = 0;

@@ -42,6 +42,8 @@
 #include "syncline/core/hlc.h"
 #include "syncline/core/store.h"
 #include "syncline/replication/log_shipping.h"
+#include "syncline/replication/retention.h"
+#include "syncline/replication/snapshot.h"
 
 namespace syncline::replication {
 
@@ -131,7 +133,7 @@ struct ReplicaOptions {
   conflict::JournalOptions journal;
 };
 
-class Replica final : public ChangeSource {
+class Replica final : public ChangeSource, public SnapshotSource {
  public:
   // Loads the node context and collections from `store` (not owned; must outlive the replica).
   static Result<std::unique_ptr<Replica>> Open(core::Store* store, ReplicaOptions options);
@@ -209,6 +211,36 @@ class Replica final : public ChangeSource {
   // earlier one; an empty function removes it.
   void SetCommitListener(std::function<void()> listener);
 
+  // Snapshot bootstrap (snapshot_install.cc; see snapshot.h). While a snapshot is partly
+  // installed the replica serves nothing: Read, DumpPage and local writes return Unavailable,
+  // publishers send nothing and snapshot requests are refused.
+  bool Serving() override;
+  // Reads the states of the keys from data-table key `begin` on, about `max_bytes` of them, with
+  // the node's version vector, from one consistent view.
+  Status ReadSnapshotChunk(std::string_view begin, size_t max_bytes, SnapshotChunkData* out) override;
+  // Merges `chunk` (received from `source`, starting at `begin`) into the data through the
+  // collections' resolvers and records the progress, in one transaction; the last chunk also
+  // adds the meet of the chunks' vectors to the node context and ends the install. `done`
+  // (writer thread) gets FailedPrecondition if `begin` is not where the recorded install
+  // stopped or a collection exists here with another resolver, Corruption for a state that does
+  // not decode, or the store's error; nothing was applied then.
+  void InstallSnapshotChunk(std::string source, std::string begin, SnapshotChunkData chunk,
+                            std::function<void(Status)> done);
+  SnapshotProgress snapshot_progress() const;
+
+  // Log retention (log_retention.cc; see retention.h). The counters per origin that may be
+  // missing from the log (truncated, or installed by a snapshot): a subscriber lacking any of
+  // them gets SnapshotNeeded.
+  VersionVector LogFloor() override;
+  // Truncates each origin's log below `horizon` (what every known peer acknowledged; none: no
+  // horizon bound) and to at most `max_changes_per_origin` changes, never above this node's own
+  // contiguous prefix, raising the floor in the same transaction. Returns what the log holds
+  // afterwards.
+  Result<RetentionReport> ApplyRetention(const std::optional<VersionVector>& horizon,
+                                         uint64_t max_changes_per_origin);
+  // The log's bounds per origin and the floor, read from the store.
+  Result<RetentionReport> LogReport();
+
  private:
   struct Collection {
     std::string resolver;
@@ -232,6 +264,13 @@ class Replica final : public ChangeSource {
   ReplicaStats stats_;
   std::shared_ptr<const std::function<void()>> commit_listener_;
   void NotifyCommit();
+
+  // Snapshot install progress and the log floor (snapshot_install.cc), guarded by mu_.
+  Status LoadSnapshotMeta();
+  // Unavailable, naming the install in progress and how far it got.
+  Status NotServing() const;
+  SnapshotProgress snapshot_;
+  VersionVector log_floor_;
 };
 
 }  // namespace syncline::replication

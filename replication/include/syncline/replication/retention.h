@@ -1,0 +1,61 @@
+// Log retention: how far each origin's change log is kept, and what a node reports about it.
+//
+// A node keeps every change it holds in its log (table `log`) so it can stream it to peers. The
+// replicator truncates each origin's log below the stability horizon, the pointwise minimum of
+// the version vectors every known peer acknowledged (table `peers`, "ack/<node id>"), and, for
+// peers that stay away too long, to at most `max_changes_per_origin` changes. What was dropped
+// is recorded as the log floor (meta "log.floor": per origin the highest counter that may be
+// missing); a subscriber that lacks a change at or below the floor is answered with
+// SnapshotNeeded and bootstraps from a snapshot (snapshot.h) instead of failing or looping.
+//
+// Thread-safety: value types.
+#ifndef SYNCLINE_REPLICATION_RETENTION_H_
+#define SYNCLINE_REPLICATION_RETENTION_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "syncline/core/version_vector.h"
+
+namespace syncline::replication {
+
+struct RetentionOptions {
+  // Truncate at most this often (default every 5 s); 0 disables retention (the log grows).
+  int64_t interval_millis = 5000;
+  // Keep at most this many changes per origin, whatever the horizon (default 1,000,000): a peer
+  // that stays away longer bootstraps from a snapshot when it comes back.
+  uint64_t max_changes_per_origin = 1'000'000;
+};
+
+// What the log holds of one origin.
+struct OriginLogBounds {
+  ReplicaId origin;
+  uint64_t low = 0;    // lowest counter in the log (0: none)
+  uint64_t high = 0;   // highest counter in the log
+  uint64_t floor = 0;  // counters up to this may be missing (truncated or installed by snapshot)
+};
+
+struct RetentionReport {
+  std::vector<OriginLogBounds> origins;
+  VersionVector floor;
+  uint64_t truncated = 0;  // changes dropped by this run
+};
+
+// What status shows about retention.
+struct RetentionStatus {
+  bool have_horizon = false;  // false until some peer acknowledged something
+  VersionVector horizon;      // the stability horizon the last run used
+  RetentionReport log;        // the log after the last run
+  uint64_t runs = 0;
+  uint64_t truncated_total = 0;
+  std::string last_error;
+};
+
+// The pointwise minimum of `acks`; nullopt when there is none.
+std::optional<VersionVector> StabilityHorizon(const std::vector<VersionVector>& acks);
+
+}  // namespace syncline::replication
+
+#endif  // SYNCLINE_REPLICATION_RETENTION_H_

@@ -1,0 +1,293 @@
+// Replica: snapshot bootstrap (reading chunks, installing them) and the serving gate.
+#include <algorithm>
+
+#include "state_access.h"
+#include "syncline/replication/replica.h"
+
+namespace syncline::replication {
+
+namespace {
+
+constexpr std::string_view kInstallMeta = "snapshot.install";
+constexpr std::string_view kFloorMeta = "log.floor";
+constexpr std::string_view kCollectionMetaPrefix = "collection/";
+constexpr uint8_t kProgressFormat = 1;
+
+void PutU64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+void PutBytes(std::string* out, std::string_view s) {
+  PutU64(out, s.size());
+  out->append(s);
+}
+bool GetU64(std::string_view* in, uint64_t* v) {
+  if (in->size() < 8) return false;
+  *v = 0;
+  for (int i = 7; i >= 0; --i) *v = (*v << 8) | static_cast<uint8_t>((*in)[i]);
+  in->remove_prefix(8);
+  return true;
+}
+bool GetBytes(std::string_view* in, std::string_view* s) {
+  uint64_t n = 0;
+  if (!GetU64(in, &n) || n > in->size()) return false;
+  *s = in->substr(0, n);
+  in->remove_prefix(n);
+  return true;
+}
+
+// meta "snapshot.install": format byte, then source, next_begin and the encoded vector
+// (length-prefixed), then keys, bytes and chunks (8 bytes little-endian each).
+std::string EncodeProgress(const SnapshotProgress& p) {
+  std::string out(1, static_cast<char>(kProgressFormat));
+  PutBytes(&out, p.source);
+  PutBytes(&out, p.next_begin);
+  PutBytes(&out, p.context.Encode());
+  PutU64(&out, p.keys);
+  PutU64(&out, p.bytes);
+  PutU64(&out, p.chunks);
+  return out;
+}
+
+Result<SnapshotProgress> DecodeProgress(std::string_view in) {
+  auto bad = [] { return Status::Corruption("meta record 'snapshot.install' is malformed"); };
+  if (in.empty() || static_cast<uint8_t>(in[0]) != kProgressFormat) return bad();
+  in.remove_prefix(1);
+  SnapshotProgress p;
+  p.installing = true;
+  std::string_view source, next, ctx;
+  if (!GetBytes(&in, &source) || !GetBytes(&in, &next) || !GetBytes(&in, &ctx)) return bad();
+  if (!GetU64(&in, &p.keys) || !GetU64(&in, &p.bytes) || !GetU64(&in, &p.chunks) || !in.empty()) return bad();
+  p.source = std::string(source);
+  p.next_begin = std::string(next);
+  auto vv = VersionVector::Decode(ctx);
+  if (!vv.ok()) return vv.status().WithContext("meta record 'snapshot.install'");
+  p.context = std::move(vv).value();
+  return p;
+}
+
+Result<std::optional<SnapshotProgress>> LoadProgress(core::ReadView& view) {
+  auto v = view.Get(core::Table::kMeta, kInstallMeta);
+  if (v.status().IsNotFound()) return std::optional<SnapshotProgress>();
+  if (!v.ok()) return v.status();
+  SYNCLINE_ASSIGN_OR_RETURN(SnapshotProgress p, DecodeProgress(*v));
+  return std::optional<SnapshotProgress>(std::move(p));
+}
+
+Result<VersionVector> LoadVector(core::ReadView& view, std::string_view name) {
+  auto v = view.Get(core::Table::kMeta, name);
+  if (v.status().IsNotFound()) return VersionVector();
+  if (!v.ok()) return v.status();
+  auto vv = VersionVector::Decode(*v);
+  if (!vv.ok()) return vv.status().WithContext("meta record '" + std::string(name) + "'");
+  return vv;
+}
+
+Result<DotContext> LoadNodeContext(core::ReadView& view) {
+  auto ctx = view.Get(core::Table::kMeta, "context");
+  if (ctx.status().IsNotFound()) return DotContext();
+  if (!ctx.ok()) return ctx.status();
+  auto decoded = DotContext::Decode(*ctx);
+  if (!decoded.ok()) return decoded.status().WithContext("meta record 'context'");
+  return decoded;
+}
+
+std::string Hex(std::string_view s) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s.substr(0, 48)) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  if (s.size() > 48) out += "...";
+  return out.empty() ? "(start)" : out;
+}
+
+}  // namespace
+
+Status Replica::LoadSnapshotMeta() {
+  std::optional<SnapshotProgress> progress;
+  VersionVector floor;
+  SYNCLINE_RETURN_IF_ERROR(store_->Read([&](core::ReadView& view) -> Status {
+    SYNCLINE_ASSIGN_OR_RETURN(progress, LoadProgress(view));
+    SYNCLINE_ASSIGN_OR_RETURN(floor, LoadVector(view, kFloorMeta));
+    return Status::Ok();
+  }));
+  std::lock_guard<std::mutex> lock(mu_);
+  snapshot_ = progress.has_value() ? std::move(*progress) : SnapshotProgress();
+  log_floor_ = std::move(floor);
+  return Status::Ok();
+}
+
+bool Replica::Serving() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !snapshot_.installing;
+}
+
+Status Replica::NotServing() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Status::Unavailable("this node is installing a snapshot from " + snapshot_.source + " (" +
+                             std::to_string(snapshot_.keys) + " keys so far) and serves nothing until it is complete; "
+                             "ask another node or retry later");
+}
+
+SnapshotProgress Replica::snapshot_progress() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return snapshot_;
+}
+
+VersionVector Replica::LogFloor() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return log_floor_;
+}
+
+Status Replica::ReadSnapshotChunk(std::string_view begin, size_t max_bytes, SnapshotChunkData* out) {
+  *out = SnapshotChunkData();
+  auto type_of = [this](std::string_view coll) -> Result<CollectionType> {
+    SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(coll));
+    return c.type;
+  };
+  bool stop = false;
+  std::string last_collection;
+  Status s = store_->Read([&](core::ReadView& view) -> Status {
+    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadNodeContext(view));
+    out->context = ctx.vv();
+    return internal::ForEachState(
+        view, type_of,
+        [&](std::string_view coll, std::string_view key, std::string_view state) -> Status {
+          if (coll != last_collection) {
+            SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(coll));
+            out->collections[std::string(coll)] = c.resolver;
+            last_collection = std::string(coll);
+          }
+          out->entries.push_back(SnapshotEntry{std::string(coll), std::string(key), std::string(state)});
+          out->bytes += key.size() + state.size();
+          if (out->bytes >= max_bytes) {
+            // Every sub-key of a key sorts below 0xff, so this starts right after the key's records.
+            out->next_begin = internal::DataKeyPrefix(coll, key) + "\xff";
+            stop = true;
+          }
+          return Status::Ok();
+        },
+        begin, {}, &stop);
+  });
+  if (!s.ok()) return s.WithContext("reading a snapshot chunk from data key " + Hex(begin));
+  out->last = !stop;
+  if (out->last) out->next_begin.clear();
+  return Status::Ok();
+}
+
+void Replica::InstallSnapshotChunk(std::string source, std::string begin, SnapshotChunkData chunk,
+                                   std::function<void(Status)> done) {
+  // Resolve every collection's resolver up front (it never changes), off the writer thread.
+  struct Target {
+    std::string resolver;
+    CollectionType type;
+    std::shared_ptr<const conflict::Resolver> impl;
+  };
+  auto targets = std::make_shared<std::map<std::string, Target, std::less<>>>();
+  for (const auto& [name, resolver] : chunk.collections) {
+    Status valid = core::ValidateCollectionName(name);
+    auto impl = registry_->Find(resolver);
+    if (!valid.ok() || !impl.ok()) {
+      done((valid.ok() ? impl.status() : valid).WithContext("snapshot chunk from " + source + ", collection '" + name + "'"));
+      return;
+    }
+    auto existing = FindCollection(name);
+    if (existing.ok() && existing->resolver != resolver) {
+      done(Status::FailedPrecondition("snapshot chunk from " + source + " has collection '" + name + "' with resolver '" +
+                                      resolver + "', but here it has '" + existing->resolver + "'"));
+      return;
+    }
+    targets->emplace(name, Target{resolver, TypeOfResolver(resolver), *impl});
+  }
+  auto data = std::make_shared<SnapshotChunkData>(std::move(chunk));
+  auto result = std::make_shared<SnapshotProgress>();
+  auto finished_context = std::make_shared<DotContext>();
+  auto floor_after = std::make_shared<VersionVector>();
+  auto fn = [this, source, begin, data, targets, result, finished_context,
+             floor_after](core::WriteTxn& txn) -> Status {
+    SYNCLINE_ASSIGN_OR_RETURN(std::optional<SnapshotProgress> progress, LoadProgress(txn));
+    std::string stopped_at = progress.has_value() ? progress->next_begin : std::string();
+    if (begin != stopped_at) {
+      return Status::FailedPrecondition("snapshot chunk from " + source + " starts at data key " + Hex(begin) +
+                                        ", but the install here stopped at " + Hex(stopped_at) +
+                                        "; ask again from there");
+    }
+    for (const auto& [name, t] : *targets) {
+      std::string key = std::string(kCollectionMetaPrefix) + name;
+      auto existing = txn.Get(core::Table::kMeta, key);
+      if (existing.ok()) {
+        if (*existing != t.resolver) {
+          return Status::FailedPrecondition("collection '" + name + "' exists here with resolver '" + *existing +
+                                            "', the snapshot from " + source + " has '" + t.resolver + "'");
+        }
+      } else if (existing.status().IsNotFound()) {
+        SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, key, t.resolver));
+      } else {
+        return existing.status();
+      }
+    }
+    for (const SnapshotEntry& e : data->entries) {
+      auto t = targets->find(e.collection);
+      if (t == targets->end()) {
+        return Status::Corruption("snapshot chunk from " + source + " has key " + Hex(e.key) + " of collection '" +
+                                  e.collection + "', which it does not describe");
+      }
+      SYNCLINE_RETURN_IF_ERROR(core::ValidateKey(e.key).WithContext("snapshot chunk from " + source));
+      auto records = internal::TxnKeyRecords(txn, e.collection, e.key);
+      // A join of whole states: on a new node (nothing stored) it stores the state as it came.
+      Status merged = internal::MergeDelta(*records, t->second.type, *t->second.impl, e.state, nullptr, nullptr, nullptr);
+      if (!merged.ok()) {
+        return merged.WithContext("merging '" + e.collection + "' key " + Hex(e.key) + " from a snapshot chunk from " +
+                                  source);
+      }
+    }
+    SnapshotProgress p = progress.has_value() ? std::move(*progress) : SnapshotProgress();
+    p.context = progress.has_value() ? VersionVector::Min(p.context, data->context) : data->context;
+    p.installing = true;
+    p.source = source;
+    p.next_begin = data->next_begin;
+    p.keys += data->entries.size();
+    p.bytes += data->bytes;
+    p.chunks += 1;
+    if (!data->last) {
+      SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, kInstallMeta, EncodeProgress(p)));
+      *result = std::move(p);
+      return Status::Ok();
+    }
+    // Complete: every state holds at least what the meet names, so the node holds it too. The log
+    // does not hold those changes, so they count as missing from it (the floor).
+    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadNodeContext(txn));
+    ctx.Merge(DotContext(p.context));
+    SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "context", ctx.Encode()));
+    SYNCLINE_ASSIGN_OR_RETURN(VersionVector floor, LoadVector(txn, kFloorMeta));
+    for (const auto& [origin, counter] : p.context.entries()) {
+      if (origin != id_) floor.Advance(origin, counter);
+    }
+    SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, kFloorMeta, floor.Encode()));
+    SYNCLINE_RETURN_IF_ERROR(txn.Delete(core::Table::kMeta, kInstallMeta));
+    *finished_context = DotContext(p.context);
+    *floor_after = std::move(floor);
+    p.installing = false;
+    *result = std::move(p);
+    return Status::Ok();
+  };
+  store_->Submit(std::move(fn), [this, targets, result, finished_context, floor_after,
+                                 done = std::move(done)](Status s) {
+    if (s.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [name, t] : *targets) {
+        collections_.emplace(name, Collection{t.resolver, t.type, t.impl});
+      }
+      snapshot_ = *result;
+      if (!result->installing) {
+        context_.Merge(*finished_context);
+        log_floor_.Merge(*floor_after);
+      }
+    }
+    if (s.ok() && !result->installing) NotifyCommit();
+    done(s);
+  });
+}
+
+}  // namespace syncline::replication

@@ -1,0 +1,414 @@
+// Snapshot bootstrap engines and log retention on in-memory stores: the sender and receiver are
+// wired back to back through a queue the tests can tamper with, and installs complete inline.
+#include "syncline/replication/snapshot.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+
+#include "syncline/core/memory_store.h"
+#include "syncline/replication/replica.h"
+
+namespace syncline::replication {
+namespace {
+
+struct Node {
+  std::shared_ptr<core::MemoryStorage> storage = core::NewMemoryStorage();
+  ManualClock clock{1'800'000'000'000};
+  std::unique_ptr<core::Store> store;
+  std::unique_ptr<Replica> replica;
+
+  explicit Node(uint64_t seed) {
+    core::MemoryStoreOptions so;
+    so.storage = storage;
+    so.seed = seed;
+    store = core::OpenMemoryStore(so);
+    Reopen();
+  }
+  void Reopen() {
+    replica.reset();
+    ReplicaOptions ro;
+    ro.clock = &clock;
+    auto r = Replica::Open(store.get(), ro);
+    ASSERT_TRUE(r.ok()) << r.status();
+    replica = std::move(r).value();
+  }
+  std::string Digest() {
+    auto d = replica->Digest();
+    EXPECT_TRUE(d.ok()) << d.status();
+    return d.ok() ? *d : std::string();
+  }
+};
+
+void CreateAll(Replica& r) {
+  ASSERT_TRUE(r.CreateCollection("reg", "lww").ok());
+  ASSERT_TRUE(r.CreateCollection("mv", "mv").ok());
+  ASSERT_TRUE(r.CreateCollection("cnt", "counter").ok());
+  ASSERT_TRUE(r.CreateCollection("tags", "set").ok());
+  ASSERT_TRUE(r.CreateCollection("doc", "map").ok());
+}
+
+// Writes `n` keys of every type.
+void Populate(Replica& r, int n, const std::string& tag) {
+  for (int i = 0; i < n; ++i) {
+    std::string k = "k" + std::to_string(i);
+    ASSERT_TRUE(r.WriteAndWait("reg", k, WriteOp::Put(tag + std::string(100, 'v'))).ok());
+    ASSERT_TRUE(r.WriteAndWait("cnt", k, WriteOp::Add(i + 1)).ok());
+    ASSERT_TRUE(r.WriteAndWait("tags", k, WriteOp::AddElement(tag + "x")).ok());
+    ASSERT_TRUE(r.WriteAndWait("mv", k, WriteOp::Put(tag)).ok());
+    ASSERT_TRUE(r.WriteAndWait("doc", k, WriteOp::SetField({conflict::Field::Register("f")}, tag)).ok());
+  }
+}
+
+// The SnapshotNeeded a publisher on `from` answers `to`'s subscription with.
+Frame NeededFrame(Replica& from, Replica& to) {
+  ShippingOptions o;
+  o.bootstrap_min_changes = 1;
+  ShippingSession pub(o, &from, 0), sub(o, &to, 0);
+  SessionOutput s;
+  sub.Start(0, &s);
+  SessionOutput p;
+  EXPECT_TRUE(pub.OnFrame(Frame{s.frames.at(0).type, s.frames.at(0).payload}, 0, &p).ok());
+  for (auto& f : p.frames) {
+    if (f.type == MessageType::kSnapshotNeeded) return Frame{f.type, f.payload};
+  }
+  ADD_FAILURE() << "no SnapshotNeeded";
+  return Frame{};
+}
+
+// Log catch-up as a publisher would stream it: every change of `from`'s log, applied to `to`
+// (the ones `to` holds already are skipped).
+void CatchUp(Replica& from, Replica& to) {
+  std::vector<core::Change> changes;
+  const DotContext ctx = from.Context();
+  for (const auto& e : ctx.vv().entries()) {
+    ASSERT_TRUE(from.ReadLog(e.first, 1, 1'000'000, size_t{1} << 30, &changes).ok());
+  }
+  Status applied = Status::Internal("not called");
+  to.ApplyChanges(changes, [&](Result<ApplyStats> s) { applied = s.status(); });
+  ASSERT_TRUE(applied.ok()) << applied;
+}
+
+// Sender on `a`, receiver on `b`, connected by two queues.
+struct Link {
+  Node* a;
+  Node* b;
+  SnapshotOptions options;
+  std::unique_ptr<SnapshotSender> sender;
+  std::unique_ptr<SnapshotReceiver> receiver;
+  std::deque<Frame> to_a, to_b;
+  std::function<void(Frame*)> tamper;       // applied to frames towards b
+  std::function<bool()> cut;                // true: stop delivering (a crash or disconnect)
+  int64_t now = 0;
+  uint64_t chunks_delivered = 0;
+
+  Link(Node* from, Node* to, SnapshotOptions o) : a(from), b(to), options(o) {
+    sender = std::make_unique<SnapshotSender>(options, a->replica.get());
+    NewReceiver();
+  }
+  void NewReceiver() {
+    receiver = std::make_unique<SnapshotReceiver>(options, now);
+    SnapshotProgress p = b->replica->snapshot_progress();
+    receiver->Restore(p.installing, p.next_begin, p.keys, p.bytes, p.chunks);
+    SnapshotReceiverOutput out;
+    receiver->OnPeerUp("a", now, &out);
+    Handle(std::move(out));
+  }
+  void Handle(SnapshotReceiverOutput out) {
+    std::deque<SnapshotReceiverOutput> work;
+    work.push_back(std::move(out));
+    while (!work.empty()) {
+      SnapshotReceiverOutput cur = std::move(work.front());
+      work.pop_front();
+      for (auto& [peer, f] : cur.frames) to_a.push_back(Frame{f.type, std::move(f.payload)});
+      for (auto& inst : cur.installs) {
+        Status st = Status::Internal("install did not complete");
+        b->replica->InstallSnapshotChunk(inst.peer, inst.begin, std::move(inst.chunk), [&](Status s) { st = s; });
+        SnapshotReceiverOutput next;
+        receiver->OnInstalled(inst.transfer_id, inst.seq, st, b->replica->Context().vv(), now, &next);
+        work.push_back(std::move(next));
+      }
+    }
+  }
+  void Needed() {
+    SnapshotReceiverOutput out;
+    ASSERT_TRUE(receiver->OnFrame("a", NeededFrame(*a->replica, *b->replica), b->replica->Context().vv(), now, &out).ok());
+    Handle(std::move(out));
+  }
+  // Delivers until both queues are empty or `cut` says stop; ticks when idle.
+  void Run(int max_rounds = 10000) {
+    for (int round = 0; round < max_rounds; ++round) {
+      if (cut && cut()) return;
+      if (!to_a.empty()) {
+        Frame f = std::move(to_a.front());
+        to_a.pop_front();
+        std::vector<OutFrame> out;
+        ASSERT_TRUE(sender->OnFrame(f, now, &out).ok());
+        for (auto& o : out) to_b.push_back(Frame{o.type, std::move(o.payload)});
+        continue;
+      }
+      if (!to_b.empty()) {
+        Frame f = std::move(to_b.front());
+        to_b.pop_front();
+        if (f.type == MessageType::kSnapshotChunk) ++chunks_delivered;
+        if (tamper) tamper(&f);
+        SnapshotReceiverOutput out;
+        ASSERT_TRUE(receiver->OnFrame("a", f, b->replica->Context().vv(), now, &out).ok());
+        Handle(std::move(out));
+        continue;
+      }
+      if (!receiver->wanted()) return;
+      now += 100;  // idle: let the timers run
+      std::vector<OutFrame> out;
+      sender->OnTick(now, &out);
+      SnapshotReceiverOutput rout;
+      receiver->OnTick(now, &rout);
+      Handle(std::move(rout));
+    }
+  }
+};
+
+SnapshotOptions SmallChunks() {
+  SnapshotOptions o;
+  o.chunk_max_bytes = 2000;
+  o.window_chunks = 3;
+  return o;
+}
+
+TEST(Snapshot, BootstrapCopiesEveryTypeAndSetsTheContext) {
+  Node a(1), b(2);
+  CreateAll(*a.replica);
+  Populate(*a.replica, 40, "a");
+  Link link(&a, &b, SmallChunks());
+  link.Needed();
+  link.Run();
+  const BootstrapStatus& st = link.receiver->status();
+  EXPECT_EQ(st.completed, 1u);
+  EXPECT_FALSE(st.installing);
+  EXPECT_GT(st.chunks_installed, 3u);
+  EXPECT_EQ(st.keys_installed, 200u);
+  EXPECT_EQ(b.Digest(), a.Digest());
+  EXPECT_EQ(b.replica->Collections(), a.replica->Collections());
+  EXPECT_TRUE(b.replica->Context().vv().Dominates(a.replica->Context().vv()));
+  // b's log does not hold those changes: they count as missing from it.
+  EXPECT_EQ(b.replica->LogFloor().Get(a.replica->id()), 200u);
+  EXPECT_TRUE(b.replica->Serving());
+  auto r = b.replica->Read("cnt", "k3");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->counter, 4);
+}
+
+TEST(Snapshot, CorruptChunkIsRefusedAndFetchedAgain) {
+  Node a(1), b(2);
+  CreateAll(*a.replica);
+  Populate(*a.replica, 30, "a");
+  Link link(&a, &b, SmallChunks());
+  int corrupted = 0;
+  link.tamper = [&](Frame* f) {
+    // Flip one byte inside the third chunk's payload (the states, not the framing).
+    if (f->type == MessageType::kSnapshotChunk && link.chunks_delivered == 3 && corrupted == 0) {
+      ++corrupted;
+      f->payload[f->payload.size() / 2] ^= 0x20;
+    }
+  };
+  link.Needed();
+  link.Run();
+  const BootstrapStatus& st = link.receiver->status();
+  EXPECT_EQ(corrupted, 1);
+  EXPECT_EQ(st.corrupt_chunks, 1u);
+  EXPECT_EQ(st.transfers, 2u);  // the first, and one resumed after the refused chunk
+  EXPECT_EQ(st.completed, 1u);
+  EXPECT_EQ(b.Digest(), a.Digest());
+}
+
+TEST(Snapshot, InterruptedInstallServesNothingAndResumesAfterARestart) {
+  Node a(1), b(2);
+  CreateAll(*a.replica);
+  Populate(*a.replica, 40, "a");
+  Link link(&a, &b, SmallChunks());
+  link.cut = [&] { return link.receiver->status().chunks_installed >= 4; };
+  link.Needed();
+  link.Run();
+  ASSERT_EQ(link.receiver->status().chunks_installed, 4u);
+  // Crash: b's replica and receiver go away; only the store remains.
+  b.Reopen();
+  EXPECT_FALSE(b.replica->Serving());
+  EXPECT_EQ(b.replica->Read("reg", "k0").status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(b.replica->WriteAndWait("reg", "x", WriteOp::Put("v")).status().code(), StatusCode::kUnavailable);
+  SnapshotProgress p = b.replica->snapshot_progress();
+  EXPECT_TRUE(p.installing);
+  EXPECT_EQ(p.chunks, 4u);
+  // A publisher on b sends nothing and a snapshot request to b is refused.
+  SnapshotSender from_b(SmallChunks(), b.replica.get());
+  std::vector<OutFrame> out;
+  ASSERT_TRUE(from_b.OnFrame(Frame{MessageType::kSnapshotRequest, ""}, 0, &out).ok());
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].type, MessageType::kSnapshotRefused);
+
+  // a keeps writing meanwhile; the resumed transfer reads fresh views.
+  Populate(*a.replica, 5, "late");
+  uint64_t delivered_before = link.chunks_delivered;
+  link.to_a.clear();
+  link.to_b.clear();
+  link.cut = nullptr;
+  link.sender = std::make_unique<SnapshotSender>(SmallChunks(), a.replica.get());
+  link.NewReceiver();  // restored from the store: asks from where it stopped
+  link.Run();
+  EXPECT_EQ(link.receiver->status().completed, 1u);
+  EXPECT_TRUE(b.replica->Serving());
+  // The chunks installed before the crash were read before a's late writes: the node context is
+  // the meet, so log catch-up brings those writes.
+  EXPECT_FALSE(b.replica->Context().vv().Dominates(a.replica->Context().vv()));
+  CatchUp(*a.replica, *b.replica);
+  EXPECT_EQ(b.Digest(), a.Digest());
+  // Resuming did not start over: a full transfer to a new node takes more chunks than the resumed
+  // part did.
+  uint64_t resumed = link.chunks_delivered - delivered_before;
+  Node d(4);
+  Link full(&a, &d, SmallChunks());
+  full.Needed();
+  full.Run();
+  ASSERT_EQ(full.receiver->status().completed, 1u);
+  EXPECT_LE(resumed + 3, full.chunks_delivered);
+  EXPECT_EQ(d.Digest(), a.Digest());
+}
+
+TEST(Snapshot, MergesIntoANodeWithItsOwnWritesAndCatchesUpFromTheMeet) {
+  Node a(1), b(2);
+  CreateAll(*a.replica);
+  CreateAll(*b.replica);
+  Populate(*a.replica, 20, "a");
+  Populate(*b.replica, 5, "b");  // b's own writes, which a lacks
+  DotContext b_before = b.replica->Context();
+  // a truncated its log: b, which holds none of a's changes, is behind the truncation point.
+  ASSERT_TRUE(a.replica->ApplyRetention(VersionVector{{a.replica->id(), 100}}, 1'000'000).ok());
+  Link link(&a, &b, SmallChunks());
+  link.Needed();
+  // a writes while the transfer runs: later chunks carry later states; the meet stays the first.
+  int writes = 0;
+  link.cut = [&] {
+    if (link.chunks_delivered == 2 && writes == 0) {
+      ++writes;
+      EXPECT_TRUE(a.replica->WriteAndWait("cnt", "k19", WriteOp::Add(1000)).ok());
+    }
+    return false;
+  };
+  link.Run();
+  ASSERT_EQ(link.receiver->status().completed, 1u);
+  // b kept its own writes and holds a's.
+  EXPECT_TRUE(b.replica->Context().vv().Dominates(b_before.vv()));
+  auto r = b.replica->Read("tags", "k0");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->values, (std::vector<std::string>{"ax", "bx"}));
+  // Log catch-up from the installed context: replaying a's log (what a publisher would stream)
+  // is idempotent for states that already hold a change, and fills in the rest.
+  CatchUp(*a.replica, *b.replica);
+  EXPECT_EQ(b.replica->Read("cnt", "k19")->counter, 1020);
+  // And b's writes reach a the usual way.
+  CatchUp(*b.replica, *a.replica);
+  EXPECT_EQ(b.Digest(), a.Digest());
+}
+
+TEST(Snapshot, InstallRefusesAChunkThatDoesNotContinueTheInstall) {
+  Node a(1), b(2);
+  CreateAll(*a.replica);
+  Populate(*a.replica, 10, "a");
+  SnapshotChunkData chunk;
+  ASSERT_TRUE(a.replica->ReadSnapshotChunk("", 500, &chunk).ok());
+  ASSERT_FALSE(chunk.last);
+  Status st = Status::Internal("not called");
+  b.replica->InstallSnapshotChunk("a", "somewhere", chunk, [&](Status s) { st = s; });
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st;
+  EXPECT_TRUE(b.replica->Serving());
+  b.replica->InstallSnapshotChunk("a", "", chunk, [&](Status s) { st = s; });
+  EXPECT_TRUE(st.ok()) << st;
+  EXPECT_FALSE(b.replica->Serving());
+  // The same chunk again does not continue where the install stopped either.
+  b.replica->InstallSnapshotChunk("a", "", chunk, [&](Status s) { st = s; });
+  EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st;
+}
+
+TEST(Snapshot, StaleSnapshotNeededAfterAnInstallIsIgnored) {
+  Node a(1), b(2);
+  CreateAll(*a.replica);
+  Populate(*a.replica, 5, "a");
+  Link link(&a, &b, SmallChunks());
+  Frame stale = NeededFrame(*a.replica, *b.replica);  // judged on b's empty context
+  link.Needed();
+  link.Run();
+  ASSERT_EQ(link.receiver->status().completed, 1u);
+  SnapshotReceiverOutput out;
+  ASSERT_TRUE(link.receiver->OnFrame("a", stale, b.replica->Context().vv(), link.now, &out).ok());
+  EXPECT_TRUE(out.frames.empty());
+  EXPECT_FALSE(link.receiver->wanted());
+}
+
+TEST(Retention, TruncatesBelowTheHorizonAndTheSizeBoundAndAsksForASnapshot) {
+  Node a(1);
+  CreateAll(*a.replica);
+  Populate(*a.replica, 20, "a");  // 100 changes of a
+  ReplicaId ra = a.replica->id();
+  // One peer acknowledged 60 of them, another 80: the horizon is 60.
+  auto horizon = StabilityHorizon({VersionVector{{ra, 60}}, VersionVector{{ra, 80}}});
+  ASSERT_TRUE(horizon.has_value());
+  auto report = a.replica->ApplyRetention(horizon, 1'000'000);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->truncated, 60u);
+  ASSERT_EQ(report->origins.size(), 1u);
+  EXPECT_EQ(report->origins[0].low, 61u);
+  EXPECT_EQ(report->origins[0].high, 100u);
+  EXPECT_EQ(a.replica->LogFloor().Get(ra), 60u);
+  // The size bound drops more for a peer that stays away.
+  report = a.replica->ApplyRetention(horizon, 25);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->origins[0].low, 76u);
+  EXPECT_EQ(a.replica->LogFloor().Get(ra), 75u);
+  // Survives a restart.
+  a.Reopen();
+  EXPECT_EQ(a.replica->LogFloor().Get(ra), 75u);
+
+  // A subscriber at 70 lacks 71..75, which the log no longer holds: SnapshotNeeded, no batch.
+  ShippingOptions o;
+  ShippingSession pub(o, a.replica.get(), 0);
+  DotContext seventy(VersionVector{{ra, 70}});
+  // The subscriber's side is a session over a stub source holding that context.
+  struct Stub : ChangeSource {
+    DotContext ctx;
+    DotContext Context() override { return ctx; }
+    Status ReadLog(ReplicaId, uint64_t, size_t, size_t, std::vector<core::Change>*) override { return Status::Ok(); }
+  } stub;
+  stub.ctx = seventy;
+  ShippingSession stub_sub(o, &stub, 0);
+  SessionOutput ss;
+  stub_sub.Start(0, &ss);
+  SessionOutput p;
+  ASSERT_TRUE(pub.OnFrame(Frame{ss.frames.at(0).type, ss.frames.at(0).payload}, 0, &p).ok());
+  ASSERT_EQ(p.frames.size(), 1u);
+  EXPECT_EQ(p.frames[0].type, MessageType::kSnapshotNeeded);
+  EXPECT_EQ(pub.stats().snapshot_needed, 1u);
+  // A subscriber at 80 gets the rest as usual.
+  stub.ctx = DotContext(VersionVector{{ra, 80}});
+  ShippingSession stub_sub2(o, &stub, 0);
+  SessionOutput ss2;
+  stub_sub2.Start(0, &ss2);
+  SessionOutput p2;
+  ASSERT_TRUE(pub.OnFrame(Frame{ss2.frames.at(0).type, ss2.frames.at(0).payload}, 0, &p2).ok());
+  ASSERT_EQ(p2.frames.size(), 1u);
+  EXPECT_EQ(p2.frames[0].type, MessageType::kBatch);
+}
+
+TEST(Retention, NeverTruncatesAboveTheOwnContiguousPrefix) {
+  Node a(1);
+  CreateAll(*a.replica);
+  Populate(*a.replica, 4, "a");  // 20 changes
+  ReplicaId ra = a.replica->id();
+  auto report = a.replica->ApplyRetention(VersionVector{{ra, 500}}, 1'000'000);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->truncated, 20u);
+  EXPECT_EQ(a.replica->LogFloor().Get(ra), 20u);
+  EXPECT_FALSE(StabilityHorizon({}).has_value());
+}
+
+}  // namespace
+}  // namespace syncline::replication
