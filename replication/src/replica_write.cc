@@ -313,6 +313,7 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
     valid = Status::InvalidArgument("a batch of " + std::to_string(writes.size()) + " writes is above the limit of " +
                                     std::to_string(kMaxBatchWrites));
   }
+  if (valid.ok() && !Serving()) valid = NotServing();
   std::vector<Collection> colls;
   for (size_t i = 0; valid.ok() && i < writes.size(); ++i) {
     const KeyedWrite& w = writes[i];
