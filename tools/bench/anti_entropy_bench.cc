@@ -5,15 +5,18 @@
 // its index; digests merge by taking the larger, standing in for a resolver), then checks that
 // both indexes ended equal. Prints figures; asserts nothing.
 //
-// Usage: syncline_anti_entropy_bench [keys] [d ...]
+// Usage: syncline_anti_entropy_bench [--branching=B] [--threshold=T] [--fingerprint=F]
+//                                    [--max-message=BYTES] [keys] [d ...]
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "syncline/replication/anti_entropy.h"
@@ -68,11 +71,12 @@ struct Figures {
   uint64_t deferred = 0;
 };
 
-bool Reconcile(MemoryItemIndex& a, MemoryItemIndex& b, Figures* f) {
+bool Reconcile(MemoryItemIndex& a, MemoryItemIndex& b,
+               const syncline::replication::ReconcileOptions& options, Figures* f) {
   AntiEntropyKey session{};
   for (size_t i = 0; i < session.size(); ++i) session[i] = static_cast<uint8_t>(0xa0 + i);
-  auto ra = Reconciler::Create(&a, session);
-  auto rb = Reconciler::Create(&b, session);
+  auto ra = Reconciler::Create(&a, session, options);
+  auto rb = Reconciler::Create(&b, session, options);
   if (!ra.ok() || !rb.ok()) {
     std::fprintf(stderr, "create: %s %s\n", ra.status().ToString().c_str(),
                  rb.status().ToString().c_str());
@@ -105,7 +109,11 @@ bool Reconcile(MemoryItemIndex& a, MemoryItemIndex& b, Figures* f) {
   f->deferred = sa.deferred + (*rb)->stats().deferred;
   std::vector<std::string> a_need = (*ra)->need();
   std::vector<std::string> b_need = (*rb)->need();
-  f->found = std::max(a_need.size(), (*ra)->have().size());
+  std::vector<std::string> a_have = (*ra)->have();
+  std::vector<std::string> either;
+  std::set_union(a_need.begin(), a_need.end(), a_have.begin(), a_have.end(),
+                 std::back_inserter(either));
+  f->found = either.size();
   // Repair: each side fetches what it needs from the other and merges it.
   auto merge = [](MemoryItemIndex& into, const MemoryItemIndex& from,
                   const std::vector<std::string>& keys) {
@@ -129,19 +137,38 @@ bool Reconcile(MemoryItemIndex& a, MemoryItemIndex& b, Figures* f) {
 
 int main(int argc, char** argv) {
   uint64_t n = 1000000;
-  std::vector<uint64_t> ds = {1, 100, 10000};
-  if (argc > 1) n = std::strtoull(argv[1], nullptr, 10);
-  if (argc > 2) {
-    ds.clear();
-    for (int i = 2; i < argc; ++i) ds.push_back(std::strtoull(argv[i], nullptr, 10));
+  std::vector<uint64_t> ds;
+  syncline::replication::ReconcileOptions options;
+  bool have_n = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](std::string_view flag) {
+      return std::strtoull(arg.c_str() + flag.size(), nullptr, 10);
+    };
+    if (arg.rfind("--branching=", 0) == 0) {
+      options.branching = value("--branching=");
+    } else if (arg.rfind("--threshold=", 0) == 0) {
+      options.list_threshold = value("--threshold=");
+    } else if (arg.rfind("--fingerprint=", 0) == 0) {
+      options.fingerprint_bytes = value("--fingerprint=");
+    } else if (arg.rfind("--max-message=", 0) == 0) {
+      options.max_message_bytes = value("--max-message=");
+    } else if (!have_n) {
+      n = std::strtoull(arg.c_str(), nullptr, 10);
+      have_n = true;
+    } else {
+      ds.push_back(std::strtoull(arg.c_str(), nullptr, 10));
+    }
   }
+  if (ds.empty()) ds = {1, 100, 10000};
   const AntiEntropyKey index_key = syncline::replication::DeriveIndexKey("bench cluster secret");
-  std::printf("anti-entropy: %llu keys per replica, branching 16, list threshold 16, "
-              "12-byte fingerprints\n",
-              static_cast<unsigned long long>(n));
-  std::printf("%8s %9s %9s %10s %10s %11s %9s %11s %13s %9s\n", "d", "found", "messages",
-              "round trips", "bytes A->B", "bytes B->A", "total", "find ms", "find+repair ms",
-              "converged");
+  std::printf("anti-entropy: %llu keys per replica, branching %zu, list threshold %zu, "
+              "%zu-byte fingerprints, messages of at most %zu bytes\n",
+              static_cast<unsigned long long>(n), options.branching, options.list_threshold,
+              options.fingerprint_bytes, options.max_message_bytes);
+  std::printf("%8s %8s %8s %11s %11s %11s %10s %9s %9s %14s %9s\n", "d", "found", "messages",
+              "round trips", "bytes A->B", "bytes B->A", "total", "bytes/d", "find ms",
+              "find+repair ms", "converged");
   for (uint64_t d : ds) {
     Clock::time_point build_start = Clock::now();
     MemoryItemIndex a(index_key, 1);
@@ -169,16 +196,18 @@ int main(int argc, char** argv) {
     }
     double build_ms = Millis(Clock::now() - build_start);
     Figures f;
-    if (!Reconcile(a, b, &f)) return 2;
-    std::printf("%8llu %9llu %9llu %10llu %10llu %11llu %9llu %11.2f %13.2f %9s\n",
+    if (!Reconcile(a, b, options, &f)) return 2;
+    const uint64_t total = f.bytes_a_to_b + f.bytes_b_to_a;
+    std::printf("%8llu %8llu %8llu %11llu %11llu %11llu %10llu %9.0f %9.2f %14.2f %9s\n",
                 static_cast<unsigned long long>(differing),
                 static_cast<unsigned long long>(f.found),
                 static_cast<unsigned long long>(f.messages),
                 static_cast<unsigned long long>(f.round_trips),
                 static_cast<unsigned long long>(f.bytes_a_to_b),
                 static_cast<unsigned long long>(f.bytes_b_to_a),
-                static_cast<unsigned long long>(f.bytes_a_to_b + f.bytes_b_to_a), f.find_ms,
-                f.repair_ms, f.converged ? "yes" : "NO");
+                static_cast<unsigned long long>(total),
+                differing == 0 ? 0.0 : static_cast<double>(total) / static_cast<double>(differing),
+                f.find_ms, f.repair_ms, f.converged ? "yes" : "NO");
     std::printf("         (building both indexes took %.0f ms; replies cut at the message limit: "
                 "%llu)\n",
                 build_ms, static_cast<unsigned long long>(f.deferred));
