@@ -75,6 +75,15 @@ bool LwwRegister::Collectable(const VersionVector& horizon) const {
   return written() && deleted_ && log_dot_.valid() && horizon.Covers(log_dot_);
 }
 
+CollectResult LwwRegister::Collect(const VersionVector& horizon) {
+  CollectResult result;
+  if (Collectable(horizon)) {
+    *this = LwwRegister();
+    result.remove_key = true;
+  }
+  return result;
+}
+
 std::string LwwRegister::Encode() const {
   if (!written() && context_.empty()) return std::string();
   v1::LwwState pb;
@@ -114,6 +123,13 @@ Status LwwResolver::Join(std::string* state, std::string_view other, MergeOutcom
   mine.Join(theirs, outcome);
   *state = mine.Encode();
   return Status::Ok();
+}
+
+Result<CollectResult> LwwResolver::Collect(std::string* state, const VersionVector& horizon) const {
+  SYNCLINE_ASSIGN_OR_RETURN(LwwRegister r, LwwRegister::Decode(*state));
+  CollectResult result = r.Collect(horizon);
+  if (result.remove_key) state->clear();
+  return result;
 }
 
 Result<std::string> LwwResolver::Render(std::string_view state) const {

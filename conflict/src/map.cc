@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "codec.h"
+#include "log_clock.h"
 
 namespace syncline::conflict {
 
@@ -136,17 +137,32 @@ const Node* OrMap::Find(const FieldPath& path) const {
   return node;
 }
 
-OrMap OrMap::MakeDelta(const FieldPath& path, std::map<Dot, Entry> entries, const std::vector<Dot>& superseded) {
+OrMap OrMap::MakeDelta(const FieldPath& path, std::optional<Entry> entry, const std::vector<Dot>& superseded,
+                       const WriteContext& ctx) {
   OrMap delta;
   for (const Dot& d : superseded) delta.context_.Add(d);
-  if (!entries.empty()) {
+  if (entry) {
     Node* node = &delta.root_;
     for (const std::string& key : path) node = &node->children[key];
-    for (const auto& e : entries) delta.context_.Add(e.first);
-    node->entries = std::move(entries);
+    internal::FreshDot fresh = internal::NewDot(context_, ctx.replica, ctx.log_dot);
+    internal::ClaimDot(&delta.context_, fresh);
+    node->entries.emplace(fresh.dot, std::move(*entry));
+  }
+  if (internal::Logged(ctx.replica, ctx.log_dot)) {
+    delta.log_clock_.Advance(ctx.replica, ctx.log_dot.counter);
+  } else {
+    delta.unlogged_ = true;
   }
   ApplyDelta(delta, nullptr);
   return delta;
+}
+
+CollectResult OrMap::Collect(const VersionVector& horizon) {
+  CollectResult result;
+  if (!root_.empty() || !internal::KeyStable(context_, log_clock_, unlogged_, horizon)) return result;
+  *this = OrMap();
+  result.remove_key = true;
+  return result;
 }
 
 Result<OrMap> OrMap::SetRegister(const FieldPath& path, const WriteContext& ctx, std::string value) {
@@ -159,12 +175,23 @@ Result<OrMap> OrMap::SetRegister(const FieldPath& path, const WriteContext& ctx,
       ts = std::max(ts, After(e.second.ts));  // stamped above what it replaces
     }
   }
-  Dot dot = context_.NextDot(ctx.replica);
-  return MakeDelta(path, {{dot, Entry{ts, std::move(value), 0, 0}}}, superseded);
+  return MakeDelta(path, Entry{ts, std::move(value), 0, 0}, superseded, ctx);
 }
 
 Result<OrMap> OrMap::Increment(const FieldPath& path, ReplicaId replica, int64_t amount) {
+  return Increment(path, WriteContext{replica, HlcTimestamp{}, Dot{}}, amount);
+}
+Result<OrMap> OrMap::AddElement(const FieldPath& path, ReplicaId replica, std::string element) {
+  return AddElement(path, WriteContext{replica, HlcTimestamp{}, Dot{}}, std::move(element));
+}
+Result<OrMap> OrMap::RemoveElement(const FieldPath& path, const std::string& element) {
+  return RemoveElement(path, WriteContext{}, element);
+}
+Result<OrMap> OrMap::RemoveField(const FieldPath& path) { return RemoveField(path, WriteContext{}); }
+
+Result<OrMap> OrMap::Increment(const FieldPath& path, const WriteContext& ctx, int64_t amount) {
   SYNCLINE_RETURN_IF_ERROR(CheckPath(path, 'c'));
+  const ReplicaId replica = ctx.replica;
   Entry next;
   std::vector<Dot> superseded;
   if (const Node* node = Find(path)) {
@@ -182,32 +209,32 @@ Result<OrMap> OrMap::Increment(const FieldPath& path, ReplicaId replica, int64_t
                                    " would overflow");
   }
   total += magnitude;
-  return MakeDelta(path, {{context_.NextDot(replica), next}}, superseded);
+  return MakeDelta(path, next, superseded, ctx);
 }
 
-Result<OrMap> OrMap::AddElement(const FieldPath& path, ReplicaId replica, std::string element) {
+Result<OrMap> OrMap::AddElement(const FieldPath& path, const WriteContext& ctx, std::string element) {
   SYNCLINE_RETURN_IF_ERROR(CheckPath(path, 's'));
   FieldPath element_path = path;
   element_path.push_back(std::move(element));
   std::vector<Dot> superseded;
   if (const Node* node = Find(element_path)) CollectDots(*node, &superseded);
-  return MakeDelta(element_path, {{context_.NextDot(replica), Entry{}}}, superseded);
+  return MakeDelta(element_path, Entry{}, superseded, ctx);
 }
 
-Result<OrMap> OrMap::RemoveElement(const FieldPath& path, const std::string& element) {
+Result<OrMap> OrMap::RemoveElement(const FieldPath& path, const WriteContext& ctx, const std::string& element) {
   SYNCLINE_RETURN_IF_ERROR(CheckPath(path, 's'));
   FieldPath element_path = path;
   element_path.push_back(element);
   std::vector<Dot> superseded;
   if (const Node* node = Find(element_path)) CollectDots(*node, &superseded);
-  return MakeDelta(element_path, {}, superseded);
+  return MakeDelta(element_path, std::nullopt, superseded, ctx);
 }
 
-Result<OrMap> OrMap::RemoveField(const FieldPath& path) {
+Result<OrMap> OrMap::RemoveField(const FieldPath& path, const WriteContext& ctx) {
   SYNCLINE_RETURN_IF_ERROR(CheckPath(path, '\0'));
   std::vector<Dot> superseded;
   if (const Node* node = Find(path)) CollectDots(*node, &superseded);
-  return MakeDelta(path, {}, superseded);
+  return MakeDelta(path, std::nullopt, superseded, ctx);
 }
 
 void OrMap::JoinNode(Node& mine, const Node* theirs, const DotContext& their_context, const Touched* touched,
@@ -264,22 +291,34 @@ void OrMap::Join(const OrMap& other, MergeOutcome* outcome) {
   FieldPath path;
   JoinNode(root_, &other.root_, other.context_, nullptr, path, outcome);
   context_.Merge(other.context_);
+  log_clock_.Merge(other.log_clock_);
+  unlogged_ = unlogged_ || other.unlogged_;
 }
 
 void OrMap::ApplyDelta(const OrMap& delta, MergeOutcome* outcome) {
-  if (delta.context_.DotCount() > (uint64_t{1} << 16)) {
+  if (delta.context_.cloud_size() > (uint64_t{1} << 16)) {
     Join(delta, outcome);
     return;
   }
   Touched touched;
   TouchTree(delta.root_, &touched);
-  delta.context_.ForEachDot([&](const Dot& d) {
+  // A vector range of the delta's context visits only the live dots inside it, so a range
+  // claimed by a first write (NewDot) costs what it holds.
+  for (const auto& [replica, top] : delta.context_.vv().entries()) {
+    for (auto it = dot_index_.lower_bound(Dot{replica, 1});
+         it != dot_index_.end() && it->first.replica == replica && it->first.counter <= top; ++it) {
+      InsertPath(&touched, it->second);
+    }
+  }
+  for (const Dot& d : delta.context_.CloudDots()) {
     auto it = dot_index_.find(d);
     if (it != dot_index_.end()) InsertPath(&touched, it->second);
-  });
+  }
   FieldPath path;
   JoinNode(root_, &delta.root_, delta.context_, &touched, path, outcome);
   context_.Merge(delta.context_);
+  log_clock_.Merge(delta.log_clock_);
+  unlogged_ = unlogged_ || delta.unlogged_;
 }
 
 Result<std::string> OrMap::GetRegister(const FieldPath& path) const {
@@ -321,13 +360,17 @@ std::string OrMap::Render() const {
   return out;
 }
 
-bool operator==(const OrMap& a, const OrMap& b) { return a.root_ == b.root_ && a.context_ == b.context_; }
+bool operator==(const OrMap& a, const OrMap& b) {
+  return a.root_ == b.root_ && a.context_ == b.context_ && a.log_clock_ == b.log_clock_ && a.unlogged_ == b.unlogged_;
+}
 
 std::string OrMap::Encode() const {
-  if (root_.empty() && context_.DotCount() == 0) return std::string();
+  if (root_.empty() && context_.DotCount() == 0 && log_clock_.empty() && !unlogged_) return std::string();
   v1::MapState pb;
   ToProto(root_, pb.mutable_root());
   pb.set_context(context_.Encode());
+  if (!log_clock_.empty()) pb.set_log_clock(log_clock_.Encode());
+  pb.set_unlogged(unlogged_);
   return pb.SerializeAsString();
 }
 
@@ -381,6 +424,13 @@ Result<OrMap> OrMap::Decode(std::string_view bytes) {
   auto ctx = DotContext::Decode(pb.context());
   if (!ctx.ok()) return ctx.status().WithContext("map state context");
   m.context_ = std::move(ctx).value();
+  if (!pb.log_clock().empty()) {
+    auto log_clock = VersionVector::Decode(pb.log_clock());
+    if (!log_clock.ok()) return log_clock.status().WithContext("map state log clock");
+    if (log_clock->empty()) return Status::Corruption("map state: an empty log clock is encoded (not canonical)");
+    m.log_clock_ = std::move(log_clock).value();
+  }
+  m.unlogged_ = pb.unlogged();
   FieldPath path;
   SYNCLINE_RETURN_IF_ERROR(FromProto(pb.root(), 'm', 0, m.context_, path, &m.dot_index_, &m.root_));
   return m;
@@ -392,6 +442,13 @@ Status MapResolver::Join(std::string* state, std::string_view other, MergeOutcom
   mine.Join(theirs, outcome);
   *state = mine.Encode();
   return Status::Ok();
+}
+
+Result<CollectResult> MapResolver::Collect(std::string* state, const VersionVector& horizon) const {
+  SYNCLINE_ASSIGN_OR_RETURN(OrMap m, OrMap::Decode(*state));
+  CollectResult result = m.Collect(horizon);
+  if (result.remove_key) state->clear();
+  return result;
 }
 
 Result<std::string> MapResolver::Render(std::string_view state) const {

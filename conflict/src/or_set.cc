@@ -3,24 +3,57 @@
 #include <algorithm>
 
 #include "codec.h"
+#include "log_clock.h"
 
 namespace syncline::conflict {
 
-OrSet OrSet::Add(ReplicaId replica, std::string element) {
+namespace {
+
+// Records in a delta which change made it.
+void Stamp(ReplicaId replica, const Dot& log_dot, VersionVector* log_clock, bool* unlogged) {
+  if (internal::Logged(replica, log_dot)) {
+    log_clock->Advance(replica, log_dot.counter);
+  } else {
+    *unlogged = true;
+  }
+}
+
+}  // namespace
+
+OrSet OrSet::MakeAdd(ReplicaId replica, const Dot& log_dot, std::string element) {
   OrSet delta;
-  Dot dot = context_.NextDot(replica);
-  delta.context_.Add(dot);
+  internal::FreshDot fresh = internal::NewDot(context_, replica, log_dot);
+  internal::ClaimDot(&delta.context_, fresh);
   for (const Dot& old : DotsOf(element)) delta.context_.Add(old);  // supersedes them
-  delta.elements_[element] = {dot};
+  delta.elements_[element] = {fresh.dot};
+  Stamp(replica, log_dot, &delta.log_clock_, &delta.unlogged_);
   ApplyDelta(delta, nullptr);
   return delta;
 }
 
-OrSet OrSet::Remove(const std::string& element) {
+OrSet OrSet::MakeRemove(ReplicaId replica, const Dot& log_dot, const std::string& element) {
   OrSet delta;
   for (const Dot& old : DotsOf(element)) delta.context_.Add(old);
+  Stamp(replica, log_dot, &delta.log_clock_, &delta.unlogged_);
   ApplyDelta(delta, nullptr);
   return delta;
+}
+
+OrSet OrSet::Add(const WriteContext& ctx, std::string element) {
+  return MakeAdd(ctx.replica, ctx.log_dot, std::move(element));
+}
+OrSet OrSet::Remove(const WriteContext& ctx, const std::string& element) {
+  return MakeRemove(ctx.replica, ctx.log_dot, element);
+}
+OrSet OrSet::Add(ReplicaId replica, std::string element) { return MakeAdd(replica, Dot{}, std::move(element)); }
+OrSet OrSet::Remove(const std::string& element) { return MakeRemove(ReplicaId(), Dot{}, element); }
+
+CollectResult OrSet::Collect(const VersionVector& horizon) {
+  CollectResult result;
+  if (!elements_.empty() || !internal::KeyStable(context_, log_clock_, unlogged_, horizon)) return result;
+  *this = OrSet();
+  result.remove_key = true;
+  return result;
 }
 
 void OrSet::JoinElement(const std::string& element, const std::vector<Dot>* theirs,
@@ -61,24 +94,34 @@ void OrSet::JoinElement(const std::string& element, const std::vector<Dot>* thei
 }
 
 void OrSet::ApplyDelta(const OrSet& delta, MergeOutcome* outcome) {
-  if (delta.context_.DotCount() > kMaxDeltaDots) {
+  if (delta.context_.cloud_size() > kMaxDeltaDots) {
     Join(delta, outcome);
     return;
   }
   // Elements whose dots the delta supersedes, found through the dot index (copied first:
-  // JoinElement changes the index).
+  // JoinElement changes the index). A vector range of the delta's context visits only the live
+  // dots inside it, so a range claimed by a first write (NewDot) costs what it holds.
   std::vector<std::string> superseded;
-  delta.context_.ForEachDot([&](const Dot& d) {
-    auto it = dot_index_.find(d);
-    if (it != dot_index_.end() && delta.elements_.find(it->second) == delta.elements_.end()) {
-      superseded.push_back(it->second);
+  auto note = [&](std::map<Dot, std::string>::const_iterator it) {
+    if (delta.elements_.find(it->second) == delta.elements_.end()) superseded.push_back(it->second);
+  };
+  for (const auto& [replica, top] : delta.context_.vv().entries()) {
+    for (auto it = dot_index_.lower_bound(Dot{replica, 1});
+         it != dot_index_.end() && it->first.replica == replica && it->first.counter <= top; ++it) {
+      note(it);
     }
-  });
+  }
+  for (const Dot& d : delta.context_.CloudDots()) {
+    auto it = dot_index_.find(d);
+    if (it != dot_index_.end()) note(it);
+  }
   std::sort(superseded.begin(), superseded.end());
   superseded.erase(std::unique(superseded.begin(), superseded.end()), superseded.end());
   for (const std::string& element : superseded) JoinElement(element, nullptr, delta.context_, outcome);
   for (const auto& [element, dots] : delta.elements_) JoinElement(element, &dots, delta.context_, outcome);
   context_.Merge(delta.context_);
+  log_clock_.Merge(delta.log_clock_);
+  unlogged_ = unlogged_ || delta.unlogged_;
 }
 
 void OrSet::Join(const OrSet& other, MergeOutcome* outcome) {
@@ -89,6 +132,8 @@ void OrSet::Join(const OrSet& other, MergeOutcome* outcome) {
   for (const std::string& element : only_mine) JoinElement(element, nullptr, other.context_, outcome);
   for (const auto& [element, dots] : other.elements_) JoinElement(element, &dots, other.context_, outcome);
   context_.Merge(other.context_);
+  log_clock_.Merge(other.log_clock_);
+  unlogged_ = unlogged_ || other.unlogged_;
 }
 
 bool OrSet::Contains(const std::string& element) const {
@@ -110,11 +155,15 @@ std::vector<Dot> OrSet::DotsOf(const std::string& element) const {
 }
 
 bool operator==(const OrSet& a, const OrSet& b) {
-  return a.elements_ == b.elements_ && a.context_ == b.context_;
+  return a.elements_ == b.elements_ && a.context_ == b.context_ && a.log_clock_ == b.log_clock_ &&
+         a.unlogged_ == b.unlogged_;
 }
 
 std::string OrSet::Encode() const {
-  if (elements_.empty() && context_.vv().empty() && context_.cloud_size() == 0) return std::string();
+  if (elements_.empty() && context_.vv().empty() && context_.cloud_size() == 0 && log_clock_.empty() &&
+      !unlogged_) {
+    return std::string();
+  }
   v1::SetState pb;
   for (const auto& [element, dots] : elements_) {
     v1::SetElement* e = pb.add_elements();
@@ -122,6 +171,8 @@ std::string OrSet::Encode() const {
     for (const Dot& d : dots) ToProto(d, e->add_dots());
   }
   pb.set_context(context_.Encode());
+  if (!log_clock_.empty()) pb.set_log_clock(log_clock_.Encode());
+  pb.set_unlogged(unlogged_);
   return pb.SerializeAsString();
 }
 
@@ -133,6 +184,13 @@ Result<OrSet> OrSet::Decode(std::string_view bytes) {
   auto ctx = DotContext::Decode(pb.context());
   if (!ctx.ok()) return ctx.status().WithContext("set state context");
   s.context_ = std::move(ctx).value();
+  if (!pb.log_clock().empty()) {
+    auto log_clock = VersionVector::Decode(pb.log_clock());
+    if (!log_clock.ok()) return log_clock.status().WithContext("set state log clock");
+    if (log_clock->empty()) return Status::Corruption("set state: an empty log clock is encoded (not canonical)");
+    s.log_clock_ = std::move(log_clock).value();
+  }
+  s.unlogged_ = pb.unlogged();
   const std::string* prev = nullptr;
   for (const v1::SetElement& e : pb.elements()) {
     if (prev && !(*prev < e.element())) return Status::Corruption("set state: elements not in ascending order");
@@ -158,9 +216,12 @@ Result<OrSet> OrSet::Decode(std::string_view bytes) {
   return s;
 }
 
-Result<OrSet> OrSet::FromParts(std::map<std::string, std::vector<Dot>, std::less<>> elements, DotContext context) {
+Result<OrSet> OrSet::FromParts(std::map<std::string, std::vector<Dot>, std::less<>> elements, DotContext context,
+                               VersionVector log_clock, bool unlogged) {
   OrSet s;
   s.context_ = std::move(context);
+  s.log_clock_ = std::move(log_clock);
+  s.unlogged_ = unlogged;
   for (auto& [element, dots] : elements) {
     if (dots.empty()) return Status::Corruption("set element without dots");
     for (const Dot& d : dots) {
@@ -179,6 +240,13 @@ Status SetResolver::Join(std::string* state, std::string_view other, MergeOutcom
   mine.Join(theirs, outcome);
   *state = mine.Encode();
   return Status::Ok();
+}
+
+Result<CollectResult> SetResolver::Collect(std::string* state, const VersionVector& horizon) const {
+  SYNCLINE_ASSIGN_OR_RETURN(OrSet s, OrSet::Decode(*state));
+  CollectResult result = s.Collect(horizon);
+  if (result.remove_key) state->clear();
+  return result;
 }
 
 Result<std::string> SetResolver::Render(std::string_view state) const {

@@ -4,6 +4,8 @@
 #include <map>
 #include <set>
 
+#include "log_clock.h"
+
 namespace syncline::conflict {
 
 namespace {
@@ -73,6 +75,41 @@ Result<DotContext> LoadContext(KeyRecords& records) {
   return DotContext::Decode(*bytes);
 }
 
+// The log clock record "l": flags (1: unlogged), then the version vector.
+struct LogRecord {
+  VersionVector log_clock;
+  bool unlogged = false;
+  bool empty() const { return log_clock.empty() && !unlogged; }
+  friend bool operator==(const LogRecord&, const LogRecord&) = default;
+};
+
+std::string EncodeLogRecord(const LogRecord& log) {
+  std::string out(1, static_cast<char>(log.unlogged ? 1 : 0));
+  log.log_clock.EncodeTo(&out);
+  return out;
+}
+
+Result<LogRecord> LoadLogRecord(KeyRecords& records) {
+  SYNCLINE_ASSIGN_OR_RETURN(std::optional<std::string> bytes, records.Get("l"));
+  LogRecord log;
+  if (!bytes) return log;
+  std::string_view in = *bytes;
+  if (in.empty() || static_cast<uint8_t>(in[0]) > 1) return Status::Corruption("set log clock record: bad flags byte");
+  log.unlogged = in[0] == 1;
+  in.remove_prefix(1);
+  auto vv = VersionVector::Decode(in);
+  if (!vv.ok()) return vv.status().WithContext("set log clock record");
+  log.log_clock = std::move(vv).value();
+  return log;
+}
+
+// The counter of an index record's sub-key ("i" + replica BE8 + counter BE8).
+uint64_t IndexCounter(std::string_view sub) {
+  uint64_t c = 0;
+  for (size_t i = 9; i < 17 && i < sub.size(); ++i) c = (c << 8) | static_cast<uint8_t>(sub[i]);
+  return c;
+}
+
 class TxnRecords final : public KeyRecords {
  public:
   TxnRecords(core::WriteTxn& txn, std::string prefix) : txn_(txn), prefix_(std::move(prefix)) {}
@@ -117,17 +154,20 @@ Status ApplySetDelta(KeyRecords& records, const OrSet& delta, MergeOutcome* outc
   // The elements to join: the delta's own, and those owning a dot the delta supersedes.
   std::set<std::string> touched;
   for (const auto& entry : delta.elements_with_dots()) touched.insert(entry.first);
-  Status lookup;
-  theirs_ctx.ForEachDot([&](const Dot& d) {
-    if (!lookup.ok()) return;
-    auto owner = records.Get(IndexKey(d));
-    if (!owner.ok()) {
-      lookup = owner.status();
-    } else if (*owner) {
-      touched.insert(**owner);
-    }
-  });
-  SYNCLINE_RETURN_IF_ERROR(lookup);
+  // A vector range of the delta's context: scan the index records of that replica up to the
+  // range's top, so a range claimed by a first write costs the live dots inside it.
+  for (const auto& [replica, top] : theirs_ctx.vv().entries()) {
+    std::string prefix = IndexKey(Dot{replica, 0}).substr(0, 9);
+    SYNCLINE_RETURN_IF_ERROR(records.Scan(prefix, [&](std::string_view sub, std::string_view owner) {
+      if (IndexCounter(sub) > top) return false;
+      touched.insert(std::string(owner));
+      return true;
+    }));
+  }
+  for (const Dot& d : theirs_ctx.CloudDots()) {
+    SYNCLINE_ASSIGN_OR_RETURN(std::optional<std::string> owner, records.Get(IndexKey(d)));
+    if (owner) touched.insert(*owner);
+  }
   for (const std::string& element : touched) {
     SYNCLINE_ASSIGN_OR_RETURN(std::optional<std::string> stored, records.Get(ElementKey(element)));
     std::vector<Dot> mine;
@@ -167,6 +207,13 @@ Status ApplySetDelta(KeyRecords& records, const OrSet& delta, MergeOutcome* outc
       SYNCLINE_RETURN_IF_ERROR(records.Put(ElementKey(element), EncodeDots(out)));
     }
   }
+  if (!delta.log_clock().empty() || delta.unlogged()) {
+    SYNCLINE_ASSIGN_OR_RETURN(LogRecord log, LoadLogRecord(records));
+    LogRecord merged = log;
+    merged.log_clock.Merge(delta.log_clock());
+    merged.unlogged = merged.unlogged || delta.unlogged();
+    if (!(merged == log)) SYNCLINE_RETURN_IF_ERROR(records.Put("l", EncodeLogRecord(merged)));
+  }
   context.Merge(theirs_ctx);
   return records.Put("c", context.Encode());
 }
@@ -185,7 +232,25 @@ Result<OrSet> LoadSet(KeyRecords& records) {
     return true;
   }));
   SYNCLINE_RETURN_IF_ERROR(decode);
-  return OrSet::FromParts(std::move(elements), std::move(context));
+  SYNCLINE_ASSIGN_OR_RETURN(LogRecord log, LoadLogRecord(records));
+  return OrSet::FromParts(std::move(elements), std::move(context), std::move(log.log_clock), log.unlogged);
+}
+
+Result<CollectResult> CollectSet(KeyRecords& records, const VersionVector& horizon) {
+  CollectResult result;
+  bool has_element = false;
+  SYNCLINE_RETURN_IF_ERROR(records.Scan("e", [&](std::string_view, std::string_view) {
+    has_element = true;
+    return false;
+  }));
+  if (has_element) return result;
+  SYNCLINE_ASSIGN_OR_RETURN(DotContext context, LoadContext(records));
+  SYNCLINE_ASSIGN_OR_RETURN(LogRecord log, LoadLogRecord(records));
+  if (!internal::KeyStable(context, log.log_clock, log.unlogged, horizon)) return result;
+  SYNCLINE_RETURN_IF_ERROR(records.Delete("c"));
+  if (!log.empty()) SYNCLINE_RETURN_IF_ERROR(records.Delete("l"));
+  result.remove_key = true;
+  return result;
 }
 
 }  // namespace syncline::conflict

@@ -26,6 +26,14 @@ class CustomResolver final : public Resolver {
     return Status::Ok();
   }
 
+  // The mv layout's collection; Resolve is not involved (the versions stay as they are).
+  Result<CollectResult> Collect(std::string* state, const VersionVector& horizon) const override {
+    SYNCLINE_ASSIGN_OR_RETURN(MvRegister r, MvRegister::Decode(*state));
+    CollectResult result = r.Collect(horizon);
+    *state = r.Encode();
+    return result;
+  }
+
   Result<std::string> Render(std::string_view state) const override {
     auto v = ResolvedValue(*values_, state);
     if (!v.ok() && v.status().IsNotFound()) return std::string("<absent>");

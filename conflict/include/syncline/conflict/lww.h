@@ -45,6 +45,23 @@ class LwwRegister {
   // (`horizon` covers its log dot). Then the whole key can be removed.
   bool Collectable(const VersionVector& horizon) const;
 
+  // Drops the tombstone, and with it the whole key (the register becomes the bottom state and
+  // the result says remove_key), when Collectable(horizon); otherwise changes nothing. A live
+  // value is never collected, nor a tombstone written without a log dot.
+  //
+  // Why this is safe, for a causal-stability horizon (see Resolver::Collect): every replica has
+  // applied the delete, so a re-delivery of it or of any change before it is a duplicate that
+  // the node skips by its node context; any other change this replica applies later was made by
+  // a replica that had applied the delete, so it is a write stamped above the tombstone (it
+  // beats the tombstone wherever the tombstone is still kept, as it wins here over nothing) or a
+  // delete. Writes made here afterwards have no winner to be stamped above, so they rely on the
+  // node's HLC being above timestamp(): it is after the HLC observed the delete's change,
+  // unless that timestamp came from a clock the HLC refused as too far ahead; a caller that
+  // refuses such clocks keeps those tombstones until its clock passes them. What differs between a replica that collected and one that did not
+  // yet is only the remembered key context; reads agree, and the next join or collection
+  // evens the states out.
+  CollectResult Collect(const VersionVector& horizon);
+
   bool written() const { return dot_.valid(); }
   bool deleted() const { return deleted_; }
   // The value, or nullopt when never written or deleted.
@@ -76,6 +93,7 @@ class LwwResolver final : public Resolver {
   std::string_view name() const override { return "lww"; }
   Status Join(std::string* state, std::string_view other, MergeOutcome* outcome) const override;
   Result<std::string> Render(std::string_view state) const override;
+  Result<CollectResult> Collect(std::string* state, const VersionVector& horizon) const override;
 };
 
 }  // namespace syncline::conflict

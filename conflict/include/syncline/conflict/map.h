@@ -25,6 +25,12 @@
 // index), so an update of a large map or of a large set inside a map costs O(delta · depth ·
 // log n). Removing a whole field carries the dots of that field's subtree.
 //
+// Collection: as for sets (or_set.h), the map keeps a log clock, filled by the updates that take
+// a WriteContext with a log dot (the others mark the key unlogged, never collected), and
+// Collect removes an empty map whose every change is stable. Removed fields leave nothing
+// behind; the live fields' dots are what later removals and writes observe, so none of them
+// can be dropped at one replica alone.
+//
 // Thread-safety: value type.
 #ifndef SYNCLINE_CONFLICT_MAP_H_
 #define SYNCLINE_CONFLICT_MAP_H_
@@ -57,11 +63,27 @@ class OrMap {
 
   // Updates; each applies itself and returns the delta. InvalidArgument if the path is empty,
   // too deep, has a non-map field before its last key, or ends in a field of another type.
+  // `ctx` names the replica and the log dot of the change (ctx.now only stamps registers); the
+  // first dot of a replica in this key is its log counter (see OrSet::Collect).
   Result<OrMap> SetRegister(const FieldPath& path, const WriteContext& ctx, std::string value);
+  Result<OrMap> Increment(const FieldPath& path, const WriteContext& ctx, int64_t amount);
+  Result<OrMap> AddElement(const FieldPath& path, const WriteContext& ctx, std::string element);
+  Result<OrMap> RemoveElement(const FieldPath& path, const WriteContext& ctx, const std::string& element);
+  Result<OrMap> RemoveField(const FieldPath& path, const WriteContext& ctx);
+  // The same without a log dot: the key becomes unlogged and is never collected.
   Result<OrMap> Increment(const FieldPath& path, ReplicaId replica, int64_t amount);
   Result<OrMap> AddElement(const FieldPath& path, ReplicaId replica, std::string element);
   Result<OrMap> RemoveElement(const FieldPath& path, const std::string& element);
   Result<OrMap> RemoveField(const FieldPath& path);
+
+  // Removes an empty map (no field left) whose every change is stable under `horizon` (a
+  // causal-stability horizon, see Resolver::Collect); the state becomes the bottom state and the
+  // result says remove_key. Safe for the reasons given at OrSet::Collect: every replica has
+  // applied every change of the key, so re-deliveries are duplicates the node skips and no
+  // other replica holds a live field either, and later writes get dots above every dot the key
+  // ever had. Anything else is unchanged. After a key was removed, writes to it must carry log
+  // dots (the node's always do).
+  CollectResult Collect(const VersionVector& horizon);
 
   void Join(const OrMap& other, MergeOutcome* outcome);
   // As Join for a delta made by the updates above, visiting only what the delta touches.
@@ -77,6 +99,10 @@ class OrMap {
   std::string Render() const;
 
   const DotContext& context() const { return context_; }
+  // Per replica, the log counter of its latest logged change of this key.
+  const VersionVector& log_clock() const { return log_clock_; }
+  // Some change was made without a log dot.
+  bool unlogged() const { return unlogged_; }
 
   std::string Encode() const;
   static Result<OrMap> Decode(std::string_view bytes);
@@ -104,14 +130,18 @@ class OrMap {
  private:
   Status CheckPath(const FieldPath& path, char last_type) const;
   const Node* Find(const FieldPath& path) const;
-  // Builds a delta holding `entries` at `path` and superseding `superseded`, then applies it.
-  OrMap MakeDelta(const FieldPath& path, std::map<Dot, Entry> entries, const std::vector<Dot>& superseded);
+  // Builds a delta holding `entry` (under a new dot of ctx.replica) at `path` and superseding
+  // `superseded`, stamped with ctx's log dot, then applies it.
+  OrMap MakeDelta(const FieldPath& path, std::optional<Entry> entry, const std::vector<Dot>& superseded,
+                  const WriteContext& ctx);
   void JoinNode(Node& mine, const Node* theirs, const DotContext& their_context, const Touched* touched,
                 FieldPath& path, MergeOutcome* outcome);
   void IndexNode(const Node& node, FieldPath& path);
 
   Node root_;
   DotContext context_;
+  VersionVector log_clock_;
+  bool unlogged_ = false;
   std::map<Dot, FieldPath> dot_index_;  // live dot -> path of the node holding it (derived)
 };
 
@@ -120,6 +150,7 @@ class MapResolver final : public Resolver {
   std::string_view name() const override { return "map"; }
   Status Join(std::string* state, std::string_view other, MergeOutcome* outcome) const override;
   Result<std::string> Render(std::string_view state) const override;
+  Result<CollectResult> Collect(std::string* state, const VersionVector& horizon) const override;
 };
 
 }  // namespace syncline::conflict

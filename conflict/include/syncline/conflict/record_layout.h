@@ -5,8 +5,11 @@
 //   "c"                 the key's DotContext (core encoding), bounded by the replicas
 //   "e" + element       the element's live dots (varint count, then replica and counter each)
 //   "i" + dot (16 B BE) the element that dot belongs to (the dot index)
-// An add's delta touches its element, its new dot's index record and the context; a remove's
-// touches the elements its dots belong to (found through the index) and the context.
+//   "l"                 the log clock: a flags byte (1: unlogged) then the core version-vector
+//                       encoding; absent while no change of the key was recorded
+// An add's delta touches its element, its new dot's index record, the context and the log
+// clock; a remove's touches the elements its dots belong to (found through the index), the
+// context and the log clock.
 //
 // KeyRecords is the seam: the replication engine implements it over a core::WriteTxn (see
 // TxnKeyRecords), tests over a map. Pure code otherwise: no I/O of its own.
@@ -48,6 +51,11 @@ Status ApplySetDelta(KeyRecords& records, const OrSet& delta, MergeOutcome* outc
 
 // Reads the whole set back (O(size); for reads, snapshots and tests).
 Result<OrSet> LoadSet(KeyRecords& records);
+
+// OrSet::Collect on a set stored as records: when the set has no element and every change of
+// the key is stable under `horizon`, deletes the key's remaining records (context and log
+// clock) and says remove_key; otherwise changes nothing. Reads O(1) records.
+Result<CollectResult> CollectSet(KeyRecords& records, const VersionVector& horizon);
 
 }  // namespace syncline::conflict
 

@@ -11,6 +11,9 @@
 // A service adds its own with ResolverRegistry::Register: either a full Resolver, or a
 // ValueResolver (value_resolver.h), which only decides between concurrent values.
 //
+// Collect drops what the stability horizon makes unnecessary (docs/conflict-model.md,
+// "Tombstones"); it is optional, and the default keeps everything.
+//
 // Threading and determinism, for every Resolver including custom ones: Join and Read may be
 // called from any thread, concurrently, on distinct or the same resolver object; they must
 // not block, do I/O, read clocks or randomness, or keep state between calls. The same inputs
@@ -18,6 +21,7 @@
 #ifndef SYNCLINE_CONFLICT_RESOLVER_H_
 #define SYNCLINE_CONFLICT_RESOLVER_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -25,6 +29,7 @@
 #include <vector>
 
 #include "syncline/core/status.h"
+#include "syncline/core/version_vector.h"
 
 namespace syncline::conflict {
 
@@ -34,6 +39,15 @@ struct MergeOutcome {
   bool concurrent = false;
   // Human-readable account: which version won, or that siblings were kept, and why.
   std::string description;
+};
+
+// What one Collect pass did to one key's state.
+struct CollectResult {
+  // Every change of the key is stable and the key holds no value: the state became the bottom
+  // state, and the caller deletes the key's record(s) entirely.
+  bool remove_key = false;
+  // Pieces of causal metadata dropped from a state that is kept (e.g. sibling histories).
+  uint64_t dropped = 0;
 };
 
 class Resolver {
@@ -49,6 +63,18 @@ class Resolver {
 
   // The value a read of `state` returns, in a canonical text form for diagnostics and dumps.
   virtual Result<std::string> Render(std::string_view state) const = 0;
+
+  // Drops from `*state` the causal metadata that `horizon` makes unnecessary. `horizon` must be
+  // a causal-stability horizon in log dots: every replica has applied every change it covers,
+  // and every change this replica applies later either is a duplicate of such a change (skipped
+  // by the node context) or was made by a replica that had applied all of them. The read value
+  // never changes. Corruption if `*state` does not decode (then it is unchanged). The default
+  // keeps everything.
+  virtual Result<CollectResult> Collect(std::string* state, const VersionVector& horizon) const {
+    (void)state;
+    (void)horizon;
+    return CollectResult{};
+  }
 };
 
 // Resolvers by name. Thread-compatible: register everything before sharing it.
