@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -64,7 +65,13 @@ std::string StatusJson(const NodeStatus& st) {
       << ",\"acknowledged\":" << Quote(p.acknowledged.ToString()) << ",\"changes_sent\":" << p.stats.changes_sent
       << ",\"changes_received\":" << p.stats.changes_received << ",\"queued_bytes\":" << p.queued_bytes << "}";
   }
-  o << "]}";
+  o << "],\"feed\":{\"head\":" << st.feed.head << ",\"pruned_through\":" << st.feed.pruned_through
+    << ",\"retain_entries\":" << st.feed.retain_entries << ",\"consumers\":[";
+  for (size_t i = 0; i < st.feed_consumers.size(); ++i) {
+    const auto& c = st.feed_consumers[i];
+    o << (i > 0 ? "," : "") << "{\"name\":" << Quote(c.name) << ",\"cursor\":" << c.cursor << ",\"lag\":" << c.lag << "}";
+  }
+  o << "]}}";
   return o.str();
 }
 
@@ -109,6 +116,12 @@ std::string MetricsText(const NodeStatus& st) {
   o << "# HELP syncline_peer_rewinds_total Publisher resends after acknowledgements stopped.\n"
        "# TYPE syncline_peer_rewinds_total counter\n";
   for (const auto& p : st.peers) o << "syncline_peer_rewinds_total{peer=\"" << Label(p.node_id) << "\"} " << p.stats.rewinds << "\n";
+  gauge("syncline_feed_head", "Newest sequence number of the change feed.", st.feed.head);
+  gauge("syncline_feed_retained_entries", "Change-feed entries kept (head minus pruned-through).",
+        st.feed.head - std::min(st.feed.head, st.feed.pruned_through));
+  o << "# HELP syncline_feed_consumer_lag Change-feed entries a registered consumer has not processed.\n"
+       "# TYPE syncline_feed_consumer_lag gauge\n";
+  for (const auto& c : st.feed_consumers) o << "syncline_feed_consumer_lag{consumer=\"" << Label(c.name) << "\"} " << c.lag << "\n";
   return o.str();
 }
 

@@ -84,6 +84,8 @@ int main(int argc, char** argv) {
   app.add_option("--sync", flags.sync, "durable (fsync every group commit) or nosync")->capture_default_str();
   app.add_option("--max-frame-bytes", flags.max_frame_bytes, "largest frame accepted")->capture_default_str();
   app.add_option("--max-value-bytes", flags.max_value_bytes, "largest value, element or delta accepted")->capture_default_str();
+  app.add_option("--feed-retain-entries", flags.feed_retain_entries,
+                 "change-feed entries kept for readers without a cursor")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--log-level", flags.log_level, "trace debug info warn error off")->capture_default_str();
   app.add_option("--log-format", flags.log_format, "text or json (one object per line)")->capture_default_str();
   app.add_option("--collection", collections, "NAME=RESOLVER to create at start (repeatable)");
@@ -118,6 +120,7 @@ int main(int argc, char** argv) {
   if (given("--sync")) c.sync = flags.sync;
   if (given("--max-frame-bytes")) c.max_frame_bytes = flags.max_frame_bytes;
   if (given("--max-value-bytes")) c.max_value_bytes = flags.max_value_bytes;
+  if (given("--feed-retain-entries")) c.feed_retain_entries = flags.feed_retain_entries;
   if (given("--log-level")) c.log_level = flags.log_level;
   if (given("--log-format")) c.log_format = flags.log_format;
   for (const auto& spec : collections) {
@@ -154,6 +157,7 @@ int main(int argc, char** argv) {
   o.sync = c.sync == "nosync" ? syncline::core::SyncMode::kNoSync : syncline::core::SyncMode::kDurable;
   o.max_frame_bytes = c.max_frame_bytes;
   o.max_value_bytes = c.max_value_bytes;
+  o.feed_retain_entries = c.feed_retain_entries;
   o.log = [logger, json](std::string_view line) { logger->info(json ? JsonEscape(line) : std::string(line)); };
 
   auto node = syncline::Node::Open(o);

@@ -2,6 +2,7 @@
 // commit order across nodes, JSON lines, a named cursor that survives between runs and shows up in
 // `syncline status`, following new changes, and the exit codes.
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -118,6 +119,22 @@ TEST_F(WatchProcess, PrintsChangesInCommitOrderAndKeepsACursor) {
   ASSERT_EQ(status.exit_code, 0) << status.output;
   EXPECT_NE(status.output.find("\"consumers\":[{\"name\":\"audit\",\"cursor\":2,\"lag\":1}]"), std::string::npos)
       << status.output;
+  // The admin endpoint shows it too, for monitoring.
+  {
+    const std::string& admin = nodes_[1].admin;
+    ASSERT_FALSE(admin.empty());
+    size_t colon = admin.rfind(':');
+    httplib::Client http(admin.substr(0, colon), std::stoi(admin.substr(colon + 1)));
+    auto metrics = http.Get("/metrics");
+    ASSERT_TRUE(metrics) << "no answer from the admin endpoint " << admin;
+    EXPECT_NE(metrics->body.find("syncline_feed_consumer_lag{consumer=\"audit\"} 1\n"), std::string::npos)
+        << metrics->body;
+    EXPECT_NE(metrics->body.find("syncline_feed_head 3\n"), std::string::npos) << metrics->body;
+    auto st = http.Get("/status");
+    ASSERT_TRUE(st);
+    EXPECT_NE(st->body.find("\"consumers\":[{\"name\":\"audit\",\"cursor\":2,\"lag\":1}]"), std::string::npos)
+        << st->body;
+  }
   ProgramRun second = Cli({"--node", n2, "watch", "--cursor", "audit"});
   ASSERT_EQ(second.exit_code, 0) << second.output;
   ASSERT_EQ(Lines(second.output).size(), 1u) << second.output;
