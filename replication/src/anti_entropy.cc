@@ -51,6 +51,7 @@ Status ValidateOptions(const ReconcileOptions& o) {
   if (o.max_key_bytes < 16 || o.max_key_bytes > (size_t{1} << 20)) {
     return bad("max_key_bytes " + std::to_string(o.max_key_bytes) + " is outside 16..1 MiB");
   }
+  if (o.max_differences < 1) return bad("max_differences is 0");
   if (o.max_list_items < o.list_threshold || o.max_list_items > (size_t{1} << 20)) {
     return bad("max_list_items " + std::to_string(o.max_list_items) +
                " is below list_threshold or above 2^20");
@@ -150,6 +151,16 @@ class Reconciler::Impl {
     if (!s.ok()) {
       failed_ = true;
       return s;
+    }
+    if (need_.size() + have_.size() + out_->need.size() + out_->have.size() >
+        options_.max_differences) {
+      Commit(&*out_);
+      out_.reset();
+      failed_ = true;
+      return Status::ResourceExhausted(
+          "anti-entropy: more than " + std::to_string(options_.max_differences) +
+          " differing keys in one session; repair those found (need() and have()) and "
+          "reconcile again");
     }
     if (!answer_expected_) {
       // The peer's message asked nothing of us: the session is over.
@@ -351,11 +362,19 @@ class Reconciler::Impl {
     return Status::Ok();
   }
 
-  void OnReply(const WireRange& in, Out* out) {
+  // Records a reply. A key the peer asks for goes to have() only while we hold it: it may have
+  // been erased since we listed it, and a peer must not make us claim keys we never had.
+  Status OnReply(const WireRange& in, Out* out) {
     for (const ReplyKey& k : in.reply) {
       if (k.flags & ae::kReplyYouNeed) out->need.push_back(k.key);
-      if (k.flags & ae::kReplyINeed) out->have.push_back(k.key);
+      if ((k.flags & ae::kReplyINeed) == 0) continue;
+      SYNCLINE_ASSIGN_OR_RETURN(uint64_t rank, index_->Rank(k.key));
+      SYNCLINE_ASSIGN_OR_RETURN(uint64_t size, index_->Size());
+      if (rank >= size) continue;
+      SYNCLINE_ASSIGN_OR_RETURN(IndexedItem item, index_->ItemAt(rank));
+      if (item.key == k.key) out->have.push_back(k.key);
     }
+    return Status::Ok();
   }
 
   // Builds the answer to `msg` into out_.
@@ -373,7 +392,7 @@ class Reconciler::Impl {
       }
       if (cut) {
         // Past the budget: keep what the peer told us; the rest waits for the next round.
-        if (in.mode == RangeMode::kReply) OnReply(in, out);
+        if (in.mode == RangeMode::kReply) SYNCLINE_RETURN_IF_ERROR(OnReply(in, out));
         continue;
       }
       const MessageWriter::Mark mark = out->writer.Save();
@@ -391,7 +410,7 @@ class Reconciler::Impl {
           SYNCLINE_RETURN_IF_ERROR(OnItems(lower, in, out));
           break;
         case RangeMode::kReply:
-          OnReply(in, out);
+          SYNCLINE_RETURN_IF_ERROR(OnReply(in, out));
           out->Add(WireRange{in.upper, RangeMode::kSkip, {}, {}, {}}, lower);
           break;
       }
@@ -402,7 +421,7 @@ class Reconciler::Impl {
         out->pending.resize(mark_pending);
         out->need.resize(mark_need);
         out->have.resize(mark_have);
-        if (in.mode == RangeMode::kReply) OnReply(in, out);
+        if (in.mode == RangeMode::kReply) SYNCLINE_RETURN_IF_ERROR(OnReply(in, out));
         SYNCLINE_RETURN_IF_ERROR(EmitOwn(lower, std::nullopt, /*split=*/false, out));
         ++stats_.deferred;
         cut = true;

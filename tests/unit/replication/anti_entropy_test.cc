@@ -390,6 +390,123 @@ TEST(AntiEntropy, ResumesFromPendingRangesAfterAnInterruption) {
   }
 }
 
+TEST(AntiEntropy, RandomSetsAndOptionsAgainstTheModel) {
+  testing::SeededRng rng;
+  for (int round = 0; round < 150; ++round) {
+    Model a;
+    Model b;
+    MakePair(rng, rng.Uniform(0, 600), rng.Uniform(0, 40), rng.Uniform(0, 40),
+             rng.Uniform(0, 40), &a, &b);
+    if (rng.Chance(0.1)) a.clear();
+    if (rng.Chance(0.1)) b.clear();
+    MemoryItemIndex ia(kIndexKey, rng.Uniform(0, 1000));
+    MemoryItemIndex ib(kIndexKey, rng.Uniform(0, 1000));
+    Load(a, &ia);
+    Load(b, &ib);
+    ReconcileOptions options;
+    options.branching = rng.Uniform(2, 20);
+    options.list_threshold = rng.Uniform(1, 20);
+    options.fingerprint_bytes = rng.Uniform(8, 16);
+    SCOPED_TRACE("round " + std::to_string(round) + " branching " +
+                 std::to_string(options.branching) + " threshold " +
+                 std::to_string(options.list_threshold));
+    Outcome o = RunSession(ia, ib, options);
+    ExpectExactDifference(a, b, o);
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
+TEST(AntiEntropy, ChangesBetweenMessagesDoNotBreakASession) {
+  testing::SeededRng rng;
+  Model a;
+  Model b;
+  MakePair(rng, 3000, 50, 50, 50, &a, &b);
+  MemoryItemIndex ia(kIndexKey, 1);
+  MemoryItemIndex ib(kIndexKey, 2);
+  Load(a, &ia);
+  Load(b, &ib);
+  ReconcileOptions options;
+  options.branching = 4;
+  options.list_threshold = 4;
+  auto ra = std::move(Reconciler::Create(&ia, kSessionKey, options).value());
+  auto rb = std::move(Reconciler::Create(&ib, kSessionKey, options).value());
+  std::optional<std::string> msg = *ra->Initiate();
+  bool to_b = true;
+  for (int guard = 0; msg && guard < 1000; ++guard) {
+    // Writes land on both sides between messages.
+    for (int w = 0; w < 5; ++w) {
+      Model& m = rng.Chance(0.5) ? a : b;
+      MemoryItemIndex& index = &m == &a ? ia : ib;
+      std::string k = RandomItemKey(rng);
+      if (!m.empty() && rng.Chance(0.3)) {
+        k = m.begin()->first;
+        m.erase(k);
+        index.Erase(k);
+      } else {
+        m[k] = RandomDigest(rng);
+        index.Upsert(k, m[k]);
+      }
+    }
+    Result<std::optional<std::string>> next = (to_b ? rb : ra)->HandleMessage(*msg);
+    ASSERT_TRUE(next.ok()) << next.status();
+    msg = *next;
+    to_b = !to_b;
+  }
+  EXPECT_TRUE(ra->done());
+  // A session on the settled data finds the exact difference.
+  ExpectExactDifference(a, b, RunSession(ia, ib, options));
+}
+
+TEST(AntiEntropy, StopsPastMaxDifferencesKeepingWhatItFound) {
+  testing::SeededRng rng;
+  Model a;
+  Model b;
+  MakePair(rng, 2000, 100, 100, 100, &a, &b);
+  MemoryItemIndex ia(kIndexKey, 1);
+  MemoryItemIndex ib(kIndexKey, 2);
+  Load(a, &ia);
+  Load(b, &ib);
+  ReconcileOptions options;
+  options.max_differences = 20;
+  auto ra = std::move(Reconciler::Create(&ia, kSessionKey, options).value());
+  auto rb = std::move(Reconciler::Create(&ib, kSessionKey, options).value());
+  std::optional<std::string> msg = *ra->Initiate();
+  Status failure;
+  bool to_b = true;
+  for (int guard = 0; msg && guard < 1000; ++guard) {
+    Result<std::optional<std::string>> next = (to_b ? rb : ra)->HandleMessage(*msg);
+    if (!next.ok()) {
+      failure = next.status();
+      break;
+    }
+    msg = *next;
+    to_b = !to_b;
+  }
+  EXPECT_EQ(failure.code(), StatusCode::kResourceExhausted) << failure;
+  EXPECT_NE(failure.message().find("more than 20 differing keys"), std::string::npos);
+  Reconciler& failed = to_b ? *rb : *ra;
+  EXPECT_GT(failed.need().size() + failed.have().size(), 20u);
+}
+
+TEST(AntiEntropy, APeerCannotMakeUsClaimKeysWeDoNotHold) {
+  MemoryItemIndex index(kIndexKey);
+  std::string held = *MakeItemKey("c", "held");
+  index.Upsert(held, StateDigest{});
+  auto r = std::move(Reconciler::Create(&index, kSessionKey).value());
+  ae::Message m;
+  ae::WireRange reply{std::nullopt, ae::RangeMode::kReply, {}, {}, {}};
+  reply.reply.push_back({*MakeItemKey("c", "absent"), ae::kReplyINeed});
+  reply.reply.push_back({held, ae::kReplyINeed});
+  reply.reply.push_back({*MakeItemKey("c", "theirs"), ae::kReplyYouNeed});
+  m.ranges.push_back(reply);
+  Result<std::optional<std::string>> answer = r->HandleMessage(ae::EncodeMessage(m));
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_FALSE(answer->has_value());  // nothing was asked of us
+  EXPECT_TRUE(r->done());
+  EXPECT_EQ(r->have(), std::vector<std::string>{held});
+  EXPECT_EQ(r->need(), std::vector<std::string>{*MakeItemKey("c", "theirs")});
+}
+
 TEST(AntiEntropy, RefusesBadOptionsAndMisuse) {
   MemoryItemIndex index(kIndexKey);
   EXPECT_FALSE(Reconciler::Create(nullptr, kSessionKey).ok());

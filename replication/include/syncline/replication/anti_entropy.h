@@ -162,6 +162,10 @@ struct ReconcileOptions {
   // Largest item list accepted in one range (default 256; must be >= list_threshold, and a
   // peer's list_threshold must not exceed it). A reply may name twice as many keys.
   size_t max_list_items = 256;
+  // Most keys need() and have() may hold together (default 2^20). A session that finds more
+  // fails with ResourceExhausted, keeping what it found: repair that, then reconcile again.
+  // This bounds the memory a peer can make a session use.
+  size_t max_differences = size_t{1} << 20;
 };
 
 struct ReconcileStats {
@@ -213,8 +217,8 @@ class Reconciler {
 
   // Processes one message from the peer and returns the reply to send, or nullopt when the
   // session is complete and nothing is to be sent. Corruption when the message does not
-  // decode, exceeds a bound or was built with another fingerprint length; the session is then
-  // unusable (start a new one). Errors of the index come back as they are. FailedPrecondition
+  // decode, exceeds a bound or was built with another fingerprint length, ResourceExhausted
+  // past max_differences; the session is then unusable (start a new one). Errors of the index come back as they are. FailedPrecondition
   // after the session completed or failed.
   Result<std::optional<std::string>> HandleMessage(std::string_view message);
 
