@@ -26,8 +26,8 @@ Result<DotContext> DecodeContext(const std::string& bytes, const char* what) {
 
 }  // namespace
 
-ShippingSession::ShippingSession(ShippingOptions options, ChangeSource* source, int64_t now_millis)
-    : options_(options), source_(source), last_progress_(now_millis), last_heard_(now_millis) {
+ShippingSession::ShippingSession(ShippingOptions options, ChangeSource* source, int64_t now_millis, EpochGate* gate)
+    : options_(options), source_(source), gate_(gate), last_progress_(now_millis), last_heard_(now_millis) {
   options_.window_batches = std::max<size_t>(1, options_.window_batches);
   options_.batch_max_changes = std::max<size_t>(1, options_.batch_max_changes);
 }
@@ -39,6 +39,10 @@ void ShippingSession::SendSubscribe(int64_t now_millis, SessionOutput* out) {
   msg.set_context(source_->Context().Encode());
   last_context_sent_ = msg.context();
   for (ReplicaId r : my_direct_) msg.add_direct_origins(r.value());
+  if (gate_ != nullptr) {
+    msg.set_epoch(gate_->epoch());
+    msg.set_epoch_record(gate_->LocalRecord());
+  }
   out->frames.push_back(OutFrame{MessageType::kSubscribe, msg.SerializeAsString()});
   last_heard_ = now_millis;
 }
@@ -71,6 +75,9 @@ Status ShippingSession::HandleSubscribe(const Frame& frame, int64_t now_millis, 
   if (msg.direct_origins_size() > 4096) {
     return Status::Corruption("Subscribe names " + std::to_string(msg.direct_origins_size()) + " direct origins");
   }
+  peer_epoch_ = msg.epoch();
+  // A newer epoch record is adopted before anything else of the peer's is looked at.
+  bool peer_behind = gate_ != nullptr && !msg.epoch_record().empty() && gate_->OnPeerRecord(msg.epoch_record());
   peer_direct_.clear();
   for (uint64_t r : msg.direct_origins()) peer_direct_.push_back(ReplicaId(r));
   std::sort(peer_direct_.begin(), peer_direct_.end());
@@ -82,6 +89,7 @@ Status ShippingSession::HandleSubscribe(const Frame& frame, int64_t now_millis, 
   in_flight_.clear();
   subscribed_ = true;
   last_progress_ = now_millis;
+  if (peer_behind) SendSubscribe(now_millis, out);
   Pump(now_millis, out);
   return Status::Ok();
 }
@@ -93,6 +101,13 @@ Status ShippingSession::HandleBatch(const Frame& frame, int64_t now_millis, Sess
     return Status::Corruption("Batch of " + std::to_string(msg.changes_size()) + " changes is above the limit of " +
                               std::to_string(options_.max_received_batch_changes));
   }
+  if (gate_ != nullptr && msg.epoch() != gate_->epoch()) {
+    // A stream from another epoch is never applied (a deposed leader's, or one from before we
+    // adopted a newer epoch); not acknowledged, the publisher resends once epochs agree.
+    last_heard_ = now_millis;
+    ++stats_.epoch_refused;
+    return Status::Ok();
+  }
   ApplyRequest req;
   req.seq = msg.seq();
   req.changes.reserve(msg.changes_size());
@@ -101,6 +116,7 @@ Status ShippingSession::HandleBatch(const Frame& frame, int64_t now_millis, Sess
     if (!change.ok()) {
       return change.status().WithContext("change " + std::to_string(i) + " of batch " + std::to_string(msg.seq()));
     }
+    if (gate_ != nullptr && !gate_->Admit(*change)) continue;
     req.changes.push_back(std::move(change).value());
   }
   last_heard_ = now_millis;
@@ -115,6 +131,8 @@ Status ShippingSession::HandleAck(const Frame& frame, int64_t now_millis, Sessio
   SYNCLINE_RETURN_IF_ERROR(ParseMessage(frame, &msg, "Ack"));
   SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, DecodeContext(msg.context(), "Ack"));
   ++stats_.acks_received;
+  // An acknowledgement sent after the peer moved to a newer epoch does not count for ours.
+  if (msg.epoch() > peer_epoch_) peer_epoch_ = msg.epoch();
   known_.Merge(ctx);
   auto it = std::find(in_flight_.begin(), in_flight_.end(), msg.seq());
   if (it != in_flight_.end()) {
@@ -133,6 +151,7 @@ void ShippingSession::OnApplied(uint64_t seq, const Status& status, int64_t now_
   v1::Ack msg;
   msg.set_seq(seq);
   msg.set_context(source_->Context().Encode());
+  if (gate_ != nullptr) msg.set_epoch(gate_->epoch());
   last_context_sent_ = msg.context();
   last_context_update_ = now_millis;
   out->frames.push_back(OutFrame{MessageType::kAck, msg.SerializeAsString()});
@@ -161,6 +180,7 @@ void ShippingSession::OnTick(int64_t now_millis, SessionOutput* out) {
       v1::Ack msg;
       msg.set_seq(0);
       msg.set_context(ctx);
+      if (gate_ != nullptr) msg.set_epoch(gate_->epoch());
       last_context_sent_ = std::move(ctx);
       out->frames.push_back(OutFrame{MessageType::kAck, msg.SerializeAsString()});
     }
@@ -252,6 +272,7 @@ void ShippingSession::Pump(int64_t now_millis, SessionOutput* out) {
         if (c.dot.counter > highest) break;
         next = c.dot.counter + 1;
         if (known_.Contains(c.dot)) continue;
+        if (gate_ != nullptr && !gate_->Admit(c)) continue;
         std::string* encoded = batch.add_changes();
         *encoded = core::EncodeChange(c);
         bytes += encoded->size();
@@ -263,6 +284,7 @@ void ShippingSession::Pump(int64_t now_millis, SessionOutput* out) {
     }
     if (count == 0) return;
     batch.set_seq(next_seq_++);
+    if (gate_ != nullptr) batch.set_epoch(gate_->epoch());
     if (in_flight_.empty()) last_progress_ = now_millis;
     in_flight_.push_back(batch.seq());
     ++stats_.batches_sent;

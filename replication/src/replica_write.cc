@@ -2,6 +2,7 @@
 #include <memory>
 
 #include "state_access.h"
+#include "undo_records.h"
 #include "syncline/conflict/counter.h"
 #include "syncline/conflict/lww.h"
 #include "syncline/conflict/map.h"
@@ -172,8 +173,15 @@ void Replica::Write(std::string collection, std::string key, WriteOp op, WriteDo
     Dot dot{id_, ctx.vv().Get(id_) + 1};
     HlcTimestamp now = Now();
     conflict::WriteContext wctx{id_, now, dot};
-    auto records = internal::TxnKeyRecords(txn, collection, key);
+    std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, collection, key);
+    internal::UndoKeyRecords* undo = nullptr;
+    if (undo_.load()) {
+      auto wrapped = std::make_unique<internal::UndoKeyRecords>(std::move(records));
+      undo = wrapped.get();
+      records = std::move(wrapped);
+    }
     SYNCLINE_ASSIGN_OR_RETURN(std::string delta, ApplyLocal(*records, c.type, *c.impl, op, wctx));
+    if (undo != nullptr) SYNCLINE_RETURN_IF_ERROR(SaveUndo(txn, dot, collection, key, *undo));
     core::Change change;
     change.collection = collection;
     change.key = key;
@@ -237,6 +245,16 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
         ++out->stats.duplicates;
         continue;
       }
+      if (ch.kind == kVoidChangeKind) {
+        // A change a promotion left behind: only its dot is recorded (leader_follower.h).
+        Status appended = txn.AppendChange(ch);
+        if (!appended.ok() && appended.code() != StatusCode::kAlreadyExists) return appended.WithContext(where);
+        ctx.Add(ch.dot);
+        out->dots.push_back(ch.dot);
+        ++out->stats.applied;
+        any = true;
+        continue;
+      }
       // The collection: known, created earlier in this batch, or created now from the change.
       Collection c;
       auto found = FindCollection(ch.collection);
@@ -256,11 +274,18 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
         return Status::FailedPrecondition(where + " was made with resolver '" + ch.resolver +
                                           "' but the collection here uses '" + c.resolver + "'");
       }
-      auto records = internal::TxnKeyRecords(txn, ch.collection, ch.key);
+      std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, ch.collection, ch.key);
+      internal::UndoKeyRecords* undo = nullptr;
+      if (undo_.load()) {
+        auto wrapped = std::make_unique<internal::UndoKeyRecords>(std::move(records));
+        undo = wrapped.get();
+        records = std::move(wrapped);
+      }
       conflict::MergeOutcome outcome;
       std::string before, after;
       SYNCLINE_RETURN_IF_ERROR(
           internal::MergeDelta(*records, c.type, *c.impl, ch.payload, &outcome, &before, &after).WithContext(where));
+      if (undo != nullptr) SYNCLINE_RETURN_IF_ERROR(SaveUndo(txn, ch.dot, ch.collection, ch.key, *undo).WithContext(where));
       if (outcome.concurrent) {
         ++out->stats.conflicts;
         conflict::JournalEntry entry;

@@ -42,6 +42,7 @@ void Replicator::Log(const std::string& line) const {
 
 Status Replicator::Start() {
   SYNCLINE_RETURN_IF_ERROR(transport_->Listen());
+  SnapshotStart();
   // Local commits wake the publishers, coalesced into one pump per burst.
   auto alive = alive_;
   auto pending = std::make_shared<std::atomic<bool>>(false);
@@ -97,7 +98,10 @@ void Replicator::Tick() {
   if (now - last_persist_ >= options_.persist_acks_millis) {
     last_persist_ = now;
     PersistAcks();
+    if (options_.leadership != nullptr) options_.leadership->PruneUndo(PeerViews());
   }
+  LeadershipProgress();
+  SnapshotTick(now);
   UpdateSnapshot();
 }
 
@@ -154,12 +158,13 @@ void Replicator::OnPeerConnected(const PeerInfo& info) {
   Log("peer " + info.node_id + " connected");
   Peer& peer = peers_[info.node_id];
   peer.info = info;
-  peer.session = std::make_unique<ShippingSession>(options_.shipping, replica_, NowMillis());
+  peer.session = std::make_unique<ShippingSession>(options_.shipping, replica_, NowMillis(), options_.leadership);
   peer.generation = next_generation_++;
   SessionOutput out;
   peer.session->Start(NowMillis(), &out);
   Handle(info.node_id, std::move(out));
   UpdateDirectOrigins();
+  SnapshotPeerUp(info.node_id);
   UpdateSnapshot();
 }
 
@@ -184,6 +189,7 @@ void Replicator::UpdateDirectOrigins() {
 void Replicator::OnPeerDisconnected(const std::string& node_id, const Status& why) {
   Log("peer " + node_id + " disconnected: " + why.ToString());
   peers_.erase(node_id);
+  SnapshotPeerDown(node_id);
   UpdateDirectOrigins();
   UpdateSnapshot();
 }
@@ -194,12 +200,18 @@ void Replicator::OnPeerWritable(const std::string& node_id) {
   SessionOutput out;
   it->second.session->OnLocalChanges(NowMillis(), &out);
   Handle(node_id, std::move(out));
+  SnapshotWritable(node_id);
 }
 
 void Replicator::OnPeerFrame(const std::string& node_id, Frame frame) {
   auto it = peers_.find(node_id);
   if (it == peers_.end()) return;
+  if (IsSnapshotMessage(frame.type)) {
+    SnapshotFrame(node_id, frame);
+    return;
+  }
   SessionOutput out;
+  MessageType type = frame.type;
   Status s = it->second.session->OnFrame(frame, NowMillis(), &out);
   if (!s.ok()) {
     Log("peer " + node_id + " sent a bad message, dropping the connection: " + s.ToString());
@@ -209,6 +221,8 @@ void Replicator::OnPeerFrame(const std::string& node_id, Frame frame) {
     return;
   }
   Handle(node_id, std::move(out));
+  // Acknowledgements and subscriptions move write acknowledgements and promotions forward.
+  if (type == MessageType::kAck || type == MessageType::kSubscribe) LeadershipProgress();
 }
 
 void Replicator::PumpAll() {
@@ -253,6 +267,98 @@ void Replicator::Handle(const std::string& node_id, SessionOutput out) {
       });
     });
   }
+}
+
+}  // namespace syncline::replication
+
+namespace syncline::replication {
+
+std::vector<PeerView> Replicator::PeerViews() {
+  std::vector<PeerView> views;
+  views.reserve(peers_.size());
+  for (auto& [id, peer] : peers_) {
+    PeerView v;
+    v.node_id = id;
+    v.epoch = peer.session->peer_epoch();
+    v.subscribed = peer.session->peer_subscribed();
+    v.context = peer.session->peer_context();
+    views.push_back(std::move(v));
+  }
+  return views;
+}
+
+void Replicator::LeadershipProgress() {
+  LeaderFollower* lf = options_.leadership;
+  if (lf == nullptr || stopped_) return;
+  if (lf->TakeEpochChanged()) {
+    // Our epoch record changed: every peer hears it at once.
+    int64_t now = NowMillis();
+    std::vector<std::string> ids;
+    for (auto& [id, peer] : peers_) ids.push_back(id);
+    for (const auto& id : ids) {
+      auto it = peers_.find(id);
+      if (it == peers_.end()) continue;
+      SessionOutput out;
+      it->second.session->Resubscribe(now, &out);
+      Handle(id, std::move(out));
+    }
+  }
+  lf->OnProgress(NowMillis(), PeerViews());
+  // How far behind the leader we are (for reads on followers).
+  EpochState st = lf->state();
+  uint64_t behind = 0;
+  bool connected = false;
+  if (st.leader_follower() && st.leader != lf->node_id()) {
+    auto it = peers_.find(st.leader);
+    if (it != peers_.end()) {
+      connected = true;
+      DotContext mine = replica_->Context();
+      for (const auto& e : it->second.session->peer_context().vv().entries()) {
+        uint64_t have = mine.vv().Get(e.first);
+        if (e.second > have) behind += e.second - have;
+      }
+    }
+  }
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  behind_leader_ = behind;
+  leader_connected_ = connected;
+}
+
+uint64_t Replicator::BehindLeader(bool* leader_connected) const {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  if (leader_connected != nullptr) *leader_connected = leader_connected_;
+  return behind_leader_;
+}
+
+void Replicator::WaitForAck(const Dot& dot, AckLevel level, int64_t timeout_millis, std::function<void(Status)> done) {
+  LeaderFollower* lf = options_.leadership;
+  if (lf == nullptr || level == AckLevel::kLocal) {
+    done(Status::Ok());
+    return;
+  }
+  auto alive = alive_;
+  lf->WaitForAck(dot, level, NowMillis() + timeout_millis, std::move(done));
+  // It may be met already.
+  asio::post(io_, [this, alive] {
+    if (alive->load()) LeadershipProgress();
+  });
+}
+
+void Replicator::Promote(std::string mode, std::function<void(Status)> done) {
+  LeaderFollower* lf = options_.leadership;
+  if (lf == nullptr) {
+    done(Status::FailedPrecondition("this node keeps no epoch record; it cannot be promoted"));
+    return;
+  }
+  auto alive = alive_;
+  asio::post(io_, [this, alive, lf, mode = std::move(mode), done = std::move(done)]() mutable {
+    if (!alive->load()) {
+      done(Status::Unavailable("the node is stopping; promotion not started"));
+      return;
+    }
+    lf->Promote(std::move(mode), NowMillis(), std::move(done));
+    LeadershipProgress();
+  });
 }
 
 }  // namespace syncline::replication

@@ -69,6 +69,23 @@ class ChangeSource {
   virtual VersionVector LogFloor() { return {}; }
 };
 
+// Leader-follower mode's epoch rules, as a session sees them (implemented by LeaderFollower in
+// leader_follower.h; null in multi-leader mode without an epoch record). Called on the session's
+// thread; implementations are thread-safe.
+class EpochGate {
+ public:
+  virtual ~EpochGate() = default;
+  // Our epoch, put in every Subscribe, Batch and Ack.
+  virtual uint64_t epoch() = 0;
+  // Our encoded epoch record (leader_follower.proto EpochRecord), sent in every Subscribe.
+  virtual std::string LocalRecord() = 0;
+  // A peer's Subscribe carried `record`: the gate adopts it if it is newer than ours. Returns
+  // true when ours is newer (the session then sends our Subscribe, so the peer catches up).
+  virtual bool OnPeerRecord(std::string_view record) = 0;
+  // Whether `change` may be applied here and shipped at our epoch.
+  virtual bool Admit(const core::Change& change) = 0;
+};
+
 struct OutFrame {
   MessageType type;
   std::string payload;
@@ -95,12 +112,14 @@ struct SessionStats {
   uint64_t rewinds = 0;        // publisher resends after silence
   uint64_t resubscribes = 0;   // subscriber re-subscriptions after silence
   uint64_t apply_errors = 0;
+  uint64_t epoch_refused = 0;  // batches refused because the publisher's epoch was not ours
   uint64_t snapshot_needed = 0;  // SnapshotNeeded sent: the peer lacked changes our log no longer holds
 };
 
 class ShippingSession {
  public:
-  ShippingSession(ShippingOptions options, ChangeSource* source, int64_t now_millis);
+  // `gate` (not owned, may be null) applies leader-follower mode's epoch rules.
+  ShippingSession(ShippingOptions options, ChangeSource* source, int64_t now_millis, EpochGate* gate = nullptr);
 
   // Opens the session: appends our Subscribe.
   void Start(int64_t now_millis, SessionOutput* out);
@@ -117,6 +136,11 @@ class ShippingSession {
   // Subscriber side: the origins we receive directly (our other connected peers' replica ids).
   // A change re-subscribes, so the publisher learns it at once.
   void SetDirectOrigins(std::vector<ReplicaId> origins, int64_t now_millis, SessionOutput* out);
+
+  // Sends our Subscribe again at once (e.g. our epoch changed, so the peer learns it).
+  void Resubscribe(int64_t now_millis, SessionOutput* out) { SendSubscribe(now_millis, out); }
+  // The epoch of the peer's last Subscribe (0 before it).
+  uint64_t peer_epoch() const { return peer_epoch_; }
 
   // What the peer acknowledged holding (empty until its first Subscribe).
   const DotContext& peer_context() const { return known_; }
@@ -135,6 +159,8 @@ class ShippingSession {
 
   ShippingOptions options_;
   ChangeSource* source_;
+  EpochGate* gate_;
+  uint64_t peer_epoch_ = 0;
 
   // Publisher side.
   bool subscribed_ = false;

@@ -24,6 +24,7 @@
 #ifndef SYNCLINE_REPLICATION_REPLICA_H_
 #define SYNCLINE_REPLICATION_REPLICA_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -46,6 +47,14 @@
 #include "syncline/replication/snapshot.h"
 
 namespace syncline::replication {
+
+namespace internal {
+class UndoKeyRecords;
+}  // namespace internal
+
+// A change that carries no data: it names a dot whose change a promotion left behind
+// (leader_follower.h). Applying it only records the dot.
+inline constexpr uint32_t kVoidChangeKind = 0xFFFFFFFFu;
 
 // The type of a collection, from its resolver name: "lww", "mv", "counter", "set", "map";
 // anything else is kCustom (a full Resolver given deltas by the application, or a value
@@ -120,6 +129,7 @@ struct ReplicaStats {
   uint64_t conflicts = 0;
   uint64_t write_errors = 0;
   uint64_t hlc_refused = 0;  // remote timestamps beyond the drift bound (not adopted)
+  uint64_t orphaned = 0;     // changes taken back after a promotion left them behind (journaled)
 };
 
 struct ReplicaOptions {
@@ -211,6 +221,21 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // earlier one; an empty function removes it.
   void SetCommitListener(std::function<void()> listener);
 
+  // Leader-follower mode (leader_follower.h). While undo is on, every local write and every
+  // applied change also stores an undo entry in the same transaction (meta "undo/<seq>": the
+  // records of the key it changed, as they were before), so that it can be taken back.
+  void SetUndo(bool on);
+  bool undo() const;
+  // Takes back, newest first, every change with an undo entry for which `orphan` is true: its
+  // key's records are restored, the change goes to the conflict journal (outcome `why`) and its
+  // log entry becomes a void change (kVoidChangeKind), so the dot stays held and is shipped as
+  // "nothing". `done` (writer thread) gets the number taken back, or the store's error (then
+  // nothing changed).
+  void RollBack(std::function<bool(const Dot&)> orphan, std::string why, std::function<void(Result<uint64_t>)> done);
+  // Drops the undo entries of changes for which `settled` is true (they can no longer be left
+  // behind by a promotion).
+  void PruneUndo(std::function<bool(const Dot&)> settled, std::function<void(Status)> done);
+
   // Snapshot bootstrap (snapshot_install.cc; see snapshot.h). While a snapshot is partly
   // installed the replica serves nothing: Read, DumpPage and local writes return Unavailable,
   // publishers send nothing and snapshot requests are refused.
@@ -271,6 +296,12 @@ class Replica final : public ChangeSource, public SnapshotSource {
   Status NotServing() const;
   SnapshotProgress snapshot_;
   VersionVector log_floor_;
+
+  // Undo entries (replica_undo.cc); undo_seq_ is used on the writer thread only.
+  Status SaveUndo(core::WriteTxn& txn, const Dot& dot, std::string_view collection, std::string_view key,
+                  const internal::UndoKeyRecords& records);
+  std::atomic<bool> undo_{false};
+  uint64_t undo_seq_ = 0;
 };
 
 }  // namespace syncline::replication

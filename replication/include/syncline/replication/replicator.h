@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "syncline/replication/leader_follower.h"
 #include "syncline/replication/log_shipping.h"
 #include "syncline/replication/peer_status.h"
 #include "syncline/replication/replica.h"
@@ -35,8 +36,14 @@ struct ReplicatorOptions {
   std::vector<std::string> peers;  // host:port of the peers to dial
   int64_t tick_millis = 100;       // session timers
   int64_t persist_acks_millis = 1000;
+  // Snapshot bootstrap (snapshot.h) and log retention (retention.h).
+  SnapshotOptions snapshot;
+  RetentionOptions retention;
   // Where diagnostics go (default: nowhere).
   std::function<void(std::string_view)> log;
+  // The node's epoch record and leader-follower rules (not owned; may be null: multi-leader
+  // without an epoch record). Its sessions' gate; acknowledgements and promotions progress here.
+  LeaderFollower* leadership = nullptr;
 };
 
 
@@ -54,6 +61,19 @@ class Replicator final : public TransportHandler {
   void Stop();
 
   std::vector<PeerStatus> Peers() const;
+  // Snapshot bootstrap progress and log retention, for status (any thread).
+  BootstrapStatus Bootstrap() const;
+  RetentionStatus Retention() const;
+
+  // Leader-follower mode (needs options.leadership). Waits for the followers' acknowledgement of
+  // the committed local write `dot` (see LeaderFollower::WaitForAck); `done` runs on the
+  // io_context.
+  void WaitForAck(const Dot& dot, AckLevel level, int64_t timeout_millis, std::function<void(Status)> done);
+  // Promotes this node (LeaderFollower::Promote); `done` runs on the io_context.
+  void Promote(std::string mode, std::function<void(Status)> done);
+  // What the current leader holds that we lack, in changes (0 on the leader, in multi-leader
+  // mode, or when the leader is not connected: see `leader_connected`).
+  uint64_t BehindLeader(bool* leader_connected) const;
 
   // TransportHandler (io_context thread).
   void OnPeerConnected(const PeerInfo& peer) override;
@@ -65,6 +85,7 @@ class Replicator final : public TransportHandler {
   struct Peer {
     PeerInfo info;
     std::unique_ptr<ShippingSession> session;
+    std::unique_ptr<SnapshotSender> sender;  // serves this peer's snapshot requests
     uint64_t generation = 0;  // tells a reconnected peer's session from the one before
     int64_t caught_up_at = 0;  // last time the peer's acknowledged context covered ours
   };
@@ -78,6 +99,22 @@ class Replicator final : public TransportHandler {
   void RunOnIo(const std::function<void()>& fn);
   void UpdateSnapshot();
   void UpdateDirectOrigins();
+  // Snapshot bootstrap and retention (replicator_snapshot.cc); io_context thread.
+  void SnapshotStart();
+  void SnapshotPeerUp(const std::string& node_id);
+  void SnapshotPeerDown(const std::string& node_id);
+  void SnapshotFrame(const std::string& node_id, const Frame& frame);
+  void SnapshotWritable(const std::string& node_id);
+  void SnapshotTick(int64_t now);
+  void HandleSnapshot(SnapshotReceiverOutput out);
+  void RunRetention(int64_t now);
+  std::unique_ptr<SnapshotReceiver> receiver_;
+  int64_t last_retention_ = 0;
+  RetentionStatus retention_;
+  // Leader-follower progress after peers' news: resubscribe on an epoch change, complete
+  // acknowledgements and promotions.
+  void LeadershipProgress();
+  std::vector<PeerView> PeerViews();
 
   asio::io_context& io_;
   Replica* replica_;
@@ -93,6 +130,10 @@ class Replicator final : public TransportHandler {
 
   mutable std::mutex snapshot_mu_;
   std::vector<PeerStatus> snapshot_;
+  BootstrapStatus bootstrap_status_;
+  RetentionStatus retention_status_;
+  uint64_t behind_leader_ = 0;
+  bool leader_connected_ = false;
 };
 
 }  // namespace syncline::replication
