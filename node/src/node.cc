@@ -84,6 +84,8 @@ Status Node::Start() {
   ro.transport.handshake.secret = options_.secret;
   ro.transport.log = options_.log;
   ro.shipping = options_.shipping;
+  ro.snapshot = options_.snapshot;
+  ro.retention = options_.retention;
   ro.peers = options_.peers;
   ro.log = options_.log;
   rt.replicator = std::make_unique<replication::Replicator>(*rt.io, replica_.get(), ro);
@@ -185,6 +187,11 @@ NodeStatus Node::GetStatus() const {
   if (store_) st.store = store_->stats();
   if (store_) node::FillFeedStatus(*store_, &st);
   if (runtime_->replicator) st.peers = runtime_->replicator->Peers();
+  if (runtime_->replicator) {
+    st.bootstrap = runtime_->replicator->Bootstrap();
+    st.retention = runtime_->replicator->Retention();
+  }
+  if (replica_ && replica_->snapshot_progress().installing) st.bootstrap.installing = true;
   st.client_port = client_port_;
   if (runtime_->clients) {
     const auto& c = runtime_->clients->counters();

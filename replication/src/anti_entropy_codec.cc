@@ -92,7 +92,8 @@ class Reader {
   const DecodeLimits& limits_;
 };
 
-bool InRange(std::string_view key, std::string_view lower, const std::optional<std::string>& upper) {
+bool InRange(std::string_view key, std::string_view lower,
+             const std::optional<std::string>& upper) {
   return key >= lower && (!upper || key < *upper);
 }
 

@@ -108,8 +108,16 @@ Status SnapshotReceiver::OnFrame(const std::string& peer, const Frame& frame, co
 
 Status SnapshotReceiver::HandleChunk(const std::string& peer, const Frame& frame, int64_t now_millis,
                                      SnapshotReceiverOutput* out) {
-  SYNCLINE_ASSIGN_OR_RETURN(internal::DecodedChunk decoded,
-                            internal::DecodeSnapshotChunk(frame.payload, options_.max_chunk_entries));
+  auto parsed = internal::DecodeSnapshotChunk(frame.payload, options_.max_chunk_entries);
+  if (!parsed.ok()) {
+    // A chunk damaged so badly it does not even parse is refused like one failing its checksum.
+    if (active_ && peer == peer_) {
+      ++status_.corrupt_chunks;
+      Abandon(now_millis);
+    }
+    return Status::Ok();
+  }
+  internal::DecodedChunk decoded = std::move(parsed).value();
   decoded.chunk.bytes = 0;
   for (const auto& e : decoded.chunk.entries) decoded.chunk.bytes += e.key.size() + e.state.size();
   if (!active_ || peer != peer_ || decoded.transfer_id != transfer_id_) return Status::Ok();  // an old transfer's

@@ -57,6 +57,8 @@ SimCluster::SimCluster(ClusterOptions options, uint64_t seed)
 SimCluster::~SimCluster() {
   for (auto& n : nodes_) {
     n->sessions.clear();
+    n->senders.clear();
+    n->receiver.reset();
     n->replica.reset();
     if (n->store) (void)n->store->Close();
   }
@@ -74,6 +76,10 @@ void SimCluster::OpenNode(Node& n) {
   Check(r.status(), "opening a simulated replica");
   n.replica = std::move(r).value();
   n.up = true;
+  // An install interrupted by the crash resumes from what the store recorded.
+  n.receiver = std::make_unique<replication::SnapshotReceiver>(options_.snapshot, now_);
+  replication::SnapshotProgress p = n.replica->snapshot_progress();
+  n.receiver->Restore(p.installing, p.next_begin, p.keys, p.bytes, p.chunks);
 }
 
 void SimCluster::CreateCollection(int i, const std::string& name, const std::string& resolver) {
@@ -87,6 +93,7 @@ void SimCluster::Connect(int a, int b) {
     Node& n = *nodes_[x];
     n.generation[y] = gen;
     n.sessions[y] = std::make_unique<replication::ShippingSession>(options_.shipping, n.replica.get(), now_);
+    n.senders[y] = std::make_unique<replication::SnapshotSender>(options_.snapshot, n.replica.get());
   }
   for (auto [x, y] : {std::pair{a, b}, std::pair{b, a}}) {
     replication::SessionOutput out;
@@ -95,6 +102,11 @@ void SimCluster::Connect(int a, int b) {
   }
   UpdateDirectOrigins(a);
   UpdateDirectOrigins(b);
+  for (auto [x, y] : {std::pair{a, b}, std::pair{b, a}}) {
+    replication::SnapshotReceiverOutput out;
+    nodes_[x]->receiver->OnPeerUp(std::to_string(y), now_, &out);
+    HandleSnapshot(x, std::move(out));
+  }
 }
 
 void SimCluster::UpdateDirectOrigins(int i) {
@@ -118,6 +130,14 @@ void SimCluster::Disconnect(int a, int b) {
   nodes_[a]->generation.erase(b);
   nodes_[b]->sessions.erase(a);
   nodes_[b]->generation.erase(a);
+  for (auto [x, y] : {std::pair{a, b}, std::pair{b, a}}) {
+    Node& n = *nodes_[x];
+    n.senders.erase(y);
+    if (n.receiver == nullptr) continue;
+    replication::SnapshotReceiverOutput out;
+    n.receiver->OnPeerDown(std::to_string(y), now_, &out);
+    HandleSnapshot(x, std::move(out));
+  }
   UpdateDirectOrigins(a);
   UpdateDirectOrigins(b);
 }
@@ -171,6 +191,17 @@ void SimCluster::Deliver(const Message& m) {
   if (!n.up) return;
   auto g = n.generation.find(m.from);
   if (g == n.generation.end() || g->second != m.generation) return;  // an old connection's message
+  switch (m.frame.type) {
+    case replication::MessageType::kSnapshotNeeded:
+    case replication::MessageType::kSnapshotRequest:
+    case replication::MessageType::kSnapshotChunk:
+    case replication::MessageType::kSnapshotChunkAck:
+    case replication::MessageType::kSnapshotRefused:
+      DeliverSnapshot(m);
+      return;
+    default:
+      break;
+  }
   auto it = n.sessions.find(m.from);
   replication::SessionOutput out;
   Status s = it->second->OnFrame(m.frame, now_, &out);
@@ -181,6 +212,14 @@ void SimCluster::Deliver(const Message& m) {
 void SimCluster::Tick() {
   for (auto& n : nodes_) {
     if (!n->up) continue;
+    for (auto& [peer, sender] : n->senders) {
+      std::vector<replication::OutFrame> frames;
+      sender->OnTick(now_, &frames);
+      SendSnapshotFrames(n->index, peer, std::move(frames));
+    }
+    replication::SnapshotReceiverOutput sout;
+    n->receiver->OnTick(now_, &sout);
+    HandleSnapshot(n->index, std::move(sout));
     std::vector<int> peers;
     for (auto& [peer, session] : n->sessions) peers.push_back(peer);
     for (int peer : peers) {
@@ -244,6 +283,8 @@ void SimCluster::Crash(int i) {
   for (auto [a, b] : links_) {
     if (a == i || b == i) Disconnect(a, b);
   }
+  n.senders.clear();
+  n.receiver.reset();
   n.replica.reset();
   (void)n.store->Close();
   n.store.reset();
@@ -257,6 +298,87 @@ void SimCluster::Restart(int i) {
   for (auto [a, b] : links_) {
     if (a == i || b == i) Connect(a, b);
   }
+}
+
+void SimCluster::SendSnapshotFrames(int node, int peer, std::vector<replication::OutFrame> frames) {
+  Node& n = *nodes_[node];
+  auto g = n.generation.find(peer);
+  if (g == n.generation.end()) return;
+  for (auto& f : frames) network_.Send(now_, node, peer, g->second, replication::Frame{f.type, std::move(f.payload)});
+}
+
+void SimCluster::DeliverSnapshot(const Message& m) {
+  Node& n = *nodes_[m.to];
+  replication::Frame frame = m.frame;
+  if (frame.type == replication::MessageType::kSnapshotRequest ||
+      frame.type == replication::MessageType::kSnapshotChunkAck) {
+    auto it = n.senders.find(m.from);
+    if (it == n.senders.end()) return;
+    std::vector<replication::OutFrame> frames;
+    Check(it->second->OnFrame(frame, now_, &frames), "a simulated peer sent a snapshot frame the sender refused");
+    SendSnapshotFrames(m.to, m.from, std::move(frames));
+    return;
+  }
+  if (frame.type == replication::MessageType::kSnapshotChunk && options_.tamper_chunk) {
+    options_.tamper_chunk(m.from, m.to, &frame);
+  }
+  replication::SnapshotReceiverOutput out;
+  Check(n.receiver->OnFrame(std::to_string(m.from), frame, n.replica->Context().vv(), now_, &out),
+        "a simulated peer sent a snapshot frame the receiver refused");
+  HandleSnapshot(m.to, std::move(out));
+}
+
+void SimCluster::HandleSnapshot(int node, replication::SnapshotReceiverOutput out) {
+  // Installs complete inline (the in-memory store); work through their output iteratively.
+  std::vector<replication::SnapshotReceiverOutput> work;
+  work.push_back(std::move(out));
+  while (!work.empty()) {
+    replication::SnapshotReceiverOutput cur = std::move(work.back());
+    work.pop_back();
+    Node& n = *nodes_[node];
+    if (!n.up) return;
+    for (auto& [peer, f] : cur.frames) {
+      std::vector<replication::OutFrame> frames;
+      frames.push_back(std::move(f));
+      SendSnapshotFrames(node, std::stoi(peer), std::move(frames));
+    }
+    for (auto& inst : cur.installs) {
+      Status st = Status::Internal("install did not complete");
+      n.replica->InstallSnapshotChunk(inst.peer, inst.begin, std::move(inst.chunk), [&](Status s) { st = s; });
+      replication::SnapshotReceiverOutput next;
+      n.receiver->OnInstalled(inst.transfer_id, inst.seq, st, n.replica->Context().vv(), now_, &next);
+      work.push_back(std::move(next));
+    }
+    if (cur.completed) {
+      // Installed: subscribe again at once, so log shipping catches up from the new context.
+      std::vector<int> peers;
+      for (auto& [peer, session] : n.sessions) peers.push_back(peer);
+      for (int peer : peers) {
+        auto it = n.sessions.find(peer);
+        if (it == n.sessions.end()) continue;
+        replication::SessionOutput sout;
+        it->second->Resubscribe(now_, &sout);
+        Handle(node, peer, std::move(sout));
+      }
+    }
+  }
+}
+
+replication::BootstrapStatus SimCluster::Bootstrap(int i) const {
+  const Node& n = *nodes_[i];
+  if (!n.up || n.receiver == nullptr) return {};
+  return n.receiver->status();
+}
+
+void SimCluster::ApplyRetention(int i, uint64_t max_changes_per_origin) {
+  Node& n = *nodes_[i];
+  if (!n.up) return;
+  std::vector<VersionVector> acks;
+  for (auto& [peer, session] : n.sessions) {
+    if (session->peer_subscribed()) acks.push_back(session->peer_context().vv());
+  }
+  Check(n.replica->ApplyRetention(replication::StabilityHorizon(acks), max_changes_per_origin).status(),
+        "log retention");
 }
 
 std::string SimCluster::Digest(int i) {

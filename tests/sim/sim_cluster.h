@@ -4,6 +4,7 @@
 #ifndef SYNCLINE_TESTS_SIM_SIM_CLUSTER_H_
 #define SYNCLINE_TESTS_SIM_SIM_CLUSTER_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 #include "syncline/core/memory_store.h"
 #include "syncline/replication/log_shipping.h"
 #include "syncline/replication/replica.h"
+#include "syncline/replication/snapshot.h"
 
 namespace syncline::sim {
 
@@ -28,6 +30,9 @@ struct ClusterOptions {
   replication::ShippingOptions shipping;
   int64_t tick_millis = 50;
   int64_t max_skew_millis = 5000;  // each node's wall clock is off by up to this, either way
+  replication::SnapshotOptions snapshot;
+  // Called on every delivered snapshot chunk (from, to, frame): a test may corrupt it.
+  std::function<void(int, int, replication::Frame*)> tamper_chunk;
 };
 
 class SimCluster {
@@ -59,6 +64,12 @@ class SimCluster {
   void Restart(int i);
 
   std::string Digest(int i);
+
+  // Snapshot bootstrap progress of node `i` (default when it is down).
+  replication::BootstrapStatus Bootstrap(int i) const;
+  // Log retention on node `i`: truncates below what its connected peers acknowledged and to at
+  // most `max_changes_per_origin` changes per origin.
+  void ApplyRetention(int i, uint64_t max_changes_per_origin);
   std::string DebugSessions();
 
  private:
@@ -71,6 +82,8 @@ class SimCluster {
     std::unique_ptr<replication::Replica> replica;
     std::map<int, std::unique_ptr<replication::ShippingSession>> sessions;  // by peer
     std::map<int, uint64_t> generation;                                      // by peer
+    std::unique_ptr<replication::SnapshotReceiver> receiver;
+    std::map<int, std::unique_ptr<replication::SnapshotSender>> senders;     // by peer
     bool up = true;
   };
   void OpenNode(Node& n);
@@ -79,6 +92,9 @@ class SimCluster {
   void UpdateDirectOrigins(int i);
   void Handle(int node, int peer, replication::SessionOutput out);
   void Deliver(const Message& m);
+  void DeliverSnapshot(const Message& m);
+  void HandleSnapshot(int node, replication::SnapshotReceiverOutput out);
+  void SendSnapshotFrames(int node, int peer, std::vector<replication::OutFrame> frames);
   void Tick();
   void SetClocks();
 

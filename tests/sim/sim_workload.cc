@@ -30,7 +30,7 @@ std::string Workload::Key() { return "k" + std::to_string(std::uniform_int_distr
 void Workload::Step(SimCluster& cluster) {
   std::vector<int> live;
   for (int i = 0; i < cluster.size(); ++i) {
-    if (cluster.up(i)) live.push_back(i);
+    if (cluster.up(i) && cluster.replica(i).Serving()) live.push_back(i);  // installing: serves nothing
   }
   if (live.empty()) return;
   int node = live[std::uniform_int_distribution<size_t>(0, live.size() - 1)(rng_)];

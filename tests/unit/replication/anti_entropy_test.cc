@@ -4,6 +4,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -505,6 +506,65 @@ TEST(AntiEntropy, APeerCannotMakeUsClaimKeysWeDoNotHold) {
   EXPECT_TRUE(r->done());
   EXPECT_EQ(r->have(), std::vector<std::string>{held});
   EXPECT_EQ(r->need(), std::vector<std::string>{*MakeItemKey("c", "theirs")});
+}
+
+// A hostile or broken peer: well-formed messages with random ranges, modes, items and replies.
+// The engine must answer each within its message limit or refuse it, never crash.
+TEST(AntiEntropy, AnswersArbitraryWellFormedMessagesWithinItsLimits) {
+  testing::SeededRng rng;
+  Model model;
+  MakePair(rng, 2000, 0, 0, 0, &model, &model);
+  MemoryItemIndex index(kIndexKey, 1);
+  Load(model, &index);
+  std::vector<std::string> keys;
+  for (const auto& [k, d] : model) keys.push_back(k);
+  ReconcileOptions options;
+  options.max_message_bytes = 64 << 10;
+  options.max_list_items = 32;
+  options.max_key_bytes = 64;
+  for (int round = 0; round < 300; ++round) {
+    // Random increasing bounds, drawn from our keys and from random bytes.
+    std::set<std::string> bound_set;
+    for (size_t i = 0, n = rng.Uniform(0, 40); i < n; ++i) {
+      std::string b = rng.Chance(0.5) ? keys[rng.Uniform(0, keys.size() - 1)] : rng.Bytes(8);
+      if (!b.empty()) bound_set.insert(b.substr(0, rng.Uniform(1, b.size())));
+    }
+    std::vector<std::optional<std::string>> bounds(bound_set.begin(), bound_set.end());
+    bounds.push_back(std::nullopt);
+    ae::Message m;
+    std::string lower;
+    for (const std::optional<std::string>& upper : bounds) {
+      ae::WireRange r{upper, static_cast<ae::RangeMode>(rng.Uniform(0, 3)), {}, {}, {}};
+      auto in_range = [&](const std::string& k) { return k >= lower && (!upper || k < *upper); };
+      std::set<std::string> picked;
+      for (size_t i = 0, n = rng.Uniform(0, 20); i < n; ++i) {
+        std::string k = rng.Chance(0.7) ? keys[rng.Uniform(0, keys.size() - 1)] : rng.Bytes(10);
+        if (in_range(k)) picked.insert(k);
+      }
+      if (r.mode == ae::RangeMode::kFingerprint) r.fingerprint = rng.Bytes(12).append(12, 'x');
+      r.fingerprint.resize(r.mode == ae::RangeMode::kFingerprint ? 12 : 0);
+      for (const std::string& k : picked) {
+        if (r.mode == ae::RangeMode::kItems) r.items.push_back({k, RandomDigest(rng)});
+        if (r.mode == ae::RangeMode::kReply) {
+          r.reply.push_back({k, static_cast<uint8_t>(rng.Uniform(1, 3))});
+        }
+      }
+      m.ranges.push_back(std::move(r));
+      if (upper) lower = *upper;
+    }
+    auto r = std::move(Reconciler::Create(&index, kSessionKey, options).value());
+    Result<std::optional<std::string>> answer = r->HandleMessage(ae::EncodeMessage(m));
+    ASSERT_TRUE(answer.ok() || answer.status().IsCorruption()) << answer.status();
+    if (answer.ok() && answer->has_value()) {
+      EXPECT_LE((*answer)->size(), options.max_message_bytes);
+      ae::DecodeLimits limits;
+      limits.max_message_bytes = options.max_message_bytes;
+      limits.max_list_items = options.max_list_items;
+      limits.max_key_bytes = options.max_key_bytes;
+      EXPECT_TRUE(ae::DecodeMessage(**answer, limits).ok());
+    }
+    for (const std::string& k : r->have()) EXPECT_TRUE(index.Find(k).has_value());
+  }
 }
 
 TEST(AntiEntropy, RefusesBadOptionsAndMisuse) {

@@ -52,6 +52,10 @@ struct NodeOptions {
   size_t max_frame_bytes = size_t{16} << 20;    // largest frame accepted from a peer
   size_t max_value_bytes = size_t{1} << 20;     // largest value, element or delta written
   replication::ShippingOptions shipping;
+  // Snapshot bootstrap (chunk size, window, stall timeout) and log retention (interval, changes
+  // kept per origin): docs/snapshot-and-retention.md.
+  replication::SnapshotOptions snapshot;
+  replication::RetentionOptions retention;
   int64_t reconnect_max_millis = 5000;
   std::shared_ptr<const conflict::ResolverRegistry> registry;  // default: the built-ins
   asio::io_context* io = nullptr;  // run replication on this io_context (not owned); null: own thread
@@ -70,6 +74,8 @@ struct NodeStatus {
   replication::ReplicaStats replica;
   core::StoreStats store;
   std::vector<replication::PeerStatus> peers;
+  replication::BootstrapStatus bootstrap;  // snapshot install progress (installing: serves nothing)
+  replication::RetentionStatus retention;  // horizon, log bounds per origin, truncation
   uint16_t client_port = 0;
   uint64_t client_connections = 0;
   uint64_t client_requests = 0;

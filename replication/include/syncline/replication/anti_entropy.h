@@ -218,8 +218,8 @@ class Reconciler {
   // Processes one message from the peer and returns the reply to send, or nullopt when the
   // session is complete and nothing is to be sent. Corruption when the message does not
   // decode, exceeds a bound or was built with another fingerprint length, ResourceExhausted
-  // past max_differences; the session is then unusable (start a new one). Errors of the index come back as they are. FailedPrecondition
-  // after the session completed or failed.
+  // past max_differences; the session is then unusable (start a new one). Errors of the index
+  // come back as they are. FailedPrecondition after the session completed or failed.
   Result<std::optional<std::string>> HandleMessage(std::string_view message);
 
   // True once nothing more is expected: our last message needs no answer or the peer's final

@@ -40,6 +40,13 @@
 
 namespace syncline::replication {
 
+// True for the messages of snapshot bootstrap (routed to the snapshot engines, not log shipping).
+inline bool IsSnapshotMessage(MessageType type) {
+  return type == MessageType::kSnapshotNeeded || type == MessageType::kSnapshotRequest ||
+         type == MessageType::kSnapshotChunk || type == MessageType::kSnapshotChunkAck ||
+         type == MessageType::kSnapshotRefused;
+}
+
 struct SnapshotOptions {
   // A chunk holds about this many bytes of states (default 1 MiB; one larger state goes alone).
   size_t chunk_max_bytes = size_t{1} << 20;
@@ -177,9 +184,9 @@ class SnapshotReceiver {
   void OnPeerDown(const std::string& peer, int64_t now_millis, SnapshotReceiverOutput* out);
   // SnapshotNeeded, SnapshotChunk or SnapshotRefused from `peer`. `node_vv` is the node's
   // version vector now (a SnapshotNeeded judged before our last completed snapshot is stale).
-  // Corruption if the message does not decode or breaks a bound (the host drops the
-  // connection); a chunk failing its checksum is not an error here: it is refused and fetched
-  // again.
+  // Corruption if a SnapshotNeeded or SnapshotRefused does not decode (the host drops the
+  // connection); a chunk that does not parse, breaks a bound or fails its checksum is not an
+  // error here: it is refused and fetched again from the last installed key.
   Status OnFrame(const std::string& peer, const Frame& frame, const VersionVector& node_vv, int64_t now_millis,
                  SnapshotReceiverOutput* out);
   // The host installed (or failed to install) a chunk from an earlier SnapshotInstall.

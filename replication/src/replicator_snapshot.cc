@@ -1,0 +1,171 @@
+// Replicator: snapshot bootstrap (a sender per peer, one receiver) and log retention.
+#include "syncline/replication/replicator.h"
+
+namespace syncline::replication {
+
+void Replicator::SnapshotStart() {
+  receiver_ = std::make_unique<SnapshotReceiver>(options_.snapshot, NowMillis());
+  // An install interrupted by a crash or a stop resumes from what the store recorded.
+  SnapshotProgress p = replica_->snapshot_progress();
+  receiver_->Restore(p.installing, p.next_begin, p.keys, p.bytes, p.chunks);
+  if (p.installing) Log("resuming the snapshot install from " + p.source + " after " + std::to_string(p.keys) + " keys");
+}
+
+void Replicator::SnapshotPeerUp(const std::string& node_id) {
+  auto it = peers_.find(node_id);
+  if (it == peers_.end() || receiver_ == nullptr) return;
+  it->second.sender = std::make_unique<SnapshotSender>(options_.snapshot, replica_);
+  SnapshotReceiverOutput out;
+  receiver_->OnPeerUp(node_id, NowMillis(), &out);
+  HandleSnapshot(std::move(out));
+}
+
+void Replicator::SnapshotPeerDown(const std::string& node_id) {
+  if (receiver_ == nullptr) return;
+  SnapshotReceiverOutput out;
+  receiver_->OnPeerDown(node_id, NowMillis(), &out);
+  HandleSnapshot(std::move(out));
+}
+
+void Replicator::SnapshotFrame(const std::string& node_id, const Frame& frame) {
+  auto it = peers_.find(node_id);
+  if (it == peers_.end() || receiver_ == nullptr) return;
+  Status s;
+  if (frame.type == MessageType::kSnapshotRequest || frame.type == MessageType::kSnapshotChunkAck) {
+    std::vector<OutFrame> frames;
+    s = it->second.sender->OnFrame(frame, NowMillis(), &frames);
+    for (auto& f : frames) {
+      Status sent = transport_->Send(node_id, f.type, f.payload);
+      // Back-pressure: the receiver asks again from its last installed key after a stall.
+      if (!sent.ok()) Log("sending a snapshot chunk to " + node_id + " failed: " + sent.ToString());
+    }
+  } else {
+    SnapshotReceiverOutput out;
+    s = receiver_->OnFrame(node_id, frame, replica_->Context().vv(), NowMillis(), &out);
+    HandleSnapshot(std::move(out));
+  }
+  if (!s.ok()) {
+    Log("peer " + node_id + " sent a bad snapshot message, dropping the connection: " + s.ToString());
+    peers_.erase(node_id);
+    SnapshotPeerDown(node_id);
+  }
+}
+
+void Replicator::SnapshotWritable(const std::string& node_id) {
+  auto it = peers_.find(node_id);
+  if (it == peers_.end() || it->second.sender == nullptr) return;
+  std::vector<OutFrame> frames;
+  it->second.sender->OnWritable(NowMillis(), &frames);
+  for (auto& f : frames) (void)transport_->Send(node_id, f.type, f.payload);
+}
+
+void Replicator::SnapshotTick(int64_t now) {
+  if (receiver_ == nullptr) return;
+  for (auto& [id, peer] : peers_) {
+    if (peer.sender == nullptr) continue;
+    std::vector<OutFrame> frames;
+    peer.sender->OnTick(now, &frames);
+    for (auto& f : frames) (void)transport_->Send(id, f.type, f.payload);
+  }
+  SnapshotReceiverOutput out;
+  receiver_->OnTick(now, &out);
+  HandleSnapshot(std::move(out));
+  if (options_.retention.interval_millis > 0 && now - last_retention_ >= options_.retention.interval_millis) {
+    last_retention_ = now;
+    RunRetention(now);
+  }
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  bootstrap_status_ = receiver_->status();
+  retention_status_ = retention_;
+}
+
+void Replicator::HandleSnapshot(SnapshotReceiverOutput out) {
+  for (auto& [peer, f] : out.frames) {
+    Status sent = transport_->Send(peer, f.type, f.payload);
+    if (!sent.ok()) Log("sending a snapshot message to " + peer + " failed: " + sent.ToString());
+  }
+  for (auto& inst : out.installs) {
+    uint64_t transfer = inst.transfer_id;
+    uint64_t seq = inst.seq;
+    std::string peer = inst.peer;
+    auto alive = alive_;
+    replica_->InstallSnapshotChunk(
+        inst.peer, std::move(inst.begin), std::move(inst.chunk),
+        [this, alive, transfer, seq, peer](Status status) {
+          // Writer thread: hand the outcome to the io_context.
+          asio::post(io_, [this, alive, transfer, seq, peer, status]() {
+            if (!alive->load() || receiver_ == nullptr) return;
+            if (!status.ok()) Log("installing a snapshot chunk from " + peer + " failed: " + status.ToString());
+            SnapshotReceiverOutput next;
+            receiver_->OnInstalled(transfer, seq, status, replica_->Context().vv(), NowMillis(), &next);
+            HandleSnapshot(std::move(next));
+          });
+        });
+  }
+  if (out.completed) {
+    Log("snapshot installed; catching up from the log");
+    {
+      std::lock_guard<std::mutex> lock(snapshot_mu_);
+      bootstrap_status_ = receiver_->status();
+    }
+    // Subscribe again at once, so publishers stream from the installed context.
+    int64_t now = NowMillis();
+    std::vector<std::string> ids;
+    for (auto& [id, peer] : peers_) ids.push_back(id);
+    for (const auto& id : ids) {
+      auto it = peers_.find(id);
+      if (it == peers_.end()) continue;
+      SessionOutput sout;
+      it->second.session->Resubscribe(now, &sout);
+      Handle(id, std::move(sout));
+    }
+  }
+}
+
+void Replicator::RunRetention(int64_t now) {
+  (void)now;
+  // Every peer this node ever heard from counts: its last persisted acknowledgement, or what its
+  // live session says now.
+  std::map<std::string, VersionVector> acks;
+  Status read = replica_->store()->Read([&](core::ReadView& view) -> Status {
+    return view.Scan(core::Table::kPeers, "ack/", "ack0", [&](std::string_view k, std::string_view v) {
+      auto ctx = DotContext::Decode(v);
+      if (ctx.ok()) acks[std::string(k.substr(4))] = ctx->vv();
+      return true;
+    });
+  });
+  if (!read.ok()) {
+    retention_.last_error = read.ToString();
+    return;
+  }
+  for (auto& [id, peer] : peers_) {
+    if (peer.session->peer_subscribed()) acks[id] = peer.session->peer_context().vv();
+  }
+  std::vector<VersionVector> all;
+  for (auto& [id, vv] : acks) all.push_back(vv);
+  std::optional<VersionVector> horizon = StabilityHorizon(all);
+  auto report = replica_->ApplyRetention(horizon, options_.retention.max_changes_per_origin);
+  ++retention_.runs;
+  retention_.have_horizon = horizon.has_value();
+  retention_.horizon = horizon.value_or(VersionVector());
+  if (!report.ok()) {
+    retention_.last_error = report.status().ToString();
+    Log("log retention failed: " + retention_.last_error);
+    return;
+  }
+  retention_.last_error.clear();
+  retention_.truncated_total += report->truncated;
+  retention_.log = std::move(report).value();
+}
+
+BootstrapStatus Replicator::Bootstrap() const {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  return bootstrap_status_;
+}
+
+RetentionStatus Replicator::Retention() const {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  return retention_status_;
+}
+
+}  // namespace syncline::replication
