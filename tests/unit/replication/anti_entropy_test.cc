@@ -268,6 +268,25 @@ TEST(AntiEntropy, FindsExactlyTheSymmetricDifference) {
   }
 }
 
+TEST(AntiEntropy, EveryItemDifferent) {
+  testing::SeededRng rng;
+  Model a;
+  Model b;
+  MakePair(rng, 2500, 0, 0, 0, &a, &b);
+  for (auto& [k, d] : b) d = RandomDigest(rng);  // same keys, every state different
+  Model disjoint;
+  MakePair(rng, 0, 0, 1500, 0, &disjoint, &disjoint);
+  for (const Model* other : {&b, &disjoint}) {
+    MemoryItemIndex ia(kIndexKey, 1);
+    MemoryItemIndex ib(kIndexKey, 2);
+    Load(a, &ia);
+    Load(*other, &ib);
+    Outcome o = RunSession(ia, ib, {});
+    ExpectExactDifference(a, *other, o);
+    EXPECT_EQ(o.a->stats().ranges_equal + o.b->stats().ranges_equal, 0u);
+  }
+}
+
 TEST(AntiEntropy, IdenticalSetsFinishInOneRoundTrip) {
   testing::SeededRng rng;
   Model a;
