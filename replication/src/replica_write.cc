@@ -374,9 +374,16 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
       Dot dot{id_, ctx.vv().Get(id_) + 1};
       now = Now();
       conflict::WriteContext wctx{id_, now, dot};
-      auto records = internal::TxnKeyRecords(txn, w.collection, w.key);
+      std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, w.collection, w.key);
+      internal::UndoKeyRecords* undo = nullptr;
+      if (undo_.load()) {
+        auto wrapped = std::make_unique<internal::UndoKeyRecords>(std::move(records));
+        undo = wrapped.get();
+        records = std::move(wrapped);
+      }
       auto delta = ApplyLocal(*records, c.type, *c.impl, w.op, wctx);
       if (!delta.ok()) return delta.status().WithContext(where);
+      if (undo != nullptr) SYNCLINE_RETURN_IF_ERROR(SaveUndo(txn, dot, w.collection, w.key, *undo).WithContext(where));
       core::Change change;
       change.collection = w.collection;
       change.key = w.key;
