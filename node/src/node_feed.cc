@@ -43,7 +43,9 @@ Result<FeedBatch> ReadBatch(core::Store& store, const replication::Replica& repl
     c.local = c.dot.replica == replica.id();
     c.delta = std::move(e.change.payload);
     auto impl = replica.registry().Find(c.resolver);
-    if (!impl.ok()) {
+    if (e.change.kind == replication::kVoidChangeKind) {
+      c.rendered = "<void>";  // a change a promotion took back (leader_follower.h)
+    } else if (!impl.ok()) {
       c.rendered = "<resolver '" + c.resolver + "' unknown here>";
     } else {
       auto r = (*impl)->Render(c.delta);
