@@ -50,7 +50,10 @@ std::string Label(std::string_view s) {
 std::string StatusJson(const NodeStatus& st) {
   std::ostringstream o;
   o << "{\"node_id\":" << Quote(st.node_id) << ",\"replica_id\":" << Quote(st.replica_id.ToString())
-    << ",\"mode\":" << Quote(st.mode) << ",\"role\":\"leader\",\"epoch\":0"
+    << ",\"mode\":" << Quote(st.mode) << ",\"role\":" << Quote(st.role) << ",\"epoch\":" << st.epoch
+    << ",\"leader\":" << Quote(st.leader) << ",\"leader_client\":" << Quote(st.leader_client)
+    << ",\"behind_leader\":" << st.behind_leader << ",\"leader_connected\":" << (st.leader_connected ? "true" : "false")
+    << ",\"pending_acks\":" << st.pending_acks << ",\"orphaned\":" << st.replica.orphaned
     << ",\"peer_address\":" << Quote(st.peer_address) << ",\"context\":" << Quote(st.context.ToString())
     << ",\"local_writes\":" << st.replica.local_writes << ",\"changes_applied\":" << st.replica.changes_applied
     << ",\"conflicts\":" << st.replica.conflicts << ",\"duplicates\":" << st.replica.duplicates
@@ -98,6 +101,10 @@ std::string MetricsText(const NodeStatus& st) {
   gauge("syncline_store_queue_depth", "Writes waiting for the store's writer.", st.store.queue_depth);
   counter("syncline_store_groups_committed_total", "Store transactions committed.", st.store.groups_committed);
   gauge("syncline_peers_connected", "Peers connected.", st.peers.size());
+  gauge("syncline_epoch", "The cluster epoch this node runs.", st.epoch);
+  gauge("syncline_behind_leader_changes", "Followers: changes the leader holds that this node lacks.", st.behind_leader);
+  gauge("syncline_pending_acks", "Writes waiting for followers' acknowledgements.", st.pending_acks);
+  counter("syncline_orphaned_total", "Changes taken back after a promotion left them behind (journaled).", st.replica.orphaned);
   o << "# HELP syncline_peer_lag_changes Changes held here that the peer has not acknowledged.\n"
        "# TYPE syncline_peer_lag_changes gauge\n";
   for (const auto& p : st.peers) o << "syncline_peer_lag_changes{peer=\"" << Label(p.node_id) << "\"} " << p.lag_changes << "\n";

@@ -114,14 +114,14 @@ Status ValidateConfig(const Config& c) {
   for (const auto& p : c.peers) {
     if (!ValidAddress(p)) return Status::InvalidArgument("peer '" + p + "' is not host:port");
   }
-  if (c.mode != "multi-leader") {
-    if (c.mode == "leader-follower") {
-      return Status::InvalidArgument("--mode leader-follower is not available in this version; use multi-leader");
-    }
-    return Status::InvalidArgument("--mode must be multi-leader, not '" + c.mode + "'");
+  if (c.mode != "multi-leader" && c.mode != "leader-follower") {
+    return Status::InvalidArgument("--mode must be multi-leader or leader-follower, not '" + c.mode + "'");
   }
-  if (c.default_ack != "local") {
-    return Status::InvalidArgument("--ack '" + c.default_ack + "': only 'local' is available in multi-leader mode");
+  if (c.mode == "leader-follower" && c.initial_leader.empty()) {
+    return Status::InvalidArgument("--mode leader-follower needs --initial-leader (the first leader's node id)");
+  }
+  if (c.default_ack != "local" && c.default_ack != "one" && c.default_ack != "quorum" && c.default_ack != "all") {
+    return Status::InvalidArgument("--ack must be local, one, quorum or all, not '" + c.default_ack + "'");
   }
   if (c.sync != "durable" && c.sync != "nosync") return Status::InvalidArgument("--sync must be durable or nosync, not '" + c.sync + "'");
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};

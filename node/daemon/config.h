@@ -23,13 +23,13 @@ struct Config {
   std::string client_listen = "127.0.0.1:7401"; // client endpoint
   std::string admin_listen = "127.0.0.1:7402";  // admin HTTP (/metrics, /status, /healthz); "" = off
   std::vector<std::string> peers;               // host:port of the peers to dial
-  std::string mode = "multi-leader";            // multi-leader (leader-follower: not yet)
+  std::string mode = "multi-leader";            // multi-leader | leader-follower
   std::string initial_leader;                   // leader-follower: the first leader's node id
-  std::string default_ack = "local";            // local (one, quorum, all: with leader-follower)
+  std::string default_ack = "local";            // local | one | quorum | all
   std::string sync = "durable";                 // durable | nosync
   uint64_t max_frame_bytes = uint64_t{16} << 20;
   uint64_t max_value_bytes = uint64_t{1} << 20;
-  uint64_t feed_retain_entries = 100000;        // change-feed tail kept without a cursor
+  uint64_t feed_retain_entries = 10000;         // change-feed tail kept without a cursor
   std::string log_level = "info";               // trace debug info warn error off
   std::string log_format = "text";              // text | json
   std::map<std::string, std::string> collections;  // created at start: name -> resolver

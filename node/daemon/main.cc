@@ -149,6 +149,8 @@ int main(int argc, char** argv) {
   o.cluster_id = c.cluster_id;
   o.secret = *secret;
   o.mode = c.mode;
+  o.initial_leader = c.initial_leader;
+  o.default_ack = *syncline::replication::ParseAckLevel(c.default_ack);  // validated above
   std::tie(o.peer_host, o.peer_port) = Split(c.peer_listen);
   o.advertised_address = c.advertise.empty() ? c.peer_listen : c.advertise;
   o.peers = c.peers;

@@ -2,6 +2,7 @@
 
 #include <asio.hpp>
 
+#include <algorithm>
 #include <chrono>
 
 #include "client_codec.h"
@@ -140,14 +141,52 @@ Result<std::unique_ptr<Client>> Client::Connect(const std::string& host_port, in
 
 Result<replication::WriteResult> Client::Write(const std::string& collection, const std::string& key,
                                                const replication::WriteOp& op) {
+  return Write(collection, key, op, WriteOptions{});
+}
+
+Result<replication::WriteResult> Client::Write(const std::string& collection, const std::string& key,
+                                               const replication::WriteOp& op, const WriteOptions& options) {
   node::v1::Request req;
   node::EncodeWrite(collection, key, op, req.mutable_write());
+  req.mutable_write()->set_ack(options.ack);
+  req.mutable_write()->set_ack_timeout_millis(static_cast<uint32_t>(std::max<int64_t>(0, options.ack_timeout_millis)));
   SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
+  redirect_ = Redirect{};
+  if (resp.has_redirect()) {
+    redirect_ = Redirect{resp.redirect().leader(), resp.redirect().client_address(), resp.redirect().epoch()};
+  }
   SYNCLINE_RETURN_IF_ERROR(node::ResponseStatus(resp));
   replication::WriteResult out;
   out.dot = Dot{ReplicaId(resp.write().origin()), resp.write().counter()};
   out.hlc = HlcTimestamp::Unpack(resp.write().hlc());
   return out;
+}
+
+Result<replication::ReadResult> Client::Read(const std::string& collection, const std::string& key,
+                                             const ReadOptions& options, ReadInfo* info) {
+  node::v1::Request req;
+  req.mutable_read()->set_collection(collection);
+  req.mutable_read()->set_key(key);
+  req.mutable_read()->set_min_origin(options.min_version.replica.value());
+  req.mutable_read()->set_min_counter(options.min_version.counter);
+  req.mutable_read()->set_wait_millis(static_cast<uint32_t>(std::max<int64_t>(0, options.wait_millis)));
+  SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
+  SYNCLINE_RETURN_IF_ERROR(node::ResponseStatus(resp));
+  if (info != nullptr) {
+    info->behind_changes = resp.read().behind_changes();
+    info->leader_connected = resp.read().leader_connected();
+    info->epoch = resp.read().epoch();
+    info->role = resp.read().role();
+  }
+  return node::DecodeReadResult(resp.read());
+}
+
+Result<PromoteResult> Client::Promote(const std::string& mode) {
+  node::v1::Request req;
+  req.mutable_promote()->set_mode(mode);
+  SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
+  SYNCLINE_RETURN_IF_ERROR(node::ResponseStatus(resp));
+  return PromoteResult{resp.promote().epoch(), resp.promote().leader(), resp.promote().mode()};
 }
 
 Result<replication::ReadResult> Client::Read(const std::string& collection, const std::string& key) {

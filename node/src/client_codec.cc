@@ -110,8 +110,13 @@ void EncodeStatus(const NodeStatus& in, const std::map<std::string, std::string>
   out->set_node_id(in.node_id);
   out->set_replica_id(in.replica_id.value());
   out->set_mode(in.mode);
-  out->set_role(in.mode == "multi-leader" ? "leader" : "follower");
-  out->set_epoch(0);
+  out->set_role(in.role);
+  out->set_epoch(in.epoch);
+  out->set_leader(in.leader);
+  out->set_leader_client(in.leader_client);
+  out->set_orphaned(in.replica.orphaned);
+  out->set_behind_leader(in.behind_leader);
+  out->set_pending_acks(in.pending_acks);
   out->set_context(in.context.ToString());
   out->set_local_writes(in.replica.local_writes);
   out->set_changes_applied(in.replica.changes_applied);
@@ -154,6 +159,11 @@ RemoteStatus DecodeStatus(const v1::NodeStatus& in) {
   out.changes_applied = in.changes_applied();
   out.conflicts = in.conflicts();
   out.duplicates = in.duplicates();
+  out.leader = in.leader();
+  out.leader_client = in.leader_client();
+  out.orphaned = in.orphaned();
+  out.behind_leader = in.behind_leader();
+  out.pending_acks = in.pending_acks();
   out.peer_address = in.peer_address();
   out.client_address = in.client_address();
   for (const auto& [k, v] : in.collections()) out.collections[k] = v;

@@ -4,6 +4,7 @@
 
 #include "client_codec.h"
 #include "client_feed.h"
+#include "client_leader_follower.h"
 #include "syncline/node/node.h"
 #include "syncline/replication/frame.h"
 
@@ -88,10 +89,16 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
           Finish(Error(id, op.status()));
           return;
         }
+        auto ack = RequestedAck(req.write());
+        if (!ack.ok()) {
+          Finish(Error(id, ack.status()));
+          return;
+        }
         auto alive = server_->alive_;
         asio::io_context& io = server_->io_;
-        node->replica().Write(req.write().collection(), req.write().key(), std::move(op).value(),
-                              [self, alive, &io, id](Result<replication::WriteResult> r) {
+        node->WriteAsync(req.write().collection(), req.write().key(), std::move(op).value(), *ack,
+                         req.write().ack_timeout_millis(),
+                              [self, alive, &io, id, node](Result<replication::WriteResult> r) {
                                 v1::Response resp;
                                 resp.set_id(id);
                                 if (r.ok()) {
@@ -99,7 +106,7 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
                                   resp.mutable_write()->set_counter(r->dot.counter);
                                   resp.mutable_write()->set_hlc(r->hlc.Pack());
                                 } else {
-                                  SetError(r.status(), &resp);
+                                  SetWriteError(r.status(), *node, &resp);
                                 }
                                 asio::post(io, [self, alive, resp = std::move(resp)]() mutable {
                                   if (alive->load()) self->Finish(std::move(resp));
@@ -108,15 +115,50 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
         return;
       }
       case v1::Request::kRead: {
-        v1::Response resp;
-        resp.set_id(id);
-        auto r = node->Read(req.read().collection(), req.read().key());
-        if (r.ok()) {
-          EncodeReadResult(*r, resp.mutable_read());
-        } else {
-          SetError(r.status(), &resp);
+        auto answer = [self, node, id, read = req.read()](Status waited) {
+          v1::Response resp;
+          resp.set_id(id);
+          auto r = waited.ok() ? node->Read(read.collection(), read.key()) : Result<replication::ReadResult>(waited);
+          if (r.ok()) {
+            EncodeReadResult(*r, resp.mutable_read());
+            AddReadLag(*node, resp.mutable_read());
+          } else {
+            SetError(r.status(), &resp);
+          }
+          self->Finish(std::move(resp));
+        };
+        if (req.read().min_counter() == 0) {
+          answer(Status::Ok());
+          return;
         }
-        Finish(std::move(resp));
+        // Read-your-writes: wait (bounded) until this node holds the version asked for.
+        int64_t wait = req.read().wait_millis() == 0 ? 5000 : std::min<int64_t>(req.read().wait_millis(), 60000);
+        auto alive = server_->alive_;
+        WaitForVersion(server_->io_, node, Dot{ReplicaId(req.read().min_origin()), req.read().min_counter()}, wait,
+                       [alive, answer](Status s) {
+                         if (alive->load()) answer(s);
+                       });
+        return;
+      }
+      case v1::Request::kPromote: {
+        auto alive = server_->alive_;
+        asio::io_context& io = server_->io_;
+        std::string mode = req.promote().mode().empty() ? "leader-follower" : req.promote().mode();
+        node->PromoteAsync(mode, [self, alive, &io, id, node](Status s) {
+          v1::Response resp;
+          resp.set_id(id);
+          if (s.ok()) {
+            replication::EpochState st = node->leadership().state();
+            resp.mutable_promote()->set_epoch(st.epoch);
+            resp.mutable_promote()->set_leader(st.leader);
+            resp.mutable_promote()->set_mode(st.mode);
+          } else {
+            SetError(s, &resp);
+          }
+          asio::post(io, [self, alive, resp = std::move(resp)]() mutable {
+            if (alive->load()) self->Finish(std::move(resp));
+          });
+        });
         return;
       }
       case v1::Request::kCreateCollection: {

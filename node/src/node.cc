@@ -58,6 +58,19 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   auto replica = replication::Replica::Open(node->store_.get(), ro);
   if (!replica.ok()) return replica.status().WithContext("node '" + node->options_.node_id + "'");
   node->replica_ = std::move(replica).value();
+  replication::LeaderFollowerOptions lo;
+  lo.node_id = node->options_.node_id;
+  if (node->options_.serve_clients && node->options_.client_port != 0) {
+    lo.client_address = node->options_.client_host + ":" + std::to_string(node->options_.client_port);
+  }
+  lo.mode = node->options_.mode;
+  lo.initial_leader = node->options_.initial_leader;
+  lo.cluster_size = node->options_.cluster_size != 0 ? node->options_.cluster_size : node->options_.peers.size() + 1;
+  lo.promote_timeout_millis = node->options_.promote_timeout_millis;
+  lo.log = node->options_.log;
+  auto leadership = replication::LeaderFollower::Open(node->replica_.get(), lo);
+  if (!leadership.ok()) return leadership.status().WithContext("node '" + node->options_.node_id + "'");
+  node->leadership_ = std::move(leadership).value();
   Status feed = node::ConfigureFeed(*node->store_, node->options_);
   if (!feed.ok()) return feed.WithContext("node '" + node->options_.node_id + "': change feed");
   return node;
@@ -80,7 +93,9 @@ Status Node::Start() {
   ro.transport.handshake.cluster_id = options_.cluster_id;
   ro.transport.handshake.node_id = options_.node_id;
   ro.transport.handshake.replica_id = replica_->id();
-  ro.transport.handshake.mode = options_.mode;
+  ro.transport.handshake.mode = leadership_->state().mode;
+  ro.transport.handshake.epoch = leadership_->epoch();
+  ro.leadership = leadership_.get();
   ro.transport.handshake.secret = options_.secret;
   ro.transport.log = options_.log;
   ro.shipping = options_.shipping;
@@ -107,6 +122,7 @@ Status Node::Start() {
       return s;
     }
     client_port_ = rt.clients->port();
+    leadership_->SetClientAddress(options_.client_host + ":" + std::to_string(client_port_));
   }
   if (rt.own_io) {
     rt.thread = std::thread([io = rt.io] {
@@ -147,10 +163,16 @@ void Node::Stop() {
       if (done.wait_for(std::chrono::seconds(5)) != std::future_status::ready) rt.replicator->Stop();
       if (store_) store_->Flush();
     }
+    // Writes waiting for followers are answered "unknown" while the io_context still exists.
+    if (leadership_) {
+      leadership_->Abort(Status::DeadlineExceeded("node '" + options_.node_id +
+                                                  "' stopped before the write was acknowledged; the outcome is unknown"));
+    }
     rt.clients.reset();
     rt.replicator.reset();
     rt.own_io.reset();
   }
+  leadership_.reset();
   replica_.reset();
   if (store_) (void)store_->Close();
   store_.reset();
@@ -176,8 +198,17 @@ std::string Node::peer_address() const {
 NodeStatus Node::GetStatus() const {
   NodeStatus st;
   st.node_id = options_.node_id;
-  st.mode = options_.mode;
   st.peer_port = peer_port_;
+  if (leadership_) {
+    replication::EpochState es = leadership_->state();
+    st.mode = es.mode;
+    st.role = leadership_->role();
+    st.epoch = es.epoch;
+    st.leader = es.leader;
+    st.leader_client = es.leader_client;
+    st.pending_acks = leadership_->pending_acks();
+  }
+  if (runtime_->replicator) st.behind_leader = runtime_->replicator->BehindLeader(&st.leader_connected);
   st.peer_address = peer_address();
   if (replica_) {
     st.replica_id = replica_->id();
@@ -201,6 +232,77 @@ NodeStatus Node::GetStatus() const {
     st.client_bad_input = c.bad_input.load();
   }
   return st;
+}
+
+// Leader-follower mode: writes under the epoch rules with acknowledgement levels, promotion.
+
+void Node::WriteAsync(std::string collection, std::string key, replication::WriteOp op,
+                      std::optional<replication::AckLevel> ack, int64_t timeout_millis, WriteDone done) {
+  if (!leadership_) {
+    done(Status::Unavailable("node '" + options_.node_id + "' is stopped"));
+    return;
+  }
+  if (Status allowed = leadership_->CheckWrite(); !allowed.ok()) {
+    done(allowed);
+    return;
+  }
+  replication::AckLevel level = ack.value_or(options_.default_ack);
+  replication::Replicator* replicator = runtime_->replicator.get();
+  if (level != replication::AckLevel::kLocal && replicator == nullptr) {
+    done(Status::FailedPrecondition("node '" + options_.node_id + "' is not started, so no follower can acknowledge a '" +
+                                    std::string(replication::AckLevelName(level)) + "' write; nothing was applied"));
+    return;
+  }
+  int64_t timeout = timeout_millis > 0 ? timeout_millis : options_.ack_timeout_millis;
+  replica_->Write(std::move(collection), std::move(key), std::move(op),
+                  [replicator, level, timeout, done = std::move(done)](Result<replication::WriteResult> r) {
+                    if (!r.ok() || level == replication::AckLevel::kLocal) {
+                      done(std::move(r));
+                      return;
+                    }
+                    replication::WriteResult result = *r;
+                    replicator->WaitForAck(result.dot, level, timeout, [result, done](Status s) {
+                      if (s.ok()) {
+                        done(result);
+                      } else {
+                        done(s);
+                      }
+                    });
+                  });
+}
+
+Result<replication::WriteResult> Node::Write(std::string collection, std::string key, replication::WriteOp op) {
+  return Write(std::move(collection), std::move(key), std::move(op), options_.default_ack);
+}
+
+Result<replication::WriteResult> Node::Write(std::string collection, std::string key, replication::WriteOp op,
+                                             replication::AckLevel ack) {
+  std::promise<Result<replication::WriteResult>> p;
+  auto f = p.get_future();
+  WriteAsync(std::move(collection), std::move(key), std::move(op), ack, 0,
+             [&p](Result<replication::WriteResult> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+void Node::PromoteAsync(std::string mode, std::function<void(Status)> done) {
+  if (!runtime_->replicator) {
+    done(Status::FailedPrecondition("node '" + options_.node_id + "' is not started; start it before promoting it"));
+    return;
+  }
+  runtime_->replicator->Promote(std::move(mode), std::move(done));
+}
+
+uint64_t Node::BehindLeader(bool* leader_connected) const {
+  if (leader_connected != nullptr) *leader_connected = false;
+  if (!runtime_->replicator) return 0;
+  return runtime_->replicator->BehindLeader(leader_connected);
+}
+
+Status Node::Promote(std::string mode) {
+  std::promise<Status> p;
+  auto f = p.get_future();
+  PromoteAsync(std::move(mode), [&p](Status s) { p.set_value(std::move(s)); });
+  return f.get();
 }
 
 }  // namespace syncline

@@ -157,8 +157,22 @@ void PrintTable(const std::vector<std::string>& header, const std::vector<std::v
 int RunWrite(const Globals& g, const std::string& collection, const std::string& key, const replication::WriteOp& op) {
   auto client = ConnectOne(g);
   if (!client.ok()) return Fail("connect", client.status());
-  auto r = (*client)->Write(collection, key, op);
-  if (!r.ok()) return Fail("write to " + collection + "/" + key + " on " + (*client)->address(), r.status());
+  auto r = (*client)->Write(collection, key, op, WriteOptions{g.ack, g.ack_timeout_millis});
+  if (!r.ok()) {
+    const Redirect& to = (*client)->last_redirect();
+    if (!to.leader.empty()) {
+      // A follower refused the write (nothing applied): say where the leader is.
+      if (g.json) {
+        std::printf("{\"ok\":false,\"redirect\":{\"leader\":%s,\"client\":%s,\"epoch\":%llu}}\n",
+                    JsonString(to.leader).c_str(), JsonString(to.client_address).c_str(),
+                    static_cast<unsigned long long>(to.epoch));
+      }
+      std::fprintf(stderr, "syncline: %s is a follower; the leader is %s%s (use --node %s)\n",
+                   (*client)->address().c_str(), to.leader.c_str(),
+                   to.client_address.empty() ? "" : (" at " + to.client_address).c_str(), to.leader.c_str());
+    }
+    return Fail("write to " + collection + "/" + key + " on " + (*client)->address(), r.status());
+  }
   if (g.json) {
     std::printf("{\"ok\":true,\"origin\":%s,\"counter\":%llu,\"hlc\":%llu}\n", JsonString(r->dot.replica.ToString()).c_str(),
                 static_cast<unsigned long long>(r->dot.counter), static_cast<unsigned long long>(r->hlc.Pack()));

@@ -53,6 +53,8 @@ struct Globals {
   std::string node;          // --node ID|HOST:PORT
   bool json = false;         // --json
   int64_t timeout_millis = 5000;
+  std::string ack;                // --ack local|one|quorum|all for writes (empty: the node's default)
+  int64_t ack_timeout_millis = 0; // --ack-timeout-ms (0: the node's default)
 };
 
 std::string DefaultClusterFile();
@@ -87,6 +89,7 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code);
 void RegisterDigest(CLI::App& app, Globals& g, int* exit_code);
 void RegisterDump(CLI::App& app, Globals& g, int* exit_code);
 void RegisterCluster(CLI::App& app, Globals& g, int* exit_code);
+void RegisterPromote(CLI::App& app, Globals& g, int* exit_code);
 void RegisterWatch(CLI::App& app, Globals& g, int* exit_code);
 
 // Shared by the write commands: runs `op` on collection/key at the target node and prints the

@@ -82,7 +82,8 @@ Result<int> Spawn(const std::string& binary, const std::string& config, const st
   return static_cast<int>(pid);
 }
 
-int Up(const Globals& g, int nodes, const std::string& dir_arg, std::vector<std::string> collections) {
+int Up(const Globals& g, int nodes, const std::string& dir_arg, std::vector<std::string> collections,
+       const std::string& mode) {
   if (nodes < 1 || nodes > 16) {
     std::fprintf(stderr, "syncline: cluster up: --nodes must be 1..16\n");
     return kExitUsage;
@@ -141,7 +142,9 @@ int Up(const Globals& g, int nodes, const std::string& dir_arg, std::vector<std:
         << "peer_listen = \"" << n.peer << "\"\n"
         << "client_listen = \"" << n.client << "\"\n"
         << "admin_listen = \"" << n.admin << "\"\n"
-        << "mode = \"multi-leader\"\n"
+        << "mode = \"" << mode << "\"\n"
+        << (mode == "leader-follower" ? "initial_leader = \"n1\"\n" : "")
+        << (g.ack.empty() ? std::string() : "default_ack = \"" + g.ack + "\"\n")
         << "peers = [";
     bool first = true;
     for (const auto& other : cf.nodes) {
@@ -292,9 +295,13 @@ void RegisterCluster(CLI::App& app, Globals& g, int* exit_code) {
   up->add_option("--nodes,-n", *nodes, "number of nodes")->capture_default_str();
   up->add_option("--dir", *dir, "directory for data, logs, configs and the cluster file")->capture_default_str();
   up->add_option("--collection", *collections, "NAME=RESOLVER to create on every node (repeatable)");
-  up->callback([&g, exit_code, nodes, dir, collections] {
+  auto mode = std::make_shared<std::string>("multi-leader");
+  up->add_option("--mode", *mode, "replication mode (leader-follower: n1 leads epoch 1; --ack sets the nodes' default)")
+      ->check(CLI::IsMember({"multi-leader", "leader-follower"}))
+      ->capture_default_str();
+  up->callback([&g, exit_code, nodes, dir, collections, mode] {
     Globals local = g;
-    *exit_code = Up(local, *nodes, *dir, *collections);
+    *exit_code = Up(local, *nodes, *dir, *collections, *mode);
   });
   auto* down = cmd->add_subcommand("down", "stop the nodes of the cluster file");
   down->callback([&g, exit_code] { *exit_code = Down(g); });

@@ -12,9 +12,13 @@ int main(int argc, char** argv) {
   app.add_option("--node", g.node, "the node to address: an id from the cluster file or HOST:PORT of its client endpoint");
   app.add_flag("--json", g.json, "print JSON instead of tables");
   app.add_option("--timeout-ms", g.timeout_millis, "how long to wait for a node's answer")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--ack", g.ack, "write acknowledgement: local, one, quorum or all (default: the node's)")
+      ->check(CLI::IsMember({"local", "one", "quorum", "all"}));
+  app.add_option("--ack-timeout-ms", g.ack_timeout_millis, "how long a write waits for its acknowledgement (default: the node's)")
+      ->check(CLI::PositiveNumber);
   app.fallthrough();
   for (Register r : {RegisterPut, RegisterGet, RegisterDel, RegisterCounter, RegisterSet, RegisterMap, RegisterCreate,
-                     RegisterStatus, RegisterDigest, RegisterDump, RegisterCluster, RegisterWatch}) {
+                     RegisterStatus, RegisterDigest, RegisterDump, RegisterCluster, RegisterWatch, RegisterPromote}) {
     r(app, g, &exit_code);
   }
   try {

@@ -9,7 +9,10 @@ namespace {
 std::string StatusJson(const RemoteStatus& s) {
   std::string o = "{\"node_id\":" + JsonString(s.node_id) + ",\"replica_id\":" + JsonString(s.replica_id) +
                   ",\"mode\":" + JsonString(s.mode) + ",\"role\":" + JsonString(s.role) +
-                  ",\"epoch\":" + std::to_string(s.epoch) + ",\"context\":" + JsonString(s.context) +
+                  ",\"epoch\":" + std::to_string(s.epoch) + ",\"leader\":" + JsonString(s.leader) +
+                  ",\"leader_client\":" + JsonString(s.leader_client) + ",\"behind_leader\":" + std::to_string(s.behind_leader) +
+                  ",\"orphaned\":" + std::to_string(s.orphaned) + ",\"pending_acks\":" + std::to_string(s.pending_acks) +
+                  ",\"context\":" + JsonString(s.context) +
                   ",\"local_writes\":" + std::to_string(s.local_writes) +
                   ",\"changes_applied\":" + std::to_string(s.changes_applied) +
                   ",\"conflicts\":" + std::to_string(s.conflicts) + ",\"duplicates\":" + std::to_string(s.duplicates) +
@@ -59,7 +62,7 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
         if (g.json) {
           json.push_back("{\"node_id\":" + JsonString(t.id) + ",\"error\":" + JsonString(st.status().ToString()) + "}");
         } else {
-          rows.push_back({t.id, "unreachable: " + st.status().message(), "", "", "", "", "", ""});
+          rows.push_back({t.id, "unreachable: " + st.status().message(), "", "", "", "", "", "", "", ""});
         }
         continue;
       }
@@ -67,8 +70,12 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
         json.push_back(StatusJson(*st));
         continue;
       }
-      rows.push_back({st->node_id, st->mode, st->role, std::to_string(st->epoch), std::to_string(st->local_writes),
-                      std::to_string(st->changes_applied), std::to_string(st->conflicts), st->context});
+      std::string leader = st->leader.empty() ? "-" : st->leader;
+      std::string behind = st->role == "follower" ? std::to_string(st->behind_leader) : "-";
+      rows.push_back({st->node_id, st->mode, st->role, std::to_string(st->epoch), leader, behind,
+                      std::to_string(st->local_writes), std::to_string(st->changes_applied),
+                      std::to_string(st->conflicts) + (st->orphaned > 0 ? " (" + std::to_string(st->orphaned) + " orphaned)" : ""),
+                      st->context});
       for (const auto& c : st->feed_consumers) {
         feed_rows.push_back({st->node_id, c.name, std::to_string(c.cursor), std::to_string(st->feed_head),
                              std::to_string(c.lag)});
@@ -83,7 +90,8 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
       for (size_t i = 0; i < json.size(); ++i) out += (i ? "," : "") + json[i];
       std::printf("%s]\n", out.c_str());
     } else {
-      PrintTable({"NODE", "MODE", "ROLE", "EPOCH", "WRITES", "APPLIED", "CONFLICTS", "VERSION VECTOR"}, rows);
+      PrintTable({"NODE", "MODE", "ROLE", "EPOCH", "LEADER", "BEHIND", "WRITES", "APPLIED", "CONFLICTS", "VERSION VECTOR"},
+                 rows);
       if (!peer_rows.empty()) {
         std::printf("\n");
         PrintTable({"NODE", "PEER", "SUBSCRIBED", "LAG (changes)", "SENT", "RECEIVED"}, peer_rows);

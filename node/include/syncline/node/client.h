@@ -47,6 +47,11 @@ struct RemoteStatus {
   uint64_t changes_applied = 0;
   uint64_t conflicts = 0;
   uint64_t duplicates = 0;
+  std::string leader;          // leader-follower: the leader's node id and client address
+  std::string leader_client;
+  uint64_t orphaned = 0;       // changes taken back after a promotion left them behind
+  uint64_t behind_leader = 0;  // followers: changes the leader holds that this node lacks
+  uint64_t pending_acks = 0;
   std::string peer_address;
   std::string client_address;
   std::map<std::string, std::string> collections;
@@ -64,6 +69,33 @@ struct FeedQuery {
   uint32_t max_entries = 1000;
 };
 
+// Leader-follower mode (docs/leader-follower.md).
+struct WriteOptions {
+  std::string ack;                 // "local", "one", "quorum", "all"; empty: the node's default
+  int64_t ack_timeout_millis = 0;  // 0: the node's default
+};
+// Where a follower that refused a write says the leader is.
+struct Redirect {
+  std::string leader;
+  std::string client_address;
+  uint64_t epoch = 0;
+};
+struct ReadOptions {
+  Dot min_version;           // read-your-writes: answer once the node holds it (zero: at once)
+  int64_t wait_millis = 0;   // how long the node may wait for it (0: 5 s)
+};
+struct ReadInfo {
+  uint64_t behind_changes = 0;  // changes the leader holds that the node lacks
+  bool leader_connected = false;
+  uint64_t epoch = 0;
+  std::string role;
+};
+struct PromoteResult {
+  uint64_t epoch = 0;
+  std::string leader;
+  std::string mode;
+};
+
 struct DumpEntry {
   std::string collection;
   std::string key;
@@ -79,6 +111,16 @@ class Client {
   Result<replication::WriteResult> Write(const std::string& collection, const std::string& key,
                                          const replication::WriteOp& op);
   Result<replication::ReadResult> Read(const std::string& collection, const std::string& key);
+  // Leader-follower mode. A write at an acknowledgement level: DeadlineExceeded when it timed out
+  // (unknown); FailedPrecondition from a follower, whose redirect last_redirect() then holds.
+  Result<replication::WriteResult> Write(const std::string& collection, const std::string& key,
+                                         const replication::WriteOp& op, const WriteOptions& options);
+  const Redirect& last_redirect() const { return redirect_; }
+  // A read that may wait for a version and reports how far behind the leader the node is.
+  Result<replication::ReadResult> Read(const std::string& collection, const std::string& key,
+                                       const ReadOptions& options, ReadInfo* info);
+  // Promotes the node (mode "leader-follower" or "multi-leader"). DeadlineExceeded: unknown.
+  Result<PromoteResult> Promote(const std::string& mode);
   Status CreateCollection(const std::string& name, const std::string& resolver);
   Result<RemoteStatus> GetStatus();
   Result<std::string> Digest();
@@ -97,6 +139,7 @@ class Client {
   explicit Client(std::string address);
   std::unique_ptr<Impl> impl_;
   std::string address_;
+  Redirect redirect_;
 };
 
 // Reading a node's change feed until caught up or for ever (`syncline watch`).

@@ -19,12 +19,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "syncline/conflict/resolver.h"
 #include "syncline/core/lmdb_store.h"
 #include "syncline/node/feed.h"
+#include "syncline/replication/leader_follower.h"
 #include "syncline/replication/replica.h"
 #include "syncline/replication/peer_status.h"
 
@@ -39,7 +41,17 @@ struct NodeOptions {
   std::string data_dir;            // created when missing (required)
   std::string cluster_id = "syncline";
   std::string secret;              // shared cluster secret (required to replicate)
+  // "multi-leader" or "leader-follower" (docs/leader-follower.md). Seeds a new data directory's
+  // epoch record; a directory that holds one in the other mode starts a new epoch in this one.
   std::string mode = "multi-leader";
+  std::string initial_leader;      // leader-follower: the first leader's node id (required there)
+  // Default write acknowledgement (local, one, quorum, all) and how long a write waits for it
+  // before it is answered DeadlineExceeded (unknown: committed here, may still replicate).
+  replication::AckLevel default_ack = replication::AckLevel::kLocal;
+  int64_t ack_timeout_millis = 5000;
+  // Nodes in the cluster, this one included, for quorums and promotions (0: peers + 1).
+  size_t cluster_size = 0;
+  int64_t promote_timeout_millis = 10000;
   std::string peer_host = "127.0.0.1";  // where the peer endpoint listens
   uint16_t peer_port = 0;               // 0: any free port (see Node::peer_port)
   std::string advertised_address;       // host:port peers reach us on (default peer_host:port)
@@ -83,6 +95,14 @@ struct NodeStatus {
   uint64_t client_bad_input = 0;  // client connections closed for garbage
   core::FeedBounds feed;                       // the change feed's head and retention
   std::vector<core::FeedConsumer> feed_consumers;  // registered consumers with their lag
+  // Leader-follower mode (multi-leader: role "leader", no leader named).
+  std::string role;
+  uint64_t epoch = 0;
+  std::string leader;
+  std::string leader_client;
+  uint64_t behind_leader = 0;     // followers: changes the leader holds that we lack
+  bool leader_connected = false;  // followers: whether that figure is current
+  uint64_t pending_acks = 0;      // writes waiting for followers' acknowledgements
 };
 
 class Node {
@@ -109,9 +129,27 @@ class Node {
   Status CreateCollection(std::string_view name, std::string_view resolver) {
     return replica_->CreateCollection(name, resolver);
   }
-  Result<replication::WriteResult> Write(std::string collection, std::string key, replication::WriteOp op) {
-    return replica_->WriteAndWait(std::move(collection), std::move(key), std::move(op));
-  }
+  // A local write under the epoch rules, acknowledged at `ack` (default: options' default_ack).
+  // FailedPrecondition naming the leader on a follower, Unavailable while this node is being
+  // promoted (nothing applied); DeadlineExceeded when the followers did not confirm in time (the
+  // outcome is unknown: committed here, it may still replicate). The synchronous forms must not
+  // be called on the node's io_context thread.
+  Result<replication::WriteResult> Write(std::string collection, std::string key, replication::WriteOp op);
+  Result<replication::WriteResult> Write(std::string collection, std::string key, replication::WriteOp op,
+                                         replication::AckLevel ack);
+  using WriteDone = std::function<void(Result<replication::WriteResult>)>;
+  // `done` runs on the store's writer thread or the io_context thread. timeout_millis 0: default.
+  void WriteAsync(std::string collection, std::string key, replication::WriteOp op,
+                  std::optional<replication::AckLevel> ack, int64_t timeout_millis, WriteDone done);
+  // Makes this node the leader of a new epoch (LeaderFollower::Promote), waiting for the outcome.
+  Status Promote(std::string mode = "leader-follower");
+  void PromoteAsync(std::string mode, std::function<void(Status)> done);
+  // The epoch record and leader-follower rules of this node.
+  replication::LeaderFollower& leadership() { return *leadership_; }
+  const replication::LeaderFollower& leadership() const { return *leadership_; }
+  // Followers: changes the leader holds that this node lacks (*leader_connected false when the
+  // leader is not connected, so the figure may be stale); 0 on a leader.
+  uint64_t BehindLeader(bool* leader_connected) const;
   Result<replication::ReadResult> Read(std::string_view collection, std::string_view key) {
     return replica_->Read(collection, key);
   }
@@ -142,6 +180,7 @@ class Node {
   NodeOptions options_;
   std::unique_ptr<core::Store> store_;
   std::unique_ptr<replication::Replica> replica_;
+  std::unique_ptr<replication::LeaderFollower> leadership_;
   std::unique_ptr<Runtime> runtime_;
   uint16_t peer_port_ = 0;
   uint16_t client_port_ = 0;
