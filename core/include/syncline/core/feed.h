@@ -40,7 +40,7 @@
 namespace syncline::core {
 
 // Entries kept for readers without a cursor, whatever the cursors say (FeedRetention default).
-inline constexpr uint64_t kDefaultFeedRetainEntries = 100000;
+inline constexpr uint64_t kDefaultFeedRetainEntries = 10000;
 // How often (in appended entries) the append path prunes.
 inline constexpr uint64_t kFeedPruneEvery = 1024;
 // Most consumer cursors (and most source positions) one store keeps.
