@@ -35,6 +35,15 @@ size_t CommonPrefix(std::string_view a, std::string_view b) {
   return i;
 }
 
+// Room kept at the end of every message for the range that closes a cut one: our side of the
+// rest of the key space, split or listed, plus one bound.
+size_t ClosingReserve(const ReconcileOptions& o) {
+  size_t key = o.max_key_bytes + kRangeOverhead;
+  size_t split = o.branching * (key + o.fingerprint_bytes);
+  size_t list = o.list_threshold * (key + sizeof(StateDigest));
+  return std::max(split, list) + key + 16;
+}
+
 Status ValidateOptions(const ReconcileOptions& o) {
   auto bad = [](std::string what) {
     return Status::InvalidArgument("anti-entropy options: " + std::move(what));
@@ -61,7 +70,7 @@ Status ValidateOptions(const ReconcileOptions& o) {
   size_t split = o.branching * (key + o.fingerprint_bytes);
   size_t list = o.list_threshold * (key + sizeof(StateDigest));
   size_t reply = (o.max_list_items + o.list_threshold) * key + kRangeOverhead;
-  size_t needed = std::max({split, list, reply}) + list + key + 16;
+  size_t needed = std::max({split, list, reply}) + ClosingReserve(o);
   if (o.max_message_bytes < needed) {
     return bad("max_message_bytes " + std::to_string(o.max_message_bytes) +
                " cannot hold the largest range these options produce (" + std::to_string(needed) +
@@ -81,10 +90,7 @@ class Reconciler::Impl {
     limits_.max_key_bytes = options.max_key_bytes;
     limits_.max_list_items = options.max_list_items;
     // Keep room for the range that closes a cut message.
-    budget_ = options.max_message_bytes -
-              (options.list_threshold * (options.max_key_bytes + kRangeOverhead +
-                                         sizeof(StateDigest)) +
-               options.max_key_bytes + kRangeOverhead + 16);
+    budget_ = options.max_message_bytes - ClosingReserve(options);
   }
 
   Result<std::string> Initiate() {
@@ -415,14 +421,16 @@ class Reconciler::Impl {
           break;
       }
       if (out->writer.size() > budget_ && handled_any) {
-        // Roll this range back and defer everything from its lower bound. The first range that
-        // asks for work is always answered, so every round makes progress.
+        // Roll this range back and defer everything from its lower bound, as our sub-ranges of
+        // it (one level deeper than a single fingerprint, for the price of `branching` of
+        // them). The first range that asks for work is always answered, so every round makes
+        // progress.
         out->writer.Rollback(mark);
         out->pending.resize(mark_pending);
         out->need.resize(mark_need);
         out->have.resize(mark_have);
         if (in.mode == RangeMode::kReply) SYNCLINE_RETURN_IF_ERROR(OnReply(in, out));
-        SYNCLINE_RETURN_IF_ERROR(EmitOwn(lower, std::nullopt, /*split=*/false, out));
+        SYNCLINE_RETURN_IF_ERROR(EmitOwn(lower, std::nullopt, /*split=*/true, out));
         ++stats_.deferred;
         cut = true;
         continue;
