@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "syncline/core/feed.h"
+#include "syncline/replication/leader_follower.h"
 #include "syncline/replication/replica.h"
 
 namespace syncline {
@@ -124,6 +125,10 @@ Result<std::vector<replication::WriteResult>> Node::WriteWithCursor(std::vector<
     return Status::InvalidArgument("feed position '" + commit.name + "' cannot move from " +
                                    std::to_string(commit.from) + " back to " + std::to_string(commit.to));
   }
+  // Writes follow the epoch rules (a follower redirects to the leader); a batch that only moves
+  // the position writes nothing replicated and is allowed anywhere. The outbox acknowledges
+  // locally: a projection's writes are its own service's, not the cluster's.
+  if (!writes.empty() && leadership_) SYNCLINE_RETURN_IF_ERROR(leadership_->CheckWrite());
   auto also = [commit](core::WriteTxn& txn) -> Status {
     if (commit.kind == FeedCommit::Kind::kSource) {
       return core::AdvanceSourcePosition(txn, commit.name, commit.from, commit.to);

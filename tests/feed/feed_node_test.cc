@@ -210,6 +210,20 @@ TEST_F(FeedNodeTest, OutboxOnTheNodesOwnFeed) {
   EXPECT_EQ(next->changes.front().collection, "stats");
 }
 
+TEST_F(FeedNodeTest, OutboxWritesFollowTheEpochRules) {
+  NodeOptions o = TestNodeOptions("follower", (dir_ / "follower").string());
+  o.mode = "leader-follower";
+  o.initial_leader = "leader";
+  auto n = Node::Open(o);
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_TRUE((*n)->CreateCollection("stats", "counter").ok());
+  auto r = (*n)->WriteWithCursor({{"stats", "orders", WriteOp::Add(1)}},
+                                 FeedCommit{FeedCommit::Kind::kSource, "src", 0, 1});
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition) << r.status();
+  EXPECT_NE(r.status().message().find("leader"), std::string::npos) << r.status();
+  EXPECT_EQ((*n)->FeedSourcePosition("src").status().code(), StatusCode::kNotFound);
+}
+
 TEST_F(FeedNodeTest, RetentionKeepsWhatARegisteredCursorNeedsAndStatusShowsLag) {
   auto n = Open("n", /*retain=*/10);
   ASSERT_NE(n, nullptr);
