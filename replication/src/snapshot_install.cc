@@ -235,7 +235,8 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
       }
       SYNCLINE_RETURN_IF_ERROR(core::ValidateKey(e.key).WithContext("snapshot chunk from " + source));
       auto records = internal::TxnKeyRecords(txn, e.collection, e.key);
-      // A join of whole states: on a new node (nothing stored) it stores the state as it came.
+      // A join of whole states: on a new node (nothing stored) it stores the state as it came,
+      // after the resolver decoded it.
       Status merged = internal::MergeDelta(*records, t->second.type, *t->second.impl, e.state, nullptr, nullptr, nullptr);
       if (!merged.ok()) {
         return merged.WithContext("merging '" + e.collection + "' key " + Hex(e.key) + " from a snapshot chunk from " +

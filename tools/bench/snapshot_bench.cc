@@ -129,6 +129,47 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(args.keys), args.value_bytes, load_seconds,
               args.nosync ? "no-sync" : "durable");
 
+  // Stage figure: how long the source alone takes to read the whole snapshot (no network).
+  {
+    auto t = Clock::now();
+    std::string begin;
+    uint64_t chunks = 0, bytes = 0;
+    while (true) {
+      syncline::replication::SnapshotChunkData chunk;
+      if (Status s = source->replica().ReadSnapshotChunk(begin, args.chunk_bytes, &chunk); !s.ok()) Die(s.ToString());
+      ++chunks;
+      bytes += chunk.bytes;
+      if (chunk.last) break;
+      begin = chunk.next_begin;
+    }
+    double secs = Seconds(t, Clock::now());
+    std::printf("reading the snapshot at the source alone: %.2f s (%.0f MB/s, %llu chunks)\n", secs,
+                static_cast<double>(bytes) / 1e6 / secs, static_cast<unsigned long long>(chunks));
+  }
+  // Stage figure: installing it into a node that is not started (no network, no decoding).
+  {
+    auto direct_opened = Node::Open(Options("direct", args.dir, args));
+    if (!direct_opened.ok()) Die(direct_opened.status().ToString());
+    std::unique_ptr<Node> direct = std::move(direct_opened).value();
+    std::string begin;
+    double install_secs = 0;
+    while (true) {
+      syncline::replication::SnapshotChunkData chunk;
+      if (Status s = source->replica().ReadSnapshotChunk(begin, args.chunk_bytes, &chunk); !s.ok()) Die(s.ToString());
+      bool last = chunk.last;
+      std::string next = chunk.next_begin;
+      auto t = Clock::now();
+      std::promise<Status> p;
+      direct->replica().InstallSnapshotChunk("source", begin, std::move(chunk), [&](Status s) { p.set_value(s); });
+      if (Status s = p.get_future().get(); !s.ok()) Die(s.ToString());
+      install_secs += Seconds(t, Clock::now());
+      if (last) break;
+      begin = next;
+    }
+    std::printf("installing it into a node alone: %.2f s\n", install_secs);
+    direct->Stop();
+  }
+
   // Bootstrap a new node from it.
   NodeOptions o = Options("fresh", args.dir, args);
   o.peers = {source->peer_address()};
