@@ -12,7 +12,7 @@
 // ValueResolver (value_resolver.h), which only decides between concurrent values.
 //
 // Collect drops what the stability horizon makes unnecessary (docs/conflict-model.md,
-// "Tombstones"); it is optional, and the default keeps everything.
+// "Tombstones and collection"); it is optional, and the default keeps everything.
 //
 // Threading and determinism, for every Resolver including custom ones: Join and Read may be
 // called from any thread, concurrently, on distinct or the same resolver object; they must
