@@ -45,6 +45,31 @@ std::string Label(std::string_view s) {
   return out;
 }
 
+std::string BootstrapJson(const replication::BootstrapStatus& b) {
+  std::ostringstream o;
+  o << "{\"installing\":" << (b.installing ? "true" : "false") << ",\"transferring\":"
+    << (b.transferring ? "true" : "false") << ",\"source\":" << Quote(b.source)
+    << ",\"keys_installed\":" << b.keys_installed << ",\"bytes_installed\":" << b.bytes_installed
+    << ",\"chunks_installed\":" << b.chunks_installed << ",\"transfers\":" << b.transfers
+    << ",\"corrupt_chunks\":" << b.corrupt_chunks << ",\"refusals\":" << b.refusals
+    << ",\"install_errors\":" << b.install_errors << ",\"completed\":" << b.completed << "}";
+  return o.str();
+}
+
+std::string RetentionJson(const replication::RetentionStatus& r) {
+  std::ostringstream o;
+  o << "{\"horizon\":" << (r.have_horizon ? Quote(r.horizon.ToString()) : std::string("null"))
+    << ",\"floor\":" << Quote(r.log.floor.ToString()) << ",\"runs\":" << r.runs
+    << ",\"truncated_total\":" << r.truncated_total << ",\"last_error\":" << Quote(r.last_error) << ",\"log\":[";
+  for (size_t i = 0; i < r.log.origins.size(); ++i) {
+    const auto& b = r.log.origins[i];
+    o << (i > 0 ? "," : "") << "{\"origin\":" << Quote(b.origin.ToString()) << ",\"low\":" << b.low
+      << ",\"high\":" << b.high << ",\"floor\":" << b.floor << "}";
+  }
+  o << "]}";
+  return o.str();
+}
+
 }  // namespace
 
 std::string StatusJson(const NodeStatus& st) {
@@ -58,6 +83,7 @@ std::string StatusJson(const NodeStatus& st) {
     << ",\"local_writes\":" << st.replica.local_writes << ",\"changes_applied\":" << st.replica.changes_applied
     << ",\"conflicts\":" << st.replica.conflicts << ",\"duplicates\":" << st.replica.duplicates
     << ",\"write_errors\":" << st.replica.write_errors << ",\"store_queue_depth\":" << st.store.queue_depth
+    << ",\"bootstrap\":" << BootstrapJson(st.bootstrap) << ",\"retention\":" << RetentionJson(st.retention)
     << ",\"peers\":[";
   for (size_t i = 0; i < st.peers.size(); ++i) {
     const auto& p = st.peers[i];
@@ -99,6 +125,25 @@ std::string MetricsText(const NodeStatus& st) {
     << "syncline_errors_total{kind=\"hlc_refused\"} " << st.replica.hlc_refused << "\n";
   counter("syncline_client_requests_total", "Client requests received.", st.client_requests);
   gauge("syncline_store_queue_depth", "Writes waiting for the store's writer.", st.store.queue_depth);
+  gauge("syncline_snapshot_installing", "1 while a snapshot is partly installed (the node serves nothing).",
+        st.bootstrap.installing ? 1 : 0);
+  gauge("syncline_snapshot_installed_keys", "Keys installed by the current or last snapshot install.",
+        st.bootstrap.keys_installed);
+  counter("syncline_snapshot_corrupt_chunks_total", "Snapshot chunks refused and fetched again.",
+          st.bootstrap.corrupt_chunks);
+  counter("syncline_snapshots_completed_total", "Snapshots fully installed since start.", st.bootstrap.completed);
+  counter("syncline_log_truncated_changes_total", "Changes dropped from the log by retention.",
+          st.retention.truncated_total);
+  o << "# HELP syncline_log_low_counter Lowest counter of an origin still in the log.\n"
+       "# TYPE syncline_log_low_counter gauge\n";
+  for (const auto& b : st.retention.log.origins) {
+    o << "syncline_log_low_counter{origin=\"" << b.origin.ToString() << "\"} " << b.low << "\n";
+  }
+  o << "# HELP syncline_retention_horizon Stability horizon per origin: counters every known peer acknowledged.\n"
+       "# TYPE syncline_retention_horizon gauge\n";
+  for (const auto& [origin, counter_value] : st.retention.horizon.entries()) {
+    o << "syncline_retention_horizon{origin=\"" << origin.ToString() << "\"} " << counter_value << "\n";
+  }
   counter("syncline_store_groups_committed_total", "Store transactions committed.", st.store.groups_committed);
   gauge("syncline_peers_connected", "Peers connected.", st.peers.size());
   gauge("syncline_epoch", "The cluster epoch this node runs.", st.epoch);
