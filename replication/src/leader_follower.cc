@@ -1,6 +1,7 @@
 #include "syncline/replication/leader_follower.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "syncline/replication/v1/leader_follower.pb.h"
 
@@ -191,14 +192,18 @@ Status LeaderFollower::CheckWrite() const {
 }
 
 void LeaderFollower::SetClientAddress(const std::string& address) {
-  std::lock_guard<std::mutex> lock(mu_);
-  options_.client_address = address;
-  if (state_.leader_follower() && state_.leader == options_.node_id && state_.leader_client != address) {
-    state_.leader_client = address;
-    state_.leader_replica = replica_->id();
-    changed_ = true;
-    Persist(state_);
+  std::optional<EpochState> persist;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    options_.client_address = address;
+    if (state_.leader_follower() && state_.leader == options_.node_id && state_.leader_client != address) {
+      state_.leader_client = address;
+      state_.leader_replica = replica_->id();
+      changed_ = true;
+      persist = state_;
+    }
   }
+  if (persist) Persist(*persist);
 }
 
 bool LeaderFollower::TakeEpochChanged() {
@@ -251,7 +256,9 @@ void LeaderFollower::Adopt(EpochState next, std::vector<std::function<void()>>* 
   max_seen_epoch_ = std::max(max_seen_epoch_, state_.epoch);
   changed_ = true;
   replica_->SetUndo(state_.leader_follower());
-  Persist(state_);
+  // Store writes go out after the lock is released: a full store queue must never block while
+  // holding it (the writer thread's completions take it to register acknowledgements).
+  later->push_back([this, st = state_] { Persist(st); });
   if (was_leading && !leads && !waiters_.empty()) {
     Status why = Status::DeadlineExceeded("node '" + options_.node_id + "' stopped leading (epoch " +
                                           std::to_string(state_.epoch) + ", leader '" + state_.leader +
@@ -267,7 +274,9 @@ void LeaderFollower::Adopt(EpochState next, std::vector<std::function<void()>>* 
   }
   // Submitted after the record, before any batch of the new epoch is applied (the store runs
   // write functions in order), so nothing of the new epoch is undone.
-  if (state_.leader_follower() && state_.has_fence && !state_.promoting) RollBackOrphans(state_);
+  if (state_.leader_follower() && state_.has_fence && !state_.promoting) {
+    later->push_back([this, st = state_] { RollBackOrphans(st); });
+  }
   Log("epoch " + std::to_string(state_.epoch) + ": " + state_.mode +
       (state_.leader_follower() ? ", leader '" + state_.leader + "'" + (state_.promoting ? " (promoting)" : "") : ""));
 }
@@ -290,7 +299,7 @@ bool LeaderFollower::OnPeerRecord(std::string_view record) {
       // The same epoch, told by someone who knows where the leader listens.
       state_.leader_client = peer->leader_client;
       state_.leader_replica = peer->leader_replica;
-      Persist(state_);
+      later.push_back([this, st = state_] { Persist(st); });
     } else {
       behind = state_.NewerThan(*peer) ||
                (peer->epoch == state_.epoch && peer->leader_client.empty() && !state_.leader_client.empty());
