@@ -3,6 +3,8 @@
 #include "node_feed.h"
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 
 #include "syncline/core/feed.h"
 #include "syncline/replication/leader_follower.h"
@@ -84,6 +86,48 @@ void FillFeedStatus(core::Store& store, NodeStatus* status) {
 }
 
 }  // namespace node
+
+struct Node::FeedSignal {
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t commits = 0;  // bumped by the listener after every commit
+};
+
+Result<FeedBatch> Node::WaitFeed(uint64_t after, size_t max_entries, int64_t timeout_millis) {
+  if (!store_) return Status::Unavailable("node '" + options_.node_id + "' is stopped");
+  std::call_once(feed_signal_once_, [this] {
+    feed_signal_ = std::make_shared<FeedSignal>();
+    replica_->AddCommitListener([signal = feed_signal_] {
+      {
+        std::lock_guard<std::mutex> lock(signal->mu);
+        ++signal->commits;
+      }
+      signal->cv.notify_all();
+    });
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_millis, 0));
+  while (true) {
+    uint64_t seen;
+    {
+      std::lock_guard<std::mutex> lock(feed_signal_->mu);
+      seen = feed_signal_->commits;
+    }
+    // A commit after `seen` was read is not missed: it changes the count the wait checks.
+    Result<FeedBatch> batch = ReadFeed(after, max_entries);
+    if (!batch.ok() || !batch->changes.empty()) return batch;
+    std::unique_lock<std::mutex> lock(feed_signal_->mu);
+    if (!feed_signal_->cv.wait_until(lock, deadline, [&] { return feed_signal_->commits != seen; })) return batch;
+  }
+}
+
+uint64_t Node::AddFeedListener(std::function<void()> listener) {
+  if (!replica_) return 0;
+  return replica_->AddCommitListener(std::move(listener));
+}
+
+void Node::RemoveFeedListener(uint64_t id) {
+  if (replica_) replica_->RemoveCommitListener(id);
+}
 
 Result<FeedBatch> Node::ReadFeed(uint64_t after, size_t max_entries) {
   if (!store_) return Status::Unavailable("node '" + options_.node_id + "' is stopped");

@@ -237,13 +237,28 @@ void Replica::SetCommitListener(std::function<void()> listener) {
   }
 }
 
+uint64_t Replica::AddCommitListener(std::function<void()> listener) {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t id = next_listener_id_++;
+  extra_listeners_.emplace(id, std::make_shared<const std::function<void()>>(std::move(listener)));
+  return id;
+}
+
+void Replica::RemoveCommitListener(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  extra_listeners_.erase(id);
+}
+
 void Replica::NotifyCommit() {
   std::shared_ptr<const std::function<void()>> listener;
+  std::vector<std::shared_ptr<const std::function<void()>>> extra;
   {
     std::lock_guard<std::mutex> lock(mu_);
     listener = commit_listener_;
+    for (const auto& [id, l] : extra_listeners_) extra.push_back(l);
   }
   if (listener) (*listener)();
+  for (const auto& l : extra) (*l)();
 }
 
 HlcTimestamp Replica::Now() {

@@ -3,6 +3,7 @@
 // no miss across a crash and reopen), retention pinned by a registered cursor, lag in the status.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -208,6 +209,31 @@ TEST_F(FeedNodeTest, OutboxOnTheNodesOwnFeed) {
   ASSERT_TRUE(next.ok());
   ASSERT_EQ(next->changes.size(), 4u);
   EXPECT_EQ(next->changes.front().collection, "stats");
+}
+
+TEST_F(FeedNodeTest, WaitFeedWakesOnANewChangeAndListenersRun) {
+  auto n = Open("n");
+  ASSERT_NE(n, nullptr);
+  std::atomic<int> calls{0};
+  uint64_t id = n->AddFeedListener([&calls] { ++calls; });
+  auto none = n->WaitFeed(0, 10, 0);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->changes.empty());
+  // A consumer blocked on the feed is woken by the commit, long before its deadline.
+  Result<FeedBatch> got = Status::Internal("not run");
+  std::thread consumer([&] { got = n->WaitFeed(0, 10, kDeadlineMillis); });
+  ASSERT_TRUE(n->Write("orders", "o1", WriteOp::Put("v")).ok());
+  consumer.join();
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->changes.size(), 1u);
+  EXPECT_EQ(got->changes[0].key, "o1");
+  EXPECT_EQ(calls.load(), 1);
+  n->RemoveFeedListener(id);
+  ASSERT_TRUE(n->Write("orders", "o2", WriteOp::Put("v")).ok());
+  EXPECT_EQ(calls.load(), 1);
+  auto next = n->WaitFeed(1, 10, kDeadlineMillis);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->changes.size(), 1u);
 }
 
 TEST_F(FeedNodeTest, OutboxWritesFollowTheEpochRules) {

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -172,10 +173,20 @@ class Node {
   // FailedPrecondition (and nothing applied) if the position is not at `commit.from`.
   Result<std::vector<replication::WriteResult>> WriteWithCursor(std::vector<replication::KeyedWrite> writes,
                                                                 FeedCommit commit);
+  // Like ReadFeed, but when nothing follows `after` yet, waits up to `timeout_millis` for a change
+  // (an empty batch when none came). Must not be called from a callback of the node.
+  Result<FeedBatch> WaitFeed(uint64_t after, size_t max_entries, int64_t timeout_millis);
+  // Feed listeners: `listener` runs on the store's writer thread after each commit that may have
+  // added feed entries (local writes, applied batches). It must not block or wait for the store;
+  // typically it wakes a consumer. Returns an id for RemoveFeedListener, after which the listener
+  // may still run once. Stop removes them all.
+  uint64_t AddFeedListener(std::function<void()> listener);
+  void RemoveFeedListener(uint64_t id);
 
  private:
   explicit Node(NodeOptions options);
   struct Runtime;
+  struct FeedSignal;
 
   NodeOptions options_;
   std::unique_ptr<core::Store> store_;
@@ -184,6 +195,8 @@ class Node {
   std::unique_ptr<Runtime> runtime_;
   uint16_t peer_port_ = 0;
   uint16_t client_port_ = 0;
+  std::once_flag feed_signal_once_;
+  std::shared_ptr<FeedSignal> feed_signal_;  // wakes WaitFeed (node_feed.cc)
 };
 
 }  // namespace syncline

@@ -220,6 +220,11 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // applied something (publishers use it to stream new changes). It must not block. Replaces any
   // earlier one; an empty function removes it.
   void SetCommitListener(std::function<void()> listener);
+  // Adds a further function called like the commit listener (after it), for other parties than
+  // the publishers (the node's change-feed listeners); returns an id for RemoveCommitListener.
+  // A listener may still be running when RemoveCommitListener returns.
+  uint64_t AddCommitListener(std::function<void()> listener);
+  void RemoveCommitListener(uint64_t id);
 
   // Leader-follower mode (leader_follower.h). While undo is on, every local write and every
   // applied change also stores an undo entry in the same transaction (meta "undo/<seq>": the
@@ -288,6 +293,8 @@ class Replica final : public ChangeSource, public SnapshotSource {
   Hlc hlc_;
   ReplicaStats stats_;
   std::shared_ptr<const std::function<void()>> commit_listener_;
+  std::map<uint64_t, std::shared_ptr<const std::function<void()>>> extra_listeners_;
+  uint64_t next_listener_id_ = 1;
   void NotifyCommit();
 
   // Snapshot install progress and the log floor (snapshot_install.cc), guarded by mu_.
