@@ -117,6 +117,20 @@ void EncodeStatus(const NodeStatus& in, const std::map<std::string, std::string>
   out->set_orphaned(in.replica.orphaned);
   out->set_behind_leader(in.behind_leader);
   out->set_pending_acks(in.pending_acks);
+  out->set_installing(in.bootstrap.installing);
+  out->set_snapshot_source(in.bootstrap.source);
+  out->set_snapshot_keys_installed(in.bootstrap.keys_installed);
+  out->set_snapshots_completed(in.bootstrap.completed);
+  out->set_snapshot_corrupt_chunks(in.bootstrap.corrupt_chunks);
+  if (in.retention.have_horizon) out->set_retention_horizon(in.retention.horizon.ToString());
+  out->set_log_truncated(in.retention.truncated_total);
+  for (const auto& b : in.retention.log.origins) {
+    auto* l = out->add_log();
+    l->set_origin(b.origin.value());
+    l->set_low(b.low);
+    l->set_high(b.high);
+    l->set_floor(b.floor);
+  }
   out->set_context(in.context.ToString());
   out->set_local_writes(in.replica.local_writes);
   out->set_changes_applied(in.replica.changes_applied);
@@ -164,6 +178,16 @@ RemoteStatus DecodeStatus(const v1::NodeStatus& in) {
   out.orphaned = in.orphaned();
   out.behind_leader = in.behind_leader();
   out.pending_acks = in.pending_acks();
+  out.installing = in.installing();
+  out.snapshot_source = in.snapshot_source();
+  out.snapshot_keys_installed = in.snapshot_keys_installed();
+  out.snapshots_completed = in.snapshots_completed();
+  out.snapshot_corrupt_chunks = in.snapshot_corrupt_chunks();
+  out.retention_horizon = in.retention_horizon();
+  out.log_truncated = in.log_truncated();
+  for (const auto& l : in.log()) {
+    out.log.push_back(RemoteStatus::OriginLog{ReplicaId(l.origin()).ToString(), l.low(), l.high(), l.floor()});
+  }
   out.peer_address = in.peer_address();
   out.client_address = in.client_address();
   for (const auto& [k, v] : in.collections()) out.collections[k] = v;

@@ -31,7 +31,19 @@ std::string StatusJson(const RemoteStatus& s) {
          ",\"acknowledged\":" + JsonString(p.acknowledged) + ",\"changes_sent\":" + std::to_string(p.changes_sent) +
          ",\"changes_received\":" + std::to_string(p.changes_received) + "}";
   }
-  o += "],\"feed\":{\"head\":" + std::to_string(s.feed_head) +
+  o += "],\"bootstrap\":{\"installing\":" + std::string(s.installing ? "true" : "false") +
+       ",\"source\":" + JsonString(s.snapshot_source) +
+       ",\"keys_installed\":" + std::to_string(s.snapshot_keys_installed) +
+       ",\"completed\":" + std::to_string(s.snapshots_completed) +
+       ",\"corrupt_chunks\":" + std::to_string(s.snapshot_corrupt_chunks) + "},\"retention\":{\"horizon\":" +
+       (s.retention_horizon.empty() ? std::string("null") : JsonString(s.retention_horizon)) +
+       ",\"truncated\":" + std::to_string(s.log_truncated) + ",\"log\":[";
+  for (size_t i = 0; i < s.log.size(); ++i) {
+    const auto& l = s.log[i];
+    o += (i ? "," : "") + std::string("{\"origin\":") + JsonString(l.origin) + ",\"low\":" + std::to_string(l.low) +
+         ",\"high\":" + std::to_string(l.high) + ",\"floor\":" + std::to_string(l.floor) + "}";
+  }
+  o += "]},\"feed\":{\"head\":" + std::to_string(s.feed_head) +
        ",\"pruned_through\":" + std::to_string(s.feed_pruned_through) + ",\"consumers\":[";
   for (size_t i = 0; i < s.feed_consumers.size(); ++i) {
     const auto& c = s.feed_consumers[i];
@@ -52,7 +64,7 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
       return;
     }
     std::vector<std::string> json;
-    std::vector<std::vector<std::string>> rows, peer_rows, feed_rows;
+    std::vector<std::vector<std::string>> rows, peer_rows, feed_rows, log_rows;
     int code = kExitOk;
     for (const auto& t : *targets) {
       auto client = Client::Connect(t.client, g.timeout_millis);
@@ -76,6 +88,15 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
                       std::to_string(st->local_writes), std::to_string(st->changes_applied),
                       std::to_string(st->conflicts) + (st->orphaned > 0 ? " (" + std::to_string(st->orphaned) + " orphaned)" : ""),
                       st->context});
+      for (const auto& l : st->log) {
+        log_rows.push_back({st->node_id, l.origin, std::to_string(l.low), std::to_string(l.high), std::to_string(l.floor),
+                            st->retention_horizon.empty() ? "-" : st->retention_horizon});
+      }
+      if (st->installing) {
+        log_rows.push_back({st->node_id, "(installing a snapshot from " + st->snapshot_source + ": " +
+                                             std::to_string(st->snapshot_keys_installed) + " keys; serves nothing)",
+                            "", "", "", ""});
+      }
       for (const auto& c : st->feed_consumers) {
         feed_rows.push_back({st->node_id, c.name, std::to_string(c.cursor), std::to_string(st->feed_head),
                              std::to_string(c.lag)});
@@ -95,6 +116,10 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
       if (!peer_rows.empty()) {
         std::printf("\n");
         PrintTable({"NODE", "PEER", "SUBSCRIBED", "LAG (changes)", "SENT", "RECEIVED"}, peer_rows);
+      }
+      if (!log_rows.empty()) {
+        std::printf("\n");
+        PrintTable({"NODE", "LOG ORIGIN", "LOW", "HIGH", "FLOOR", "HORIZON"}, log_rows);
       }
       if (!feed_rows.empty()) {
         std::printf("\n");

@@ -59,6 +59,21 @@ struct RemoteStatus {
   uint64_t feed_head = 0;
   uint64_t feed_pruned_through = 0;
   std::vector<core::FeedConsumer> feed_consumers;  // registered consumers with their lag
+  // Snapshot bootstrap and log retention (docs/snapshot-and-retention.md).
+  bool installing = false;
+  std::string snapshot_source;
+  uint64_t snapshot_keys_installed = 0;
+  uint64_t snapshots_completed = 0;
+  uint64_t snapshot_corrupt_chunks = 0;
+  std::string retention_horizon;  // empty: none yet
+  uint64_t log_truncated = 0;
+  struct OriginLog {
+    std::string origin;
+    uint64_t low = 0;
+    uint64_t high = 0;
+    uint64_t floor = 0;
+  };
+  std::vector<OriginLog> log;
 };
 
 // Which entries of a node's change feed to read (Client::ReadFeed).
