@@ -182,11 +182,14 @@ Mutator BuiltinMutator(std::string_view resolver_name) {
     };
   }
   if (resolver_name == "set") {
-    return [](std::mt19937_64& rng, ReplicaId replica, uint64_t, const std::string& state) -> Result<std::string> {
+    return [](std::mt19937_64& rng, ReplicaId replica, uint64_t step, const std::string& state) -> Result<std::string> {
       SYNCLINE_ASSIGN_OR_RETURN(conflict::OrSet s, conflict::OrSet::Decode(state));
       std::string element = "e" + std::to_string(std::uniform_int_distribution<int>(0, 4)(rng));
-      if (std::bernoulli_distribution(0.35)(rng)) return s.Remove(element).Encode();
-      return s.Add(replica, element).Encode();
+      bool remove = std::bernoulli_distribution(0.35)(rng);
+      // Mostly with log dots (as collection needs), sometimes without.
+      if (std::bernoulli_distribution(0.2)(rng)) return remove ? s.Remove(element).Encode() : s.Add(replica, element).Encode();
+      conflict::WriteContext ctx = Context(rng, replica, step);
+      return remove ? s.Remove(ctx, element).Encode() : s.Add(ctx, element).Encode();
     };
   }
   if (resolver_name == "map") {
@@ -200,15 +203,19 @@ Mutator BuiltinMutator(std::string_view resolver_name) {
       const conflict::FieldPath set = {Field::Set("tags")};
       std::string element = "t" + std::to_string(std::uniform_int_distribution<int>(0, 2)(rng));
       Result<conflict::OrMap> delta = Status::Internal("unset");
+      // Mostly with log dots (as collection needs), sometimes without.
+      bool logged = std::bernoulli_distribution(0.8)(rng);
+      conflict::WriteContext ctx = Context(rng, replica, step);
+      int64_t amount = std::uniform_int_distribution<int64_t>(-3, 5)(rng);
       switch (std::uniform_int_distribution<int>(0, 7)(rng)) {
-        case 0: delta = m.SetRegister(reg, Context(rng, replica, step), SmallValue(rng)); break;
-        case 1: delta = m.SetRegister(top_reg, Context(rng, replica, step), SmallValue(rng)); break;
-        case 2: delta = m.Increment(cnt, replica, std::uniform_int_distribution<int64_t>(-3, 5)(rng)); break;
-        case 3: delta = m.AddElement(set, replica, element); break;
-        case 4: delta = m.RemoveElement(set, element); break;
-        case 5: delta = m.RemoveField(nested); break;
-        case 6: delta = m.RemoveField(set); break;
-        default: delta = m.RemoveField(top_reg); break;
+        case 0: delta = m.SetRegister(reg, ctx, SmallValue(rng)); break;
+        case 1: delta = m.SetRegister(top_reg, ctx, SmallValue(rng)); break;
+        case 2: delta = logged ? m.Increment(cnt, ctx, amount) : m.Increment(cnt, replica, amount); break;
+        case 3: delta = logged ? m.AddElement(set, ctx, element) : m.AddElement(set, replica, element); break;
+        case 4: delta = logged ? m.RemoveElement(set, ctx, element) : m.RemoveElement(set, element); break;
+        case 5: delta = logged ? m.RemoveField(nested, ctx) : m.RemoveField(nested); break;
+        case 6: delta = logged ? m.RemoveField(set, ctx) : m.RemoveField(set); break;
+        default: delta = logged ? m.RemoveField(top_reg, ctx) : m.RemoveField(top_reg); break;
       }
       if (!delta.ok()) return delta.status();
       return delta->Encode();
