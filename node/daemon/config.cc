@@ -40,7 +40,7 @@ Status LoadConfigFile(const std::string& path, Config* c) {
   static const std::set<std::string> kKnown = {
       "node_id", "data_dir", "cluster_id", "secret_file", "peer_listen", "advertise", "client_listen",
       "admin_listen", "peers", "mode", "initial_leader", "default_ack", "sync", "max_frame_bytes",
-      "max_value_bytes", "feed_retain_entries", "log_level", "log_format", "collections"};
+      "max_value_bytes", "feed_retain_entries", "log_retain_changes", "log_level", "log_format", "collections"};
   for (const auto& [key, node] : t) {
     std::string k(key.str());
     if (!kKnown.count(k)) {
@@ -80,6 +80,7 @@ Status LoadConfigFile(const std::string& path, Config* c) {
   SYNCLINE_RETURN_IF_ERROR(num("max_frame_bytes", &c->max_frame_bytes));
   SYNCLINE_RETURN_IF_ERROR(num("max_value_bytes", &c->max_value_bytes));
   SYNCLINE_RETURN_IF_ERROR(num("feed_retain_entries", &c->feed_retain_entries));
+  SYNCLINE_RETURN_IF_ERROR(num("log_retain_changes", &c->log_retain_changes));
   if (const toml::node* n = t.get("peers")) {
     const toml::array* arr = n->as_array();
     if (arr == nullptr) return Status::InvalidArgument("config file " + Where(path, n->source()) + ": 'peers' must be an array of \"host:port\" strings");

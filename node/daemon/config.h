@@ -30,6 +30,7 @@ struct Config {
   uint64_t max_frame_bytes = uint64_t{16} << 20;
   uint64_t max_value_bytes = uint64_t{1} << 20;
   uint64_t feed_retain_entries = 10000;         // change-feed tail kept without a cursor
+  uint64_t log_retain_changes = 1000000;        // change-log entries kept per origin (retention size bound)
   std::string log_level = "info";               // trace debug info warn error off
   std::string log_format = "text";              // text | json
   std::map<std::string, std::string> collections;  // created at start: name -> resolver

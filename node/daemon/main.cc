@@ -86,6 +86,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-value-bytes", flags.max_value_bytes, "largest value, element or delta accepted")->capture_default_str();
   app.add_option("--feed-retain-entries", flags.feed_retain_entries,
                  "change-feed entries kept for readers without a cursor")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--log-retain-changes", flags.log_retain_changes,
+                 "change-log entries kept per origin; a peer further behind gets a snapshot")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--log-level", flags.log_level, "trace debug info warn error off")->capture_default_str();
   app.add_option("--log-format", flags.log_format, "text or json (one object per line)")->capture_default_str();
   app.add_option("--collection", collections, "NAME=RESOLVER to create at start (repeatable)");
@@ -121,6 +125,7 @@ int main(int argc, char** argv) {
   if (given("--max-frame-bytes")) c.max_frame_bytes = flags.max_frame_bytes;
   if (given("--max-value-bytes")) c.max_value_bytes = flags.max_value_bytes;
   if (given("--feed-retain-entries")) c.feed_retain_entries = flags.feed_retain_entries;
+  if (given("--log-retain-changes")) c.log_retain_changes = flags.log_retain_changes;
   if (given("--log-level")) c.log_level = flags.log_level;
   if (given("--log-format")) c.log_format = flags.log_format;
   for (const auto& spec : collections) {
@@ -160,6 +165,7 @@ int main(int argc, char** argv) {
   o.max_frame_bytes = c.max_frame_bytes;
   o.max_value_bytes = c.max_value_bytes;
   o.feed_retain_entries = c.feed_retain_entries;
+  o.retention.max_changes_per_origin = c.log_retain_changes;
   o.log = [logger, json](std::string_view line) { logger->info(json ? JsonEscape(line) : std::string(line)); };
 
   auto node = syncline::Node::Open(o);
