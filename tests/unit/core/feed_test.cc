@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cerrno>
 #include <memory>
 #include <string>
 #include <vector>
@@ -213,6 +215,66 @@ TEST_P(FeedTest, AppendPathPrunesPeriodically) {
   EXPECT_EQ(b.head, kFeedPruneEvery);
   EXPECT_EQ(b.pruned_through, kFeedPruneEvery - 10);
   EXPECT_EQ(Read(b.pruned_through).size(), 10u);
+}
+
+// Fault injection on the real store: a commit that fails (full disk) or a put that fails (I/O
+// error) in the middle of a write function loses the change, its feed entry and the cursor move
+// together; the store reopens with neither and accepts the same write afterwards.
+TEST(FeedFaultTest, FailedCommitOrPutKeepsChangeEntryAndCursorTogether) {
+  TempDir dir;
+  std::atomic<int> fail_commit{0}, fail_put_at{0}, puts{0};
+  auto open = [&] {
+    LmdbStoreOptions o;
+    o.map_size_bytes = 64 << 20;
+    o.fault_hook = [&](FaultPoint p) -> int {
+      if (p == FaultPoint::kCommit && fail_commit.load() > 0) {
+        --fail_commit;
+        return ENOSPC;
+      }
+      if (p == FaultPoint::kPut && fail_put_at.load() > 0 && ++puts == fail_put_at.load()) return EIO;
+      return 0;
+    };
+    auto s = OpenLmdbStore(dir.str(), o);
+    EXPECT_TRUE(s.ok()) << s.status();
+    return std::move(s).value();
+  };
+  auto store = open();
+  auto apply = [](uint64_t counter) {
+    return [counter](WriteTxn& txn) -> Status {
+      SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(MakeChange(1, counter, "k")));
+      return SetFeedCursor(txn, "proj", counter);
+    };
+  };
+  ASSERT_TRUE(store->WriteAndWait([](WriteTxn& txn) { return SetFeedCursor(txn, "proj", 0); }).ok());
+  fail_commit = 1;
+  EXPECT_EQ(store->WriteAndWait(apply(1)).code(), StatusCode::kResourceExhausted);
+  puts = 0;
+  fail_put_at = 2;  // the change is in the log; its feed entry fails
+  EXPECT_FALSE(store->WriteAndWait(apply(1)).ok());
+  fail_put_at = 0;
+  ASSERT_TRUE(store->Close().ok());
+  store = open();
+  auto state = [&](uint64_t* head, uint64_t* cursor, bool* logged) {
+    return store->Read([&](ReadView& v) -> Status {
+      SYNCLINE_ASSIGN_OR_RETURN(FeedBounds b, GetFeedBounds(v));
+      *head = b.head;
+      SYNCLINE_ASSIGN_OR_RETURN(*cursor, GetFeedCursor(v, "proj"));
+      *logged = v.GetChange(Dot{ReplicaId(1), 1}).ok();
+      return Status::Ok();
+    });
+  };
+  uint64_t head = 9, cursor = 9;
+  bool logged = true;
+  ASSERT_TRUE(state(&head, &cursor, &logged).ok());
+  EXPECT_EQ(head, 0u);
+  EXPECT_EQ(cursor, 0u);
+  EXPECT_FALSE(logged);
+  ASSERT_TRUE(store->WriteAndWait(apply(1)).ok());
+  ASSERT_TRUE(state(&head, &cursor, &logged).ok());
+  EXPECT_EQ(head, 1u);
+  EXPECT_EQ(cursor, 1u);
+  EXPECT_TRUE(logged);
+  ASSERT_TRUE(store->Close().ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, FeedTest, ::testing::Values(false, true),
