@@ -200,6 +200,20 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
     }
     targets->emplace(name, Target{resolver, TypeOfResolver(resolver), *impl});
   }
+  // Off the writer thread: each single-record state is decoded by its resolver and put in
+  // canonical form (joined into the empty state), so the transaction below only has to store
+  // it when the key is new here, and every state is validated before anything is written.
+  for (SnapshotEntry& e : chunk.entries) {
+    auto t = targets->find(e.collection);
+    if (t == targets->end() || internal::UsesRecords(t->second.type)) continue;
+    std::string canonical;
+    Status joined = t->second.impl->Join(&canonical, e.state, nullptr);
+    if (!joined.ok()) {
+      done(joined.WithContext("state of '" + e.collection + "' key " + Hex(e.key) + " in a snapshot chunk from " + source));
+      return;
+    }
+    e.state = std::move(canonical);
+  }
   auto data = std::make_shared<SnapshotChunkData>(std::move(chunk));
   auto result = std::make_shared<SnapshotProgress>();
   auto finished_context = std::make_shared<DotContext>();
@@ -235,8 +249,15 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
       }
       SYNCLINE_RETURN_IF_ERROR(core::ValidateKey(e.key).WithContext("snapshot chunk from " + source));
       auto records = internal::TxnKeyRecords(txn, e.collection, e.key);
-      // A join of whole states: on a new node (nothing stored) it stores the state as it came,
-      // after the resolver decoded it.
+      if (!internal::UsesRecords(t->second.type)) {
+        // Nothing stored here (a new node): store the canonical state prepared above.
+        SYNCLINE_ASSIGN_OR_RETURN(auto blob, records->Get(internal::kStateSub));
+        if (!blob.has_value()) {
+          SYNCLINE_RETURN_IF_ERROR(internal::StoreBlob(*records, e.state));
+          continue;
+        }
+      }
+      // Otherwise a join of whole states through the collection's resolver.
       Status merged = internal::MergeDelta(*records, t->second.type, *t->second.impl, e.state, nullptr, nullptr, nullptr);
       if (!merged.ok()) {
         return merged.WithContext("merging '" + e.collection + "' key " + Hex(e.key) + " from a snapshot chunk from " +
