@@ -57,10 +57,19 @@ void HandleFeed(Node& node, const v1::FeedRequest& req, v1::Response* resp) {
   if (!req.cursor().empty()) {
     batch = node.ReadFeedFor(req.cursor(), max);
   } else if (req.from_oldest()) {
-    batch = node.ReadFeed(node.GetStatus().feed.pruned_through, max);
-    // Retention may have pruned between the two reads; start again from the new oldest.
-    if (!batch.ok() && batch.status().code() == StatusCode::kFailedPrecondition) {
-      batch = node.ReadFeed(node.GetStatus().feed.pruned_through, max);
+    auto oldest = [&node]() -> Result<uint64_t> {
+      core::FeedBounds b;
+      SYNCLINE_RETURN_IF_ERROR(node.store().Read([&b](core::ReadView& view) -> Status {
+        SYNCLINE_ASSIGN_OR_RETURN(b, core::GetFeedBounds(view));
+        return Status::Ok();
+      }));
+      return b.pruned_through;
+    };
+    // Retention may prune between the two reads; then start again from the new oldest.
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      Result<uint64_t> after = oldest();
+      batch = after.ok() ? node.ReadFeed(*after, max) : Result<FeedBatch>(after.status());
+      if (batch.ok() || batch.status().code() != StatusCode::kFailedPrecondition) break;
     }
   } else {
     batch = node.ReadFeed(req.after(), max);
