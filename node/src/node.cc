@@ -94,7 +94,7 @@ Status Node::Start() {
   ro.transport.handshake.node_id = options_.node_id;
   ro.transport.handshake.replica_id = replica_->id();
   ro.transport.handshake.mode = leadership_->state().mode;
-  ro.transport.handshake.epoch = leadership_->epoch();
+  ro.transport.handshake.epoch = leadership_->state().epoch;
   ro.leadership = leadership_.get();
   ro.transport.handshake.secret = options_.secret;
   ro.transport.log = options_.log;

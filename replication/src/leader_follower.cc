@@ -97,7 +97,14 @@ bool EpochState::Admits(const Dot& dot) const {
 
 bool EpochState::NewerThan(const EpochState& other) const {
   if (epoch != other.epoch) return epoch > other.epoch;
-  return !promoting && other.promoting;
+  if (promoting != other.promoting) return !promoting;
+  return leader > other.leader;
+}
+
+uint64_t EpochState::Tag() const {
+  uint64_t h = 14695981039346656037ULL;  // FNV-1a
+  for (unsigned char ch : leader) h = (h ^ ch) * 1099511628211ULL;
+  return (epoch << 16) | (h & 0xffff);
 }
 
 LeaderFollower::LeaderFollower(Replica* replica, LeaderFollowerOptions options)
@@ -158,7 +165,7 @@ Result<std::unique_ptr<LeaderFollower>> LeaderFollower::Open(Replica* replica, L
 
 uint64_t LeaderFollower::epoch() {
   std::lock_guard<std::mutex> lock(mu_);
-  return state_.epoch;
+  return state_.Tag();
 }
 
 std::string LeaderFollower::LocalRecord() {
@@ -376,7 +383,7 @@ void LeaderFollower::OnProgress(int64_t now_millis, const std::vector<PeerView>&
       size_t caught_up = 0;
       DotContext mine = replica_->Context();
       for (const auto& p : peers) {
-        if (p.subscribed && p.epoch == state_.epoch && Covers(mine.vv(), p.context.vv())) ++caught_up;
+        if (p.subscribed && p.epoch == state_.Tag() && Covers(mine.vv(), p.context.vv())) ++caught_up;
       }
       if (caught_up >= needed) {
         EpochState next = state_;
@@ -407,7 +414,7 @@ void LeaderFollower::OnProgress(int64_t now_millis, const std::vector<PeerView>&
         for (const auto& p : peers) {
           // The contiguous prefix only: a promotion catches up on prefixes (a dot held out of
           // order may be left behind), so only those count.
-          if (p.subscribed && p.epoch == state_.epoch && p.context.vv().Covers(w.dot)) ++have;
+          if (p.subscribed && p.epoch == state_.Tag() && p.context.vv().Covers(w.dot)) ++have;
         }
         if (have >= w.needed) {
           later.push_back([done = std::move(w.done)] { done(Status::Ok()); });

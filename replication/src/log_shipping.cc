@@ -103,9 +103,14 @@ Status ShippingSession::HandleBatch(const Frame& frame, int64_t now_millis, Sess
   }
   if (gate_ != nullptr && msg.epoch() != gate_->epoch()) {
     // A stream from another epoch is never applied (a deposed leader's, or one from before we
-    // adopted a newer epoch); not acknowledged, the publisher resends once epochs agree.
-    last_heard_ = now_millis;
+    // adopted a newer epoch); not acknowledged, the publisher resends once epochs agree. Our
+    // Subscribe tells the publisher our epoch record (it adopts it, or answers with its newer one);
+    // at most once per context_update_millis.
     ++stats_.epoch_refused;
+    if (now_millis - last_epoch_resubscribe_ >= options_.context_update_millis) {
+      last_epoch_resubscribe_ = now_millis;
+      SendSubscribe(now_millis, out);
+    }
     return Status::Ok();
   }
   ApplyRequest req;

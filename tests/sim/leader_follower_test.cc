@@ -509,6 +509,81 @@ std::string PartitionLeaderPromoteHeal(uint64_t seed) {
   return err;
 }
 
+// Scenario: five nodes split 2 / 3 with the leader on the small side. Its `one` writes are
+// acknowledged by the follower with it, its `quorum` writes time out (unknown); the large side
+// promotes a node. After healing, both nodes of the small side take those writes back into their
+// journals, and everything converges on the new leader's history.
+std::string MinorityWithTheLeader(uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  LfCluster c(5, "leader-follower", RandomNetwork(rng), FastShipping(rng), seed);
+  Outcomes before, during, after;
+  for (int w = 0; w < 10; ++w) {
+    c.Write(0, ElementName(w), AckLevel::kQuorum, 10000, Record(&before, ElementName(w)));
+    c.RunFor(10);
+  }
+  if (!c.RunUntilQuiet(120'000)) return "did not go quiet before the partition";
+  for (int a : {0, 1}) {
+    for (int b : {2, 3, 4}) c.network().Cut(a, b);
+  }
+  for (int w = 100; w < 110; ++w) {
+    c.Write(0, ElementName(w), w % 2 == 0 ? AckLevel::kOne : AckLevel::kQuorum, 3000, Record(&during, ElementName(w)));
+    c.RunFor(20);
+  }
+  c.RunFor(5000);
+  for (int w = 100; w < 110; w += 2) {
+    if (!during.by_element[ElementName(w)].ok()) return "a `one` write inside the minority was not acknowledged";
+  }
+  for (int w = 101; w < 110; w += 2) {
+    if (during.by_element[ElementName(w)].code() != StatusCode::kDeadlineExceeded) {
+      return "a `quorum` write inside the minority ended with " + during.by_element[ElementName(w)].ToString();
+    }
+  }
+  int next = std::uniform_int_distribution<int>(2, 4)(rng);
+  std::optional<Status> promoted;
+  c.Promote(next, "leader-follower", [&](Status s) { promoted = s; });
+  for (int i = 0; i < 600 && !promoted; ++i) c.RunFor(100);
+  if (!promoted || !promoted->ok()) return "promotion did not complete: " + (promoted ? promoted->ToString() : "pending");
+  // The minority cannot promote anyone: it lacks a majority.
+  std::optional<Status> minority;
+  c.Promote(1, "leader-follower", [&](Status s) { minority = s; });
+  for (int i = 0; i < 300 && !minority; ++i) c.RunFor(100);
+  if (!minority || minority->code() != StatusCode::kDeadlineExceeded) {
+    return "a promotion inside the minority ended with " + (minority ? minority->ToString() : "pending");
+  }
+  for (int w = 200; w < 210; ++w) {
+    c.Write(next, ElementName(w), AckLevel::kQuorum, 10000, Record(&after, ElementName(w)));
+    c.RunFor(10);
+  }
+  c.network().Heal();
+  bool quiet = c.RunUntilQuiet(300'000);
+  std::string err = quiet ? CheckConverged(c) : "did not go quiet after the partition healed\n";
+  if (std::getenv("SYNCLINE_SIM_DEBUG")) {
+    for (int i = 0; i < 5; ++i) {
+      auto st = c.lf(i).state();
+      err += "n" + std::to_string(i) + " epoch " + std::to_string(st.epoch) + " leader " + st.leader +
+             (st.promoting ? " promoting" : "") + " orphaned " + std::to_string(c.replica(i).stats().orphaned) + " ctx " +
+             c.replica(i).Context().ToString() + "\n";
+    }
+  }
+  std::set<std::string> final_set = c.Elements(next);
+  for (const auto& e : before.acked()) {
+    if (!final_set.count(e)) err += "acknowledged write " + e + " from before the partition was lost\n";
+  }
+  for (const auto& e : after.acked()) {
+    if (!final_set.count(e)) err += "the new leader's acknowledged write " + e + " was lost\n";
+  }
+  for (int node : {0, 1}) {
+    auto orphans = c.Orphans(node);
+    for (int w = 100; w < 110; ++w) {
+      if (final_set.count(ElementName(w))) err += "the minority's write " + ElementName(w) + " was applied\n";
+      bool journaled = false;
+      for (const auto& j : orphans) journaled = journaled || j.remote.find(ElementName(w)) != std::string::npos;
+      if (!journaled) err += "n" + std::to_string(node) + " did not journal " + ElementName(w) + "\n";
+    }
+  }
+  return err;
+}
+
 // Scenario: a multi-leader cluster where every node writes switches to leader-follower (one node
 // promoted), then back to multi-leader, while live; nothing acknowledged is lost.
 std::string SwitchModesLive(uint64_t seed) {
@@ -597,6 +672,10 @@ TEST(LeaderFollowerSim, KillLeaderPromoteFollowerLosesNoQuorumWrite) {
 
 TEST(LeaderFollowerSim, PartitionLeaderPromoteHeal) {
   RunSeeds("PartitionLeaderPromoteHeal", PartitionLeaderPromoteHeal, 40);
+}
+
+TEST(LeaderFollowerSim, MinorityWithTheLeaderTakesItsWritesBack) {
+  RunSeeds("MinorityWithTheLeaderTakesItsWritesBack", MinorityWithTheLeader, 30);
 }
 
 TEST(LeaderFollowerSim, SwitchModesOnALiveCluster) { RunSeeds("SwitchModesOnALiveCluster", SwitchModesLive, 30); }

@@ -106,6 +106,37 @@ TEST(RollBack, RestoresEveryTypeAndJournals) {
   EXPECT_EQ(*taken, 0u);
 }
 
+// A change held out of order: the orphan (A:2) was applied before a change that stays (A:1), on the
+// same key. Taking A:2 back undoes A:1 too and merges it again.
+TEST(RollBack, MergesAgainLaterChangesOfTheSameKey) {
+  Fixture origin, out_of_order, reference;
+  for (Fixture* f : {&origin, &out_of_order, &reference}) ASSERT_TRUE(f->replica->CreateCollection("s", "set").ok());
+  auto a1 = origin.replica->WriteAndWait("s", "k", WriteOp::AddElement("x"));
+  auto a2 = origin.replica->WriteAndWait("s", "k", WriteOp::AddElement("y"));
+  ASSERT_TRUE(a1.ok() && a2.ok());
+  std::vector<core::Change> log;
+  ASSERT_TRUE(origin.replica->ReadLog(origin.replica->id(), 1, 10, 1 << 20, &log).ok());
+  ASSERT_EQ(log.size(), 2u);
+  out_of_order.replica->SetUndo(true);
+  auto apply = [](Replica& r, core::Change c) {
+    Status st = Status::Internal("not run");
+    r.ApplyChanges({std::move(c)}, [&](Result<ApplyStats> s) { st = s.status(); });
+    return st;
+  };
+  ASSERT_TRUE(apply(*out_of_order.replica, log[1]).ok());
+  ASSERT_TRUE(apply(*out_of_order.replica, log[0]).ok());
+  ASSERT_TRUE(apply(*reference.replica, log[0]).ok());
+  Result<uint64_t> taken = Status::Internal("not run");
+  out_of_order.replica->RollBack([&](const Dot& d) { return d == a2->dot; }, "left behind",
+                                 [&](Result<uint64_t> n) { taken = n; });
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_EQ(*taken, 1u);
+  EXPECT_EQ(*out_of_order.replica->Digest(), *reference.replica->Digest());
+  auto read = out_of_order.replica->Read("s", "k");
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->values, std::vector<std::string>{"x"});
+}
+
 TEST(LeaderFollower, FollowerRedirectsAndAdoptsNewerEpochs) {
   Fixture f;
   LeaderFollowerOptions o;
@@ -116,7 +147,7 @@ TEST(LeaderFollower, FollowerRedirectsAndAdoptsNewerEpochs) {
   auto lf = LeaderFollower::Open(f.replica.get(), o);
   ASSERT_TRUE(lf.ok()) << lf.status();
   EXPECT_EQ((*lf)->role(), "follower");
-  EXPECT_EQ((*lf)->epoch(), 1u);
+  EXPECT_EQ((*lf)->state().epoch, 1u);
   Status w = (*lf)->CheckWrite();
   EXPECT_EQ(w.code(), StatusCode::kFailedPrecondition);
   EpochState leader;
@@ -129,17 +160,17 @@ TEST(LeaderFollower, FollowerRedirectsAndAdoptsNewerEpochs) {
   leader.epoch = 4;
   leader.leader = "n3";
   (*lf)->OnPeerRecord(leader.Encode());
-  EXPECT_EQ((*lf)->epoch(), 4u);
+  EXPECT_EQ((*lf)->state().epoch, 4u);
   EXPECT_TRUE((*lf)->TakeEpochChanged());
   // A lower epoch is not adopted.
   leader.epoch = 2;
   (*lf)->OnPeerRecord(leader.Encode());
-  EXPECT_EQ((*lf)->epoch(), 4u);
+  EXPECT_EQ((*lf)->state().epoch, 4u);
   // The record survives a reopen.
   lf->reset();
   auto again = LeaderFollower::Open(f.replica.get(), o);
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ((*again)->epoch(), 4u);
+  EXPECT_EQ((*again)->state().epoch, 4u);
   EXPECT_EQ((*again)->state().leader, "n3");
 }
 
@@ -160,8 +191,8 @@ TEST(LeaderFollower, AcknowledgementLevelsAndTimeouts) {
   lf->WaitForAck(w->dot, AckLevel::kOne, 1000, [&](Status s) { one = s; });
   lf->WaitForAck(w->dot, AckLevel::kAll, 1000, [&](Status s) { all = s; });
   ASSERT_TRUE(local && local->ok());
-  PeerView p2{"n2", 1, true, f.replica->Context()};
-  PeerView p3{"n3", 1, true, DotContext()};
+  PeerView p2{"n2", lf->epoch(), true, f.replica->Context()};
+  PeerView p3{"n3", lf->epoch(), true, DotContext()};
   lf->OnProgress(10, {p2, p3});
   ASSERT_TRUE(one && one->ok());
   EXPECT_FALSE(all);

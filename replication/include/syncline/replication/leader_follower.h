@@ -73,8 +73,14 @@ struct EpochState {
   static Result<EpochState> Decode(std::string_view bytes);
   // Whether `change` belongs to this epoch's history (see the file comment).
   bool Admits(const Dot& dot) const;
-  // Orders records: higher epoch, then a completed promotion over a running one.
+  // Orders records: higher epoch, then a completed promotion over a running one, then the
+  // greater leader id (two candidates that picked the same epoch number: one gives way).
   bool NewerThan(const EpochState& other) const;
+  // The epoch and its leader in one number, carried in Subscribe, Batch and Ack: the epoch in the
+  // high 48 bits, a hash of the leader's node id in the low 16. Two promotions that picked the same
+  // epoch number on two sides of a partition get different tags, so neither side applies the
+  // other's stream or counts the other's acknowledgements before one record wins.
+  uint64_t Tag() const;
 };
 
 struct LeaderFollowerOptions {
@@ -92,7 +98,7 @@ struct LeaderFollowerOptions {
 // What the host knows of one connected peer.
 struct PeerView {
   std::string node_id;
-  uint64_t epoch = 0;       // of its last Subscribe
+  uint64_t epoch = 0;       // the epoch tag of its last Subscribe or Ack
   bool subscribed = false;
   DotContext context;       // what it acknowledged holding
 };
@@ -104,7 +110,7 @@ class LeaderFollower final : public EpochGate {
   static Result<std::unique_ptr<LeaderFollower>> Open(Replica* replica, LeaderFollowerOptions options);
   ~LeaderFollower() override;
 
-  // EpochGate.
+  // EpochGate. epoch() is our epoch's Tag().
   uint64_t epoch() override;
   std::string LocalRecord() override;
   bool OnPeerRecord(std::string_view record) override;

@@ -161,6 +161,7 @@ class ShippingSession {
   ChangeSource* source_;
   EpochGate* gate_;
   uint64_t peer_epoch_ = 0;
+  int64_t last_epoch_resubscribe_ = 0;  // last Subscribe sent because a batch had another epoch
 
   // Publisher side.
   bool subscribed_ = false;
