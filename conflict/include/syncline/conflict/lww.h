@@ -49,7 +49,9 @@ class LwwRegister {
   // the result says remove_key), when Collectable(horizon); otherwise changes nothing. A live
   // value is never collected, nor a tombstone written without a log dot.
   //
-  // Why this is safe, for a causal-stability horizon (see Resolver::Collect): every replica has
+  // Why this is safe, for a causal-stability horizon (see Resolver::Collect; lww is the type
+  // that needs its second property, because a late write concurrent with the delete would win
+  // here over nothing while losing to the tombstone where it is kept): every replica has
   // applied the delete, so a re-delivery of it or of any change before it is a duplicate that
   // the node skips by its node context; any other change this replica applies later was made by
   // a replica that had applied the delete, so it is a write stamped above the tombstone (it

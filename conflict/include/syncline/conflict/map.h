@@ -80,8 +80,9 @@ class OrMap {
   // causal-stability horizon, see Resolver::Collect); the state becomes the bottom state and the
   // result says remove_key. Safe for the reasons given at OrSet::Collect: every replica has
   // applied every change of the key, so re-deliveries are duplicates the node skips and no
-  // other replica holds a live field either, and later writes get dots above every dot the key
-  // ever had. Anything else is unchanged. After a key was removed, writes to it must carry log
+  // other replica holds a live field either, and later changes carry dots no replica had, so
+  // replicas that keep the old context treat them alike (only the horizon's first property is
+  // needed). Anything else is unchanged. After a key was removed, writes to it must carry log
   // dots (the node's always do).
   CollectResult Collect(const VersionVector& horizon);
 

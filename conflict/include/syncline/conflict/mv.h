@@ -46,9 +46,11 @@ class MvRegister {
   //  - a deleted key (no siblings) whose every change is stable becomes the bottom state, and
   //    the result says remove_key: every replica has applied the delete and every write before
   //    it, so a re-delivery of any of them is a duplicate the node skips by its node context,
-  //    and any state another replica still holds has no sibling either; a later write anywhere
-  //    gets a key dot above every earlier one (its log counter), so replicas that still keep
-  //    the old context accept it as they would here;
+  //    and any state another replica still holds has no sibling either; any other write
+  //    applied later, even one concurrent with the delete, has a dot no context here covered
+  //    (a write's key dot is its log counter, above every earlier one), so replicas that still
+  //    keep the old context add it as this one does. Only the horizon's first property is
+  //    needed (every replica applied what it covers);
   //  - a sibling whose writer's changes of this key are all stable loses its history (its
   //    past): a past only serves to tell whether the sibling obsoletes another version, and
   //    every version it could obsolete is one this state has seen, which joins already drop by

@@ -54,11 +54,14 @@ class OrSet {
   // Removes an empty set whose every change is stable under `horizon` (a causal-stability
   // horizon, see Resolver::Collect): the state becomes the bottom state and the result says
   // remove_key. Safe because every replica has applied every add and remove of the key, so any
-  // re-delivery is a duplicate the node skips, every state another replica holds has no live
-  // element either, and a later add anywhere gets a dot above every dot the key ever had (its
-  // log counter), which replicas that still keep the old context accept as this
-  // one does. A set with elements, an unlogged set, or one with an unstable change is unchanged.
-  // After a key was removed, writes to it must carry log dots (the node's always do).
+  // re-delivery is a duplicate the node skips and every state another replica holds has no live
+  // element either; any other change applied later, even one concurrent with the removes,
+  // carries only dots no replica had when it applied them (new dots of a replica are above its
+  // earlier ones, and its first dot in a key is its log counter), so replicas that still keep
+  // the old context treat it as this one does. Only the horizon's first property is needed
+  // (every replica applied what it covers). A set with elements, an unlogged set, or one with an
+  // unstable change is unchanged. After a key was removed, writes to it must carry log dots (the
+  // node's always do).
   CollectResult Collect(const VersionVector& horizon);
 
   // Whole-state join (states or deltas).
