@@ -20,4 +20,4 @@ jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B "$dir" "${flags[@]}" >/dev/null
 cmake --build "$dir" -j "$jobs"
 cd "$dir"
-ctest --output-on-failure -j "$jobs" --timeout 600
+ctest --output-on-failure -j "$jobs" --timeout 1800
