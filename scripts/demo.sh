@@ -41,6 +41,7 @@ for _ in $(seq 1 100); do
 done
 "$cli" digest
 echo
+sleep 1  # peers refresh each other's view of what they hold a few times a second
 "$cli" status
 echo
 for n in n1 n2 n3; do
