@@ -193,6 +193,15 @@ void ShippingSession::OnTick(int64_t now_millis, SessionOutput* out) {
   if (deferred_) Pump(now_millis, out);
 }
 
+uint64_t ShippingSession::NextToSend(ReplicaId origin) const {
+  // The cursor is where we stopped reading; the peer's acknowledged context may be past it, above
+  // all for an origin it gets directly (whose relay we hold back, so our cursor trails): it holds
+  // that prefix, so neither resend it nor judge it behind the log's floor because of our cursor.
+  uint64_t acknowledged_next = known_.vv().Get(origin) + 1;
+  auto cur = cursor_.find(origin);
+  return cur != cursor_.end() ? std::max(cur->second, acknowledged_next) : acknowledged_next;
+}
+
 bool ShippingSession::CheckSnapshotNeeded(const DotContext& mine, SessionOutput* out) {
   std::string reason;
   if (known_.vv().empty()) {
@@ -205,8 +214,7 @@ bool ShippingSession::CheckSnapshotNeeded(const DotContext& mine, SessionOutput*
   if (reason.empty()) {
     const VersionVector floors = source_->LogFloor();
     for (const auto& [origin, floor] : floors.entries()) {
-      auto cur = cursor_.find(origin);
-      uint64_t from = cur != cursor_.end() ? cur->second : known_.vv().Get(origin) + 1;
+      uint64_t from = NextToSend(origin);
       if (from <= floor && from <= mine.vv().Get(origin)) {
         reason = "the subscriber lacks change " + std::to_string(from) + " of origin " + origin.ToString() +
                  ", below what the log keeps (up to " + std::to_string(floor) + " may be missing)";
@@ -250,8 +258,7 @@ void ShippingSession::Pump(int64_t now_millis, SessionOutput* out) {
     size_t start = rotate_++ % origins.size();
     for (size_t i = 0; i < origins.size() && count < options_.batch_max_changes && bytes < options_.batch_max_bytes; ++i) {
       ReplicaId origin = origins[(start + i) % origins.size()];
-      auto cur = cursor_.find(origin);
-      uint64_t from = cur != cursor_.end() ? cur->second : known_.vv().Get(origin) + 1;
+      uint64_t from = NextToSend(origin);
       uint64_t highest = mine.vv().Get(origin);
       if (std::binary_search(peer_direct_.begin(), peer_direct_.end(), origin)) {
         // The peer gets this origin's changes directly: relay only what we held for a while.

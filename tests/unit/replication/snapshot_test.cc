@@ -398,6 +398,55 @@ TEST(Retention, TruncatesBelowTheHorizonAndTheSizeBoundAndAsksForASnapshot) {
   EXPECT_EQ(p2.frames[0].type, MessageType::kBatch);
 }
 
+// In a mesh a publisher holds back relaying an origin the peer gets directly, so its cursor for
+// that origin trails. Once the peer acknowledges (from the origin itself) more than the log
+// keeps, the trailing cursor must not make the publisher think the peer fell behind the floor:
+// that would send a healthy peer into a snapshot bootstrap.
+TEST(Retention, ATrailingRelayCursorDoesNotAskAnUpToDatePeerForASnapshot) {
+  Node a(1);
+  CreateAll(*a.replica);
+  Populate(*a.replica, 20, "a");  // 100 changes of a
+  ReplicaId ra = a.replica->id();
+  ShippingOptions o;
+  o.relay_delay_millis = 1000;
+  ShippingSession pub(o, a.replica.get(), 0);
+  struct Stub : ChangeSource {
+    DotContext ctx;
+    DotContext Context() override { return ctx; }
+    Status ReadLog(ReplicaId, uint64_t, size_t, size_t, std::vector<core::Change>*) override { return Status::Ok(); }
+  } stub;
+  stub.ctx = DotContext(VersionVector{{ra, 10}});
+  ShippingSession sub(o, &stub, 0);
+  SessionOutput so;
+  sub.SetDirectOrigins({ra}, 0, &so);  // the subscriber says it gets ra directly
+  so.frames.clear();
+  sub.Start(0, &so);
+  SessionOutput po;
+  ASSERT_TRUE(pub.OnFrame(Frame{so.frames.at(0).type, so.frames.at(0).payload}, 0, &po).ok());
+  for (const auto& f : po.frames) EXPECT_NE(f.type, MessageType::kBatch) << "relayed before the delay";
+  // After the delay the relay sends 11..100: the cursor is at 101.
+  SessionOutput later;
+  pub.OnTick(1'500, &later);
+  size_t batches = 0;
+  for (const auto& f : later.frames) batches += f.type == MessageType::kBatch ? 1 : 0;
+  ASSERT_GE(batches, 1u) << "nothing relayed after the delay";
+  // The origin writes 100 more, the peer gets them directly and says so; the log keeps none of them.
+  Populate(*a.replica, 20, "b");
+  stub.ctx = DotContext(VersionVector{{ra, 200}});
+  SessionOutput update;
+  sub.OnTick(1'600, &update);
+  ASSERT_EQ(update.frames.size(), 1u);
+  ASSERT_EQ(update.frames[0].type, MessageType::kAck);
+  auto horizon = StabilityHorizon({VersionVector{{ra, 200}}});
+  ASSERT_TRUE(a.replica->ApplyRetention(horizon, 1'000'000).ok());
+  ASSERT_EQ(a.replica->LogFloor().Get(ra), 200u);
+  SessionOutput after;
+  ASSERT_TRUE(pub.OnFrame(Frame{update.frames[0].type, update.frames[0].payload}, 1'600, &after).ok());
+  pub.OnTick(2'700, &after);
+  for (const auto& f : after.frames) EXPECT_NE(f.type, MessageType::kSnapshotNeeded);
+  EXPECT_EQ(pub.stats().snapshot_needed, 0u);
+}
+
 TEST(Retention, NeverTruncatesAboveTheOwnContiguousPrefix) {
   Node a(1);
   CreateAll(*a.replica);

@@ -150,6 +150,8 @@ class ShippingSession {
 
  private:
   void Pump(int64_t now_millis, SessionOutput* out);
+  // The next change of `origin` to send: past our cursor and past what the peer acknowledged.
+  uint64_t NextToSend(ReplicaId origin) const;
   // True (and SnapshotNeeded appended) when the peer needs a snapshot rather than our log.
   bool CheckSnapshotNeeded(const DotContext& mine, SessionOutput* out);
   void SendSubscribe(int64_t now_millis, SessionOutput* out);
