@@ -7,6 +7,7 @@
 
 #include "client_codec.h"
 #include "client_feed.h"
+#include "client_key_versions.h"
 #include "syncline/node/v1/client.pb.h"
 #include "syncline/replication/frame.h"
 
@@ -24,6 +25,8 @@ struct Client::Impl {
   int64_t timeout_millis = 5000;
   uint64_t next_id = 1;
   bool broken = false;
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
 
   // Runs the io_context until `done` or the deadline; false on timeout.
   bool RunUntil(const bool& done) {
@@ -54,6 +57,7 @@ struct Client::Impl {
       return Status::DeadlineExceeded("no answer from " + address + " within " + std::to_string(timeout_millis) +
                                       " ms; the outcome is unknown");
     }
+    if (!werr) bytes_sent += out.size();
     if (werr) {
       broken = true;
       return Status::DeadlineExceeded("connection to " + address + " lost while sending: " + werr.message() +
@@ -99,6 +103,7 @@ struct Client::Impl {
         return Status::DeadlineExceeded("connection to " + address + " lost before the answer: " + rerr.message() +
                                         "; the outcome is unknown");
       }
+      bytes_received += n;
       Status s = decoder.Feed(std::string_view(buf, n), &frames);
       if (!s.ok()) {
         broken = true;
@@ -267,5 +272,26 @@ Status Client::RemoveFeedConsumer(const std::string& name) {
   SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
   return node::ResponseStatus(resp);
 }
+
+Result<std::vector<replication::KeyVersion>> Client::KeyVersions(const std::string& collection,
+                                                                 const std::string& after_collection,
+                                                                 const std::string& after_key, uint32_t limit,
+                                                                 bool* more) {
+  node::v1::Request req;
+  auto* k = req.mutable_key_versions();
+  k->set_collection(collection);
+  k->set_after_collection(after_collection);
+  k->set_after_key(after_key);
+  k->set_limit(limit);
+  SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
+  SYNCLINE_RETURN_IF_ERROR(node::ResponseStatus(resp));
+  std::vector<replication::KeyVersion> out;
+  SYNCLINE_RETURN_IF_ERROR(node::DecodeKeyVersions(resp.key_versions(), &out).WithContext("answer from " + address_));
+  *more = resp.key_versions().more() && !out.empty();
+  return out;
+}
+
+uint64_t Client::bytes_sent() const { return impl_->bytes_sent; }
+uint64_t Client::bytes_received() const { return impl_->bytes_received; }
 
 }  // namespace syncline

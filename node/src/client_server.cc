@@ -4,6 +4,7 @@
 
 #include "client_codec.h"
 #include "client_feed.h"
+#include "client_key_versions.h"
 #include "client_leader_follower.h"
 #include "syncline/node/node.h"
 #include "syncline/replication/frame.h"
@@ -224,6 +225,13 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
         v1::Response resp;
         resp.set_id(id);
         HandleCommitCursor(*node, req.commit_cursor(), &resp);
+        Finish(std::move(resp));
+        return;
+      }
+      case v1::Request::kKeyVersions: {
+        v1::Response resp;
+        resp.set_id(id);
+        HandleKeyVersions(*node, req.key_versions(), &resp);
         Finish(std::move(resp));
         return;
       }

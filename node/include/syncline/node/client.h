@@ -21,6 +21,7 @@
 #include "syncline/core/feed.h"
 #include "syncline/core/status.h"
 #include "syncline/node/feed.h"
+#include "syncline/replication/key_versions.h"
 #include "syncline/replication/replica.h"
 
 namespace syncline {
@@ -146,6 +147,16 @@ class Client {
   // Registers consumer `name` at `seq` or moves its cursor forward to `seq` on the node.
   Status CommitFeedCursor(const std::string& name, uint64_t seq);
   Status RemoveFeedConsumer(const std::string& name);
+  // One page of key versions (docs/diagnostics.md): keys of `collection` (all if empty) after
+  // (`after_collection`, `after_key`) (from the start if `after_collection` is empty), at most
+  // `limit` (the node caps it at 10,000 and at about 1 MiB of entries); `*more` tells whether keys
+  // remain. Corruption when the node's answer does not decode.
+  Result<std::vector<replication::KeyVersion>> KeyVersions(const std::string& collection,
+                                                           const std::string& after_collection,
+                                                           const std::string& after_key, uint32_t limit, bool* more);
+  // Bytes this client wrote to and read from the connection (frames included) since it connected.
+  uint64_t bytes_sent() const;
+  uint64_t bytes_received() const;
 
   const std::string& address() const { return address_; }
 
