@@ -91,6 +91,9 @@ void RegisterDump(CLI::App& app, Globals& g, int* exit_code);
 void RegisterCluster(CLI::App& app, Globals& g, int* exit_code);
 void RegisterPromote(CLI::App& app, Globals& g, int* exit_code);
 void RegisterWatch(CLI::App& app, Globals& g, int* exit_code);
+// Live divergence diagnostics between nodes (diff.cc, verify.cc; docs/diagnostics.md).
+void RegisterDiff(CLI::App& app, Globals& g, int* exit_code);
+void RegisterVerify(CLI::App& app, Globals& g, int* exit_code);
 
 // Shared by the write commands: runs `op` on collection/key at the target node and prints the
 // outcome (text or JSON). Returns the exit code.

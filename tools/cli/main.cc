@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.fallthrough();
   for (Register r : {RegisterPut, RegisterGet, RegisterDel, RegisterCounter, RegisterSet, RegisterMap, RegisterCreate,
-                     RegisterStatus, RegisterDigest, RegisterDump, RegisterCluster, RegisterWatch, RegisterPromote}) {
+                     RegisterStatus, RegisterDigest, RegisterDump, RegisterCluster, RegisterWatch, RegisterPromote,
+                     RegisterDiff, RegisterVerify}) {
     r(app, g, &exit_code);
   }
   try {
