@@ -101,6 +101,7 @@ Status Node::Start() {
   ro.shipping = options_.shipping;
   ro.snapshot = options_.snapshot;
   ro.retention = options_.retention;
+  ro.anti_entropy = options_.anti_entropy;
   ro.peers = options_.peers;
   ro.log = options_.log;
   rt.replicator = std::make_unique<replication::Replicator>(*rt.io, replica_.get(), ro);
@@ -221,6 +222,7 @@ NodeStatus Node::GetStatus() const {
   if (runtime_->replicator) {
     st.bootstrap = runtime_->replicator->Bootstrap();
     st.retention = runtime_->replicator->Retention();
+    st.anti_entropy = runtime_->replicator->AntiEntropy();
   }
   if (replica_ && replica_->snapshot_progress().installing) st.bootstrap.installing = true;
   st.client_port = client_port_;
@@ -290,6 +292,17 @@ void Node::PromoteAsync(std::string mode, std::function<void(Status)> done) {
     return;
   }
   runtime_->replicator->Promote(std::move(mode), std::move(done));
+}
+
+Result<std::vector<replication::AntiEntropyRun>> Node::RunAntiEntropy(std::string peer_node_id) {
+  if (!runtime_->started || !runtime_->replicator) {
+    return Status::FailedPrecondition("node '" + options_.node_id + "' is not started; start it before running anti-entropy");
+  }
+  auto p = std::make_shared<std::promise<Result<std::vector<replication::AntiEntropyRun>>>>();
+  auto f = p->get_future();
+  runtime_->replicator->RunAntiEntropy(std::move(peer_node_id),
+                                       [p](Result<std::vector<replication::AntiEntropyRun>> r) { p->set_value(std::move(r)); });
+  return f.get();
 }
 
 uint64_t Node::BehindLeader(bool* leader_connected) const {

@@ -40,6 +40,10 @@ bool IsKnownMessageType(uint8_t type) {
     case MessageType::kSnapshotRequest:
     case MessageType::kSnapshotChunk:
     case MessageType::kSnapshotChunkAck:
+    case MessageType::kAntiEntropy:
+    case MessageType::kAntiEntropyFetch:
+    case MessageType::kAntiEntropyStates:
+    case MessageType::kAntiEntropyEnd:
     case MessageType::kSnapshotRefused:
     case MessageType::kRequest:
     case MessageType::kResponse:

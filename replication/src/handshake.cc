@@ -117,6 +117,8 @@ Status Handshake::OnFrame(const Frame& frame, std::string* out) {
       }
       if (hello.nonce() == nonce_) return Refuse(v1::Refuse::PROTOCOL_VIOLATION, "peer echoed our nonce", out);
       peer_nonce_ = hello.nonce();
+      peer_.local_nonce = nonce_;
+      peer_.peer_nonce = peer_nonce_;
       v1::Proof proof;
       proof.set_mac(Mac(config_.node_id, peer_nonce_, nonce_));
       AppendFrame(MessageType::kProof, proof.SerializeAsString(), out);

@@ -43,6 +43,7 @@ void Replicator::Log(const std::string& line) const {
 Status Replicator::Start() {
   SYNCLINE_RETURN_IF_ERROR(transport_->Listen());
   SnapshotStart();
+  AeInit();
   // Local commits wake the publishers, coalesced into one pump per burst.
   auto alive = alive_;
   auto pending = std::make_shared<std::atomic<bool>>(false);
@@ -66,6 +67,7 @@ void Replicator::RemovePeer(const std::string& host_port) { transport_->RemovePe
 void Replicator::Stop() {
   if (stopped_.exchange(true)) return;
   PersistAcks();
+  AeStopAll();
   alive_->store(false);
   replica_->SetCommitListener({});
   timer_.cancel();
@@ -102,6 +104,7 @@ void Replicator::Tick() {
   }
   LeadershipProgress();
   SnapshotTick(now);
+  AeTick(now);
   UpdateSnapshot();
 }
 
@@ -190,6 +193,7 @@ void Replicator::OnPeerDisconnected(const std::string& node_id, const Status& wh
   Log("peer " + node_id + " disconnected: " + why.ToString());
   peers_.erase(node_id);
   SnapshotPeerDown(node_id);
+  AePeerDown(node_id);
   UpdateDirectOrigins();
   UpdateSnapshot();
 }
@@ -208,6 +212,10 @@ void Replicator::OnPeerFrame(const std::string& node_id, Frame frame) {
   if (it == peers_.end()) return;
   if (IsSnapshotMessage(frame.type)) {
     SnapshotFrame(node_id, frame);
+    return;
+  }
+  if (IsAntiEntropyMessage(frame.type)) {
+    AeFrame(node_id, frame);
     return;
   }
   SessionOutput out;

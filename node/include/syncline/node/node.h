@@ -27,6 +27,7 @@
 #include "syncline/conflict/resolver.h"
 #include "syncline/core/lmdb_store.h"
 #include "syncline/node/feed.h"
+#include "syncline/replication/anti_entropy_options.h"
 #include "syncline/replication/leader_follower.h"
 #include "syncline/replication/replica.h"
 #include "syncline/replication/peer_status.h"
@@ -69,6 +70,9 @@ struct NodeOptions {
   // kept per origin): docs/snapshot-and-retention.md.
   replication::SnapshotOptions snapshot;
   replication::RetentionOptions retention;
+  // Anti-entropy with the peers: background interval, repair throttle, keys per session
+  // (docs/anti-entropy.md, "Running sessions").
+  replication::AntiEntropyOptions anti_entropy;
   int64_t reconnect_max_millis = 5000;
   std::shared_ptr<const conflict::ResolverRegistry> registry;  // default: the built-ins
   asio::io_context* io = nullptr;  // run replication on this io_context (not owned); null: own thread
@@ -89,6 +93,7 @@ struct NodeStatus {
   std::vector<replication::PeerStatus> peers;
   replication::BootstrapStatus bootstrap;  // snapshot install progress (installing: serves nothing)
   replication::RetentionStatus retention;  // horizon, log bounds per origin, truncation
+  std::vector<replication::AntiEntropyPeerStatus> anti_entropy;  // per peer ever seen
   uint16_t client_port = 0;
   uint64_t client_connections = 0;
   uint64_t client_requests = 0;
@@ -155,6 +160,13 @@ class Node {
     return replica_->Read(collection, key);
   }
   Result<std::string> Digest() { return replica_->Digest(); }
+
+  // Runs one anti-entropy session now with the connected peer `peer_node_id` (empty: with every
+  // connected peer) and waits until each ended (bounded by anti_entropy.session_timeout_millis
+  // of silence): one run per peer, each with its own status. A session already running with a
+  // peer is joined rather than doubled. FailedPrecondition when the node is not started,
+  // NotFound when no peer is connected. Must not be called on the node's io_context thread.
+  Result<std::vector<replication::AntiEntropyRun>> RunAntiEntropy(std::string peer_node_id = {});
 
   NodeStatus GetStatus() const;
 

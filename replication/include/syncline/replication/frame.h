@@ -37,11 +37,21 @@ enum class MessageType : uint8_t {
   kSnapshotChunk = 50,
   kSnapshotChunkAck = 51,
   kSnapshotRefused = 52,
+  // Anti-entropy sessions and their repair (docs/anti-entropy.md, "Running sessions").
+  kAntiEntropy = 64,
+  kAntiEntropyFetch = 65,
+  kAntiEntropyStates = 66,
+  kAntiEntropyEnd = 67,
   // The client protocol (docs/client-protocol-v1.md) uses the same framing.
   kRequest = 32,
   kResponse = 33,
 };
 bool IsKnownMessageType(uint8_t type);
+// True for the messages of anti-entropy sessions and their repair.
+inline bool IsAntiEntropyMessage(MessageType type) {
+  return type == MessageType::kAntiEntropy || type == MessageType::kAntiEntropyFetch ||
+         type == MessageType::kAntiEntropyStates || type == MessageType::kAntiEntropyEnd;
+}
 
 inline constexpr size_t kFrameHeaderBytes = 9;
 inline constexpr size_t kDefaultMaxFrameBytes = size_t{16} << 20;

@@ -47,6 +47,10 @@ struct PeerInfo {
   uint32_t major = 0;
   uint32_t minor = 0;  // negotiated: the lower of both sides' minor versions
   std::string advertised_address;
+  // Both Hello nonces of this connection (32 bytes each), kept for keys derived per connection
+  // (anti-entropy session keys, anti_entropy.h). Not secret: both travelled in the clear.
+  std::string local_nonce;
+  std::string peer_nonce;
 };
 
 class Handshake {

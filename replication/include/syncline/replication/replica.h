@@ -42,6 +42,7 @@
 #include "syncline/core/dot_context.h"
 #include "syncline/core/hlc.h"
 #include "syncline/core/store.h"
+#include "syncline/replication/anti_entropy.h"
 #include "syncline/replication/log_shipping.h"
 #include "syncline/replication/retention.h"
 #include "syncline/replication/snapshot.h"
@@ -257,6 +258,31 @@ class Replica final : public ChangeSource, public SnapshotSource {
   void InstallSnapshotChunk(std::string source, std::string begin, SnapshotChunkData chunk,
                             std::function<void(Status)> done);
   SnapshotProgress snapshot_progress() const;
+
+  // Anti-entropy (replica_repair.cc; see anti_entropy_options.h and docs/anti-entropy.md).
+  // The digest of one key's state as the item index holds it: XXH3-128 over the same
+  // length-prefixed collection, key and canonical state that Digest() hashes per key.
+  static StateDigest ItemDigest(std::string_view collection, std::string_view key, std::string_view state);
+  // Fills `index` with every key of every collection (item key MakeItemKey(collection, key),
+  // ItemDigest), from one read transaction. ResourceExhausted naming the bound when there are
+  // more than `max_keys` keys; Unavailable while a snapshot is being installed.
+  Status BuildItemIndex(size_t max_keys, MemoryItemIndex* index);
+  // Reads the whole encoded states of `item_keys` from one read transaction into `out` (entries in
+  // the order asked, with their collections' resolvers and this node's version vector); a key
+  // not held here (or unknown collection) goes to `*missing`. Stops once `max_bytes` of keys and
+  // states were read (at least one key is answered); the keys not answered are in neither.
+  // Corruption for an item key that is not of MakeItemKey form.
+  Status ReadStates(const std::vector<std::string>& item_keys, size_t max_bytes, SnapshotChunkData* out,
+                    std::vector<std::string>* missing);
+  // Merges whole states received from `source` into the data through the collections'
+  // resolvers (a join, as InstallSnapshotChunk does; a collection unknown here is created with
+  // the resolver named), in one transaction. The node context and the log are not changed: the
+  // states carry their own causal metadata, and changes later shipped for them merge as
+  // duplicates would. `done` (writer thread) gets the number of keys merged, or
+  // FailedPrecondition for a resolver mismatch, Corruption for a state that does not decode,
+  // Unavailable while a snapshot is being installed, or the store's error; nothing was merged
+  // then.
+  void MergeStates(std::string source, SnapshotChunkData states, std::function<void(Result<uint64_t>)> done);
 
   // Log retention (log_retention.cc; see retention.h). The counters per origin that may be
   // missing from the log (truncated, or installed by a snapshot): a subscriber lacking any of

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "syncline/replication/anti_entropy_options.h"
 #include "syncline/replication/leader_follower.h"
 #include "syncline/replication/log_shipping.h"
 #include "syncline/replication/peer_status.h"
@@ -39,6 +40,9 @@ struct ReplicatorOptions {
   // Snapshot bootstrap (snapshot.h) and log retention (retention.h).
   SnapshotOptions snapshot;
   RetentionOptions retention;
+  // Anti-entropy sessions with the peers (anti_entropy_options.h). The index key is derived from
+  // transport.handshake.secret.
+  AntiEntropyOptions anti_entropy;
   // Where diagnostics go (default: nowhere).
   std::function<void(std::string_view)> log;
   // The node's epoch record and leader-follower rules (not owned; may be null: multi-leader
@@ -75,6 +79,16 @@ class Replicator final : public TransportHandler {
   // mode, or when the leader is not connected: see `leader_connected`).
   uint64_t BehindLeader(bool* leader_connected) const;
 
+  // Anti-entropy (replicator_anti_entropy.cc). Runs one session with the connected peer
+  // `peer_node_id` now (empty: with every connected peer, one session each) and calls `done` on
+  // the io_context with one AntiEntropyRun per peer once every session ended; a session that
+  // cannot start (no such peer, one already running with it, another epoch, the index bound)
+  // reports why in its run's status. NotFound when no peer is connected. Any thread.
+  using AntiEntropyDone = std::function<void(Result<std::vector<AntiEntropyRun>>)>;
+  void RunAntiEntropy(std::string peer_node_id, AntiEntropyDone done);
+  // Anti-entropy counters per peer ever seen (any thread).
+  std::vector<AntiEntropyPeerStatus> AntiEntropy() const;
+
   // TransportHandler (io_context thread).
   void OnPeerConnected(const PeerInfo& peer) override;
   void OnPeerFrame(const std::string& node_id, Frame frame) override;
@@ -108,6 +122,33 @@ class Replicator final : public TransportHandler {
   void SnapshotTick(int64_t now);
   void HandleSnapshot(SnapshotReceiverOutput out);
   void RunRetention(int64_t now);
+  // Anti-entropy sessions (replicator_anti_entropy.cc); io_context thread.
+  struct AeSession;
+  void AeInit();
+  void AeFrame(const std::string& node_id, const Frame& frame);
+  void AeTick(int64_t now);
+  void AePeerDown(const std::string& node_id);
+  void AeStopAll();
+  Status AeAllowed(const std::string& node_id) const;
+  Status AeStart(const std::string& node_id, std::function<void(AntiEntropyRun)> waiter);
+  void AeOnMessage(const std::string& node_id, const Frame& frame);
+  void AeOnFetch(const std::string& node_id, const Frame& frame);
+  void AeOnStates(const std::string& node_id, const Frame& frame);
+  void AeOnEnd(const std::string& node_id, const Frame& frame);
+  void AePump(const std::string& node_id);
+  void AeFinish(const std::string& node_id, Status status);
+  void AeRefuse(const std::string& node_id, const std::string& what, uint64_t session_id, const Status& why);
+  bool AeSend(const std::string& node_id, MessageType type, const std::string& payload);
+  void AePublish();
+  std::map<std::string, std::shared_ptr<AeSession>> ae_sessions_;  // by peer node id
+  std::map<std::string, AntiEntropyPeerStatus> ae_status_;         // by peer node id
+  AntiEntropyKey ae_index_key_{};
+  uint64_t ae_next_id_ = 0;
+  uint64_t ae_next_fetch_ = 1;
+  int64_t ae_last_run_ = 0;
+  double ae_tokens_ = 0;
+  int64_t ae_tokens_at_ = 0;
+  std::vector<AntiEntropyPeerStatus> ae_snapshot_;  // guarded by snapshot_mu_
   std::unique_ptr<SnapshotReceiver> receiver_;
   int64_t last_retention_ = 0;
   RetentionStatus retention_;

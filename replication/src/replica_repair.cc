@@ -1,0 +1,195 @@
+// Replica: anti-entropy support: the per-session item index, reading states by key for a peer's
+// fetch, and merging the states a peer sent through the collections' resolvers.
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "state_access.h"
+#include "syncline/replication/replica.h"
+
+namespace syncline::replication {
+
+namespace {
+
+std::string Hex(std::string_view s) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s.substr(0, 48)) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  if (s.size() > 48) out += "...";
+  return out;
+}
+
+}  // namespace
+
+StateDigest Replica::ItemDigest(std::string_view collection, std::string_view key, std::string_view state) {
+  // The bytes Digest() feeds per key: each field preceded by its length (4 bytes little-endian).
+  std::string buf;
+  buf.reserve(12 + collection.size() + key.size() + state.size());
+  for (std::string_view s : {collection, key, state}) {
+    for (int i = 0; i < 4; ++i) buf.push_back(static_cast<char>(s.size() >> (8 * i)));
+    buf.append(s);
+  }
+  XXH128_hash_t h = XXH3_128bits(buf.data(), buf.size());
+  StateDigest d{};
+  for (int i = 0; i < 8; ++i) {
+    d[i] = static_cast<uint8_t>(h.high64 >> (56 - 8 * i));
+    d[8 + i] = static_cast<uint8_t>(h.low64 >> (56 - 8 * i));
+  }
+  return d;
+}
+
+Status Replica::BuildItemIndex(size_t max_keys, MemoryItemIndex* index) {
+  if (!Serving()) return NotServing();
+  auto type_of = [this](std::string_view coll) -> Result<CollectionType> {
+    SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(coll));
+    return c.type;
+  };
+  size_t keys = 0;
+  Status s = store_->Read([&](core::ReadView& view) -> Status {
+    return internal::ForEachState(view, type_of, [&](std::string_view coll, std::string_view key, std::string_view state) -> Status {
+      if (++keys > max_keys) {
+        return Status::ResourceExhausted("the data holds more than " + std::to_string(max_keys) +
+                                         " keys, the most an anti-entropy item index is built for "
+                                         "(raise anti_entropy max_index_keys)");
+      }
+      SYNCLINE_ASSIGN_OR_RETURN(std::string item, MakeItemKey(coll, key));
+      index->Upsert(item, ItemDigest(coll, key, state));
+      return Status::Ok();
+    });
+  });
+  return s.WithContext("building the anti-entropy item index");
+}
+
+Status Replica::ReadStates(const std::vector<std::string>& item_keys, size_t max_bytes, SnapshotChunkData* out,
+                           std::vector<std::string>* missing) {
+  *out = SnapshotChunkData();
+  if (!Serving()) return NotServing();
+  return store_->Read([&](core::ReadView& view) -> Status {
+    auto ctx = view.Get(core::Table::kMeta, "context");
+    if (ctx.ok()) {
+      auto decoded = DotContext::Decode(*ctx);
+      if (decoded.ok()) out->context = decoded->vv();
+    }
+    for (const std::string& item : item_keys) {
+      if (out->bytes >= max_bytes && !out->entries.empty()) break;
+      std::string coll, key;
+      SYNCLINE_RETURN_IF_ERROR(SplitItemKey(item, &coll, &key).WithContext("anti-entropy item key " + Hex(item)));
+      auto c = FindCollection(coll);
+      if (!c.ok()) {
+        missing->push_back(item);
+        continue;
+      }
+      auto records = internal::ViewKeyRecords(view, coll, key);
+      SYNCLINE_ASSIGN_OR_RETURN(std::string state, internal::LoadState(*records, c->type));
+      if (state.empty()) {
+        missing->push_back(item);
+        continue;
+      }
+      out->collections[coll] = c->resolver;
+      out->bytes += key.size() + state.size();
+      out->entries.push_back(SnapshotEntry{std::move(coll), std::move(key), std::move(state)});
+    }
+    return Status::Ok();
+  });
+}
+
+void Replica::MergeStates(std::string source, SnapshotChunkData states, std::function<void(Result<uint64_t>)> done) {
+  if (!Serving()) {
+    done(NotServing());
+    return;
+  }
+  struct Target {
+    std::string resolver;
+    CollectionType type;
+    std::shared_ptr<const conflict::Resolver> impl;
+  };
+  auto targets = std::make_shared<std::map<std::string, Target, std::less<>>>();
+  for (const auto& [name, resolver] : states.collections) {
+    Status valid = core::ValidateCollectionName(name);
+    auto impl = registry_->Find(resolver);
+    if (!valid.ok() || !impl.ok()) {
+      done((valid.ok() ? impl.status() : valid).WithContext("states from " + source + ", collection '" + name + "'"));
+      return;
+    }
+    auto existing = FindCollection(name);
+    if (existing.ok() && existing->resolver != resolver) {
+      done(Status::FailedPrecondition("states from " + source + " have collection '" + name + "' with resolver '" +
+                                      resolver + "', but here it has '" + existing->resolver + "'"));
+      return;
+    }
+    targets->emplace(name, Target{resolver, TypeOfResolver(resolver), *impl});
+  }
+  // Off the writer thread: validate every entry and put single-record states in canonical form
+  // (joined into the empty state), so nothing is written unless all of them decode.
+  for (SnapshotEntry& e : states.entries) {
+    auto t = targets->find(e.collection);
+    if (t == targets->end()) {
+      done(Status::Corruption("states from " + source + " hold key " + Hex(e.key) + " of collection '" + e.collection +
+                              "', which they do not describe"));
+      return;
+    }
+    Status key_ok = core::ValidateKey(e.key);
+    if (!key_ok.ok()) {
+      done(key_ok.WithContext("states from " + source));
+      return;
+    }
+    if (internal::UsesRecords(t->second.type)) continue;
+    std::string canonical;
+    Status joined = t->second.impl->Join(&canonical, e.state, nullptr);
+    if (!joined.ok()) {
+      done(joined.WithContext("state of '" + e.collection + "' key " + Hex(e.key) + " from " + source));
+      return;
+    }
+    e.state = std::move(canonical);
+  }
+  auto data = std::make_shared<SnapshotChunkData>(std::move(states));
+  auto fn = [this, source, data, targets](core::WriteTxn& txn) -> Status {
+    for (const auto& [name, t] : *targets) {
+      std::string key = "collection/" + name;
+      auto existing = txn.Get(core::Table::kMeta, key);
+      if (existing.ok()) {
+        if (*existing != t.resolver) {
+          return Status::FailedPrecondition("collection '" + name + "' exists here with resolver '" + *existing +
+                                            "', the states from " + source + " have '" + t.resolver + "'");
+        }
+      } else if (existing.status().IsNotFound()) {
+        SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, key, t.resolver));
+      } else {
+        return existing.status();
+      }
+    }
+    for (const SnapshotEntry& e : data->entries) {
+      const Target& t = targets->find(e.collection)->second;
+      auto records = internal::TxnKeyRecords(txn, e.collection, e.key);
+      if (!internal::UsesRecords(t.type)) {
+        SYNCLINE_ASSIGN_OR_RETURN(auto blob, records->Get(internal::kStateSub));
+        if (!blob.has_value()) {
+          SYNCLINE_RETURN_IF_ERROR(internal::StoreBlob(*records, e.state));
+          continue;
+        }
+      }
+      Status merged = internal::MergeDelta(*records, t.type, *t.impl, e.state, nullptr, nullptr, nullptr);
+      if (!merged.ok()) {
+        return merged.WithContext("merging '" + e.collection + "' key " + Hex(e.key) + " from " + source);
+      }
+    }
+    return Status::Ok();
+  };
+  store_->Submit(std::move(fn), [this, targets, data, done = std::move(done)](Status s) {
+    if (!s.ok()) {
+      done(s);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [name, t] : *targets) collections_.emplace(name, Collection{t.resolver, t.type, t.impl});
+    }
+    done(static_cast<uint64_t>(data->entries.size()));
+  });
+}
+
+}  // namespace syncline::replication

@@ -1,0 +1,302 @@
+// Anti-entropy between in-process nodes with LMDB stores, over real sockets on 127.0.0.1.
+//
+// The nodes are made to diverge in a way log shipping cannot repair: states written on two
+// isolated source nodes are merged straight into the data of A and B (Replica::MergeStates, the
+// repair path itself), so neither log holds them. A session run on demand must then leave both
+// with equal digests, a delete not undone, concurrent writes resolved by their resolvers, and the
+// repaired keys counted. A corrupt anti-entropy frame from a peer is refused, counted and answered,
+// and the node keeps its connections and keeps working.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include <asio.hpp>
+
+#include "support/temp_dir.h"
+#include "syncline/replication/tcp_transport.h"
+#include "syncline/replication/v1/anti_entropy.pb.h"
+#include "test_cluster.h"
+
+namespace syncline::testing {
+namespace {
+
+using replication::WriteOp;
+
+template <typename Pred>
+bool WaitFor(Pred pred, int64_t deadline_millis = 30'000) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_millis);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+NodeOptions Options(const std::string& id, const TempDir& dir) {
+  NodeOptions o = TestNodeOptions(id, (dir / id).string());
+  o.sync = core::SyncMode::kNoSync;
+  o.anti_entropy.interval_millis = 0;  // on demand only: the test decides when sessions run
+  return o;
+}
+
+// An isolated node (never started) whose writes only produce states to inject elsewhere.
+std::unique_ptr<Node> OpenSource(const std::string& id, const TempDir& dir) {
+  auto n = Node::Open(Options(id, dir));
+  EXPECT_TRUE(n.ok()) << n.status();
+  if (!n.ok()) return nullptr;
+  EXPECT_TRUE((*n)->CreateCollection("users", "lww").ok());
+  EXPECT_TRUE((*n)->CreateCollection("docs", "mv").ok());
+  return std::move(n).value();
+}
+
+std::string Write(Node& n, const std::string& coll, const std::string& key, WriteOp op) {
+  auto w = n.replica().WriteAndWait(coll, key, std::move(op));
+  EXPECT_TRUE(w.ok()) << w.status();
+  auto r = n.Read(coll, key);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? r->state : std::string();
+}
+
+// Merges states into `n`'s data without any log entry (a hole log shipping cannot fill).
+void Inject(Node& n, const std::string& resolver, const std::string& coll,
+            const std::vector<std::pair<std::string, std::string>>& states) {
+  replication::SnapshotChunkData chunk;
+  chunk.collections[coll] = resolver;
+  for (const auto& [k, s] : states) chunk.entries.push_back(replication::SnapshotEntry{coll, k, s});
+  std::promise<Result<uint64_t>> p;
+  n.replica().MergeStates("test", std::move(chunk), [&p](Result<uint64_t> r) { p.set_value(std::move(r)); });
+  auto r = p.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(*r, states.size());
+}
+
+const replication::AntiEntropyPeerStatus* PeerAe(const NodeStatus& st, const std::string& peer) {
+  for (const auto& p : st.anti_entropy) {
+    if (p.node_id == peer) return &p;
+  }
+  return nullptr;
+}
+
+bool Connected(Node& n, const std::string& peer) {
+  for (const auto& p : n.GetStatus().peers) {
+    if (p.node_id == peer) return true;
+  }
+  return false;
+}
+
+TEST(AntiEntropyIntegration, OnDemandSessionRepairsWhatLogShippingCannot) {
+  TempDir dir;
+  auto s1 = OpenSource("s1", dir);
+  auto s2 = OpenSource("s2", dir);
+  ASSERT_NE(s1, nullptr);
+  ASSERT_NE(s2, nullptr);
+  std::string x_live = Write(*s1, "users", "x", WriteOp::Put("v1"));
+  std::string x_deleted = Write(*s1, "users", "x", WriteOp::Delete());
+  std::string y1 = Write(*s1, "users", "y", WriteOp::Put("from-s1"));
+  std::string y2 = Write(*s2, "users", "y", WriteOp::Put("from-s2"));  // concurrent with y1
+  std::string d1 = Write(*s1, "docs", "d", WriteOp::Put("d1"));
+  std::string d2 = Write(*s2, "docs", "d", WriteOp::Put("d2"));        // concurrent: siblings
+  std::string a_only = Write(*s1, "users", std::string("a\0only", 6), WriteOp::Put("a"));
+  std::string b_only = Write(*s2, "users", "b-only", WriteOp::Put("b"));
+  // What the lww resolver makes of the concurrent writes.
+  auto lww = conflict::ResolverRegistry::WithBuiltins().Find("lww");
+  ASSERT_TRUE(lww.ok());
+  std::string y_joined;
+  ASSERT_TRUE((*lww)->Join(&y_joined, y1, nullptr).ok());
+  ASSERT_TRUE((*lww)->Join(&y_joined, y2, nullptr).ok());
+  std::string y_expected = (*lww)->Render(y_joined).value();
+
+  auto a = StartNode(Options("a", dir));
+  ASSERT_NE(a, nullptr);
+  NodeOptions ob = Options("b", dir);
+  ob.peers = {a->peer_address()};
+  auto b = StartNode(ob);
+  ASSERT_NE(b, nullptr);
+  // A holds the delete, B the value it deleted; each holds one side of the concurrent writes.
+  Inject(*a, "lww", "users", {{"x", x_deleted}, {"y", y1}, {std::string("a\0only", 6), a_only}});
+  Inject(*a, "mv", "docs", {{"d", d1}});
+  Inject(*b, "lww", "users", {{"x", x_live}, {"y", y2}, {"b-only", b_only}});
+  Inject(*b, "mv", "docs", {{"d", d2}});
+  ASSERT_TRUE(WaitFor([&] { return Connected(*a, "b") && Connected(*b, "a"); }));
+  ASSERT_NE(a->Digest().value(), b->Digest().value());
+
+  auto runs = a->RunAntiEntropy();
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  ASSERT_EQ(runs->size(), 1u);
+  const replication::AntiEntropyRun& run = runs->front();
+  ASSERT_TRUE(run.status.ok()) << run.status;
+  EXPECT_EQ(run.peer, "b");
+  EXPECT_EQ(run.need, 4u);  // x, y, d differ; b-only is missing
+  EXPECT_EQ(run.have, 4u);  // x, y, d differ; a\0only is missing there
+  EXPECT_EQ(run.keys_fetched, 4u);
+  EXPECT_EQ(run.peer_keys_fetched, 4u);
+  EXPECT_EQ(run.keys_sent, 4u);
+
+  // The session completes only after both sides merged what they fetched.
+  EXPECT_EQ(a->Digest().value(), b->Digest().value());
+  for (Node* n : {a.get(), b.get()}) {
+    SCOPED_TRACE(n->id());
+    auto x = n->Read("users", "x");
+    ASSERT_TRUE(x.ok());
+    EXPECT_FALSE(x->found) << "the delete was undone: " << x->rendered;
+    auto y = n->Read("users", "y");
+    ASSERT_TRUE(y.ok());
+    EXPECT_EQ(y->rendered, y_expected);
+    auto d = n->Read("docs", "d");
+    ASSERT_TRUE(d.ok());
+    std::vector<std::string> siblings = d->values;
+    std::sort(siblings.begin(), siblings.end());
+    EXPECT_EQ(siblings, (std::vector<std::string>{"d1", "d2"}));
+    EXPECT_TRUE(n->Read("users", "b-only")->found);
+    EXPECT_TRUE(n->Read("users", std::string("a\0only", 6))->found);
+  }
+
+  NodeStatus sa = a->GetStatus();
+  const auto* ae_a = PeerAe(sa, "b");
+  ASSERT_NE(ae_a, nullptr);
+  EXPECT_EQ(ae_a->sessions_started, 1u);
+  EXPECT_EQ(ae_a->sessions_completed, 1u);
+  EXPECT_EQ(ae_a->keys_fetched, 4u);
+  EXPECT_EQ(ae_a->keys_sent, 4u);
+  EXPECT_EQ(ae_a->divergence, 8u);
+  EXPECT_GT(ae_a->last_session_unix_millis, 0);
+  EXPECT_GT(ae_a->bytes_sent, 0u);
+  EXPECT_GT(ae_a->bytes_received, 0u);
+  EXPECT_EQ(ae_a->bad_frames, 0u);
+  const auto* ae_b = PeerAe(b->GetStatus(), "a");
+  ASSERT_NE(ae_b, nullptr);
+  EXPECT_EQ(ae_b->sessions_completed, 1u);
+  EXPECT_EQ(ae_b->keys_fetched, 4u);
+  EXPECT_EQ(ae_b->keys_sent, 4u);
+
+  // Converged: the next session finds nothing, from either side.
+  auto again = b->RunAntiEntropy("a");
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE(again->front().status.ok()) << again->front().status;
+  EXPECT_EQ(again->front().need + again->front().have, 0u);
+  EXPECT_EQ(PeerAe(b->GetStatus(), "a")->divergence, 0u);
+  EXPECT_EQ(a->Digest().value(), b->Digest().value());
+}
+
+// A peer that speaks the handshake and then sends what the test tells it to.
+class FakePeer final : public replication::TransportHandler {
+ public:
+  explicit FakePeer(const std::string& dial) {
+    replication::TcpTransportOptions o;
+    o.handshake.cluster_id = "test-cluster";
+    o.handshake.secret = "test-secret";
+    o.handshake.node_id = "fake";
+    o.handshake.replica_id = ReplicaId(0xfa4e);
+    o.handshake.mode = "multi-leader";
+    transport_ = std::make_unique<replication::TcpTransport>(io_, o, this);
+    EXPECT_TRUE(transport_->Listen().ok());
+    transport_->AddPeer(dial);
+    thread_ = std::thread([this] {
+      auto guard = asio::make_work_guard(io_);
+      io_.run();
+    });
+  }
+  ~FakePeer() override {
+    std::promise<void> closed;
+    asio::post(io_, [&] {
+      transport_->Close();
+      closed.set_value();
+    });
+    closed.get_future().wait();
+    io_.stop();
+    thread_.join();
+  }
+  void Send(const std::string& to, replication::MessageType type, std::string payload) {
+    asio::post(io_, [this, to, type, payload = std::move(payload)] { (void)transport_->Send(to, type, payload); });
+  }
+  void OnPeerConnected(const replication::PeerInfo& peer) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    connected_ = peer.node_id;
+  }
+  void OnPeerFrame(const std::string&, replication::Frame frame) override {
+    if (frame.type != replication::MessageType::kAntiEntropyEnd) return;
+    replication::v1::AntiEntropyEnd end;
+    if (end.ParseFromString(frame.payload)) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ends_.push_back(end);
+    }
+  }
+  void OnPeerDisconnected(const std::string&, const Status&) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    connected_.clear();
+  }
+  std::string connected() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return connected_;
+  }
+  std::vector<replication::v1::AntiEntropyEnd> ends() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ends_;
+  }
+
+ private:
+  asio::io_context io_;
+  std::unique_ptr<replication::TcpTransport> transport_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::string connected_;
+  std::vector<replication::v1::AntiEntropyEnd> ends_;
+};
+
+TEST(AntiEntropyIntegration, CorruptFrameIsRefusedCountedAndTheNodeKeepsWorking) {
+  TempDir dir;
+  auto a = StartNode(Options("a", dir));
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(a->CreateCollection("users", "lww").ok());
+  NodeOptions ob = Options("b", dir);
+  ob.peers = {a->peer_address()};
+  auto b = StartNode(ob);
+  ASSERT_NE(b, nullptr);
+  FakePeer fake(a->peer_address());
+  ASSERT_TRUE(WaitFor([&] { return fake.connected() == "a" && Connected(*a, "fake") && Connected(*a, "b"); }));
+
+  // A well-framed AntiEntropy frame whose Reconciler message claims another protocol version.
+  replication::v1::AntiEntropyMessage bad;
+  bad.set_session_id(7);
+  bad.set_first(true);
+  bad.set_message(std::string("\x02\x0c\x00\x00", 4));
+  fake.Send("a", replication::MessageType::kAntiEntropy, bad.SerializeAsString());
+  // And bytes that do not parse at all.
+  fake.Send("a", replication::MessageType::kAntiEntropyFetch, std::string("\xff\xff\xff", 3));
+
+  ASSERT_TRUE(WaitFor([&] {
+    const auto* st = PeerAe(a->GetStatus(), "fake");
+    return st != nullptr && st->bad_frames == 2 && fake.ends().size() == 2;
+  }));
+  NodeStatus st = a->GetStatus();
+  const auto* ae = PeerAe(st, "fake");
+  ASSERT_NE(ae, nullptr);
+  EXPECT_EQ(ae->sessions_failed, 1u);
+  EXPECT_EQ(ae->sessions_completed, 0u);
+  EXPECT_FALSE(ae->active);
+  EXPECT_NE(ae->last_error.find("AntiEntropyFetch"), std::string::npos) << ae->last_error;
+  auto ends = fake.ends();
+  EXPECT_EQ(ends[0].session_id(), 7u);
+  EXPECT_FALSE(ends[0].ok());
+  EXPECT_NE(ends[0].reason().find("unsupported anti-entropy protocol version 2"), std::string::npos)
+      << ends[0].reason();
+  EXPECT_FALSE(ends[1].ok());
+
+  // The connection stays, and the node keeps working: writes replicate, sessions with B run.
+  EXPECT_EQ(fake.connected(), "a");
+  EXPECT_TRUE(Connected(*a, "fake"));
+  ASSERT_TRUE(a->Write("users", "k", WriteOp::Put("v")).ok());
+  std::vector<std::string> digests;
+  ASSERT_TRUE(WaitForEqualDigests({a.get(), b.get()}, 30'000, &digests));
+  auto runs = a->RunAntiEntropy("b");
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  ASSERT_TRUE(runs->front().status.ok()) << runs->front().status;
+  EXPECT_EQ(runs->front().need + runs->front().have, 0u);
+}
+
+}  // namespace
+}  // namespace syncline::testing
