@@ -70,6 +70,42 @@ std::string RetentionJson(const replication::RetentionStatus& r) {
   return o.str();
 }
 
+std::string AntiEntropyJson(const replication::AntiEntropyPeerStatus& a) {
+  std::ostringstream o;
+  o << "{\"peer\":" << Quote(a.node_id) << ",\"active\":" << (a.active ? "true" : "false")
+    << ",\"sessions_started\":" << a.sessions_started << ",\"sessions_completed\":" << a.sessions_completed
+    << ",\"sessions_failed\":" << a.sessions_failed << ",\"ranges_compared\":" << a.ranges_compared
+    << ",\"keys_fetched\":" << a.keys_fetched << ",\"keys_sent\":" << a.keys_sent << ",\"bytes_sent\":" << a.bytes_sent
+    << ",\"bytes_received\":" << a.bytes_received << ",\"bad_frames\":" << a.bad_frames
+    << ",\"last_session_unix_millis\":" << a.last_session_unix_millis
+    << ",\"last_duration_millis\":" << a.last_duration_millis << ",\"last_need\":" << a.last_need
+    << ",\"last_have\":" << a.last_have << ",\"divergence\":" << a.divergence
+    << ",\"last_error\":" << Quote(a.last_error) << "}";
+  return o.str();
+}
+
+std::string AntiEntropyRunsJson(const Result<std::vector<replication::AntiEntropyRun>>& runs) {
+  std::ostringstream o;
+  if (!runs.ok()) {
+    o << "{\"ok\":false,\"error\":" << Quote(runs.status().ToString()) << "}";
+    return o.str();
+  }
+  bool all_ok = true;
+  for (const auto& r : *runs) all_ok = all_ok && r.status.ok();
+  o << "{\"ok\":" << (all_ok ? "true" : "false") << ",\"sessions\":[";
+  for (size_t i = 0; i < runs->size(); ++i) {
+    const auto& r = (*runs)[i];
+    o << (i > 0 ? "," : "") << "{\"peer\":" << Quote(r.peer) << ",\"ok\":" << (r.status.ok() ? "true" : "false")
+      << ",\"error\":" << Quote(r.status.ok() ? std::string() : r.status.ToString()) << ",\"session_id\":" << r.session_id
+      << ",\"need\":" << r.need << ",\"have\":" << r.have << ",\"keys_fetched\":" << r.keys_fetched
+      << ",\"keys_sent\":" << r.keys_sent << ",\"peer_keys_fetched\":" << r.peer_keys_fetched
+      << ",\"ranges_compared\":" << r.ranges_compared << ",\"bytes_sent\":" << r.bytes_sent
+      << ",\"bytes_received\":" << r.bytes_received << ",\"duration_millis\":" << r.duration_millis << "}";
+  }
+  o << "]}";
+  return o.str();
+}
+
 }  // namespace
 
 std::string StatusJson(const NodeStatus& st) {
@@ -84,7 +120,9 @@ std::string StatusJson(const NodeStatus& st) {
     << ",\"conflicts\":" << st.replica.conflicts << ",\"duplicates\":" << st.replica.duplicates
     << ",\"write_errors\":" << st.replica.write_errors << ",\"store_queue_depth\":" << st.store.queue_depth
     << ",\"bootstrap\":" << BootstrapJson(st.bootstrap) << ",\"retention\":" << RetentionJson(st.retention)
-    << ",\"peers\":[";
+    << ",\"anti_entropy\":[";
+  for (size_t i = 0; i < st.anti_entropy.size(); ++i) o << (i > 0 ? "," : "") << AntiEntropyJson(st.anti_entropy[i]);
+  o << "],\"peers\":[";
   for (size_t i = 0; i < st.peers.size(); ++i) {
     const auto& p = st.peers[i];
     if (i > 0) o << ",";
@@ -168,6 +206,34 @@ std::string MetricsText(const NodeStatus& st) {
   o << "# HELP syncline_peer_rewinds_total Publisher resends after acknowledgements stopped.\n"
        "# TYPE syncline_peer_rewinds_total counter\n";
   for (const auto& p : st.peers) o << "syncline_peer_rewinds_total{peer=\"" << Label(p.node_id) << "\"} " << p.stats.rewinds << "\n";
+  auto per_peer_ae = [&](const char* name, const char* type, const char* help, auto field) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+    for (const auto& a : st.anti_entropy) o << name << "{peer=\"" << Label(a.node_id) << "\"} " << field(a) << "\n";
+  };
+  using Ae = replication::AntiEntropyPeerStatus;
+  per_peer_ae("syncline_anti_entropy_sessions_total", "counter", "Anti-entropy sessions completed with the peer.",
+              [](const Ae& a) { return a.sessions_completed; });
+  per_peer_ae("syncline_anti_entropy_sessions_failed_total", "counter",
+              "Anti-entropy sessions with the peer that failed (timeout, refusal, bad frame, disconnect).",
+              [](const Ae& a) { return a.sessions_failed; });
+  per_peer_ae("syncline_anti_entropy_ranges_compared_total", "counter", "Range fingerprints compared with the peer.",
+              [](const Ae& a) { return a.ranges_compared; });
+  per_peer_ae("syncline_anti_entropy_keys_fetched_total", "counter", "States fetched from the peer and merged here.",
+              [](const Ae& a) { return a.keys_fetched; });
+  per_peer_ae("syncline_anti_entropy_keys_sent_total", "counter", "States sent to the peer for its repair.",
+              [](const Ae& a) { return a.keys_sent; });
+  per_peer_ae("syncline_anti_entropy_sent_bytes_total", "counter", "Anti-entropy payload bytes sent to the peer.",
+              [](const Ae& a) { return a.bytes_sent; });
+  per_peer_ae("syncline_anti_entropy_received_bytes_total", "counter",
+              "Anti-entropy payload bytes received from the peer.", [](const Ae& a) { return a.bytes_received; });
+  per_peer_ae("syncline_anti_entropy_bad_frames_total", "counter", "Anti-entropy frames from the peer refused.",
+              [](const Ae& a) { return a.bad_frames; });
+  per_peer_ae("syncline_anti_entropy_divergence_keys", "gauge",
+              "Keys found different by the last completed session with the peer (need + have).",
+              [](const Ae& a) { return a.divergence; });
+  per_peer_ae("syncline_anti_entropy_last_session_timestamp_seconds", "gauge",
+              "Unix time the last completed anti-entropy session with the peer ended (0: never).",
+              [](const Ae& a) { return a.last_session_unix_millis / 1000; });
   gauge("syncline_feed_head", "Newest sequence number of the change feed.", st.feed.head);
   gauge("syncline_feed_retained_entries", "Change-feed entries kept (head minus pruned-through).",
         st.feed.head - std::min(st.feed.head, st.feed.pruned_through));
@@ -184,6 +250,17 @@ void InstallAdminRoutes(httplib::Server* server, Node* node) {
   });
   server->Get("/metrics", [node](const httplib::Request&, httplib::Response& res) {
     res.set_content(MetricsText(node->GetStatus()), "text/plain; version=0.0.4");
+  });
+  // Runs an anti-entropy session now with every connected peer, or with ?peer=<node id>, and
+  // answers when they ended: 200 when every session completed, 502 otherwise (the JSON says why).
+  server->Post("/anti-entropy", [node](const httplib::Request& req, httplib::Response& res) {
+    auto runs = node->RunAntiEntropy(req.has_param("peer") ? req.get_param_value("peer") : std::string());
+    bool ok = runs.ok();
+    if (ok) {
+      for (const auto& r : *runs) ok = ok && r.status.ok();
+    }
+    res.status = ok ? 200 : 502;
+    res.set_content(AntiEntropyRunsJson(runs) + "\n", "application/json");
   });
 }
 

@@ -40,7 +40,8 @@ Status LoadConfigFile(const std::string& path, Config* c) {
   static const std::set<std::string> kKnown = {
       "node_id", "data_dir", "cluster_id", "secret_file", "peer_listen", "advertise", "client_listen",
       "admin_listen", "peers", "mode", "initial_leader", "default_ack", "sync", "max_frame_bytes",
-      "max_value_bytes", "feed_retain_entries", "log_retain_changes", "log_level", "log_format", "collections"};
+      "max_value_bytes", "feed_retain_entries", "log_retain_changes", "log_level", "log_format", "collections",
+      "anti_entropy_interval_seconds", "anti_entropy_repair_bytes_per_second", "anti_entropy_max_keys_per_session"};
   for (const auto& [key, node] : t) {
     std::string k(key.str());
     if (!kKnown.count(k)) {
@@ -63,6 +64,15 @@ Status LoadConfigFile(const std::string& path, Config* c) {
     *out = static_cast<uint64_t>(*n->value<int64_t>());
     return Status::Ok();
   };
+  auto non_negative = [&](const char* key, uint64_t* out) -> Status {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return Status::Ok();
+    if (!n->is_integer() || *n->value<int64_t>() < 0) {
+      return Status::InvalidArgument("config file " + Where(path, n->source()) + ": '" + key + "' must be an integer >= 0");
+    }
+    *out = static_cast<uint64_t>(*n->value<int64_t>());
+    return Status::Ok();
+  };
   SYNCLINE_RETURN_IF_ERROR(str("node_id", &c->node_id));
   SYNCLINE_RETURN_IF_ERROR(str("data_dir", &c->data_dir));
   SYNCLINE_RETURN_IF_ERROR(str("cluster_id", &c->cluster_id));
@@ -81,6 +91,9 @@ Status LoadConfigFile(const std::string& path, Config* c) {
   SYNCLINE_RETURN_IF_ERROR(num("max_value_bytes", &c->max_value_bytes));
   SYNCLINE_RETURN_IF_ERROR(num("feed_retain_entries", &c->feed_retain_entries));
   SYNCLINE_RETURN_IF_ERROR(num("log_retain_changes", &c->log_retain_changes));
+  SYNCLINE_RETURN_IF_ERROR(non_negative("anti_entropy_interval_seconds", &c->anti_entropy_interval_seconds));
+  SYNCLINE_RETURN_IF_ERROR(non_negative("anti_entropy_repair_bytes_per_second", &c->anti_entropy_repair_bytes_per_second));
+  SYNCLINE_RETURN_IF_ERROR(num("anti_entropy_max_keys_per_session", &c->anti_entropy_max_keys_per_session));
   if (const toml::node* n = t.get("peers")) {
     const toml::array* arr = n->as_array();
     if (arr == nullptr) return Status::InvalidArgument("config file " + Where(path, n->source()) + ": 'peers' must be an array of \"host:port\" strings");
@@ -133,6 +146,12 @@ Status ValidateConfig(const Config& c) {
   }
   if (c.max_value_bytes == 0 || c.max_value_bytes + 4096 > c.max_frame_bytes) {
     return Status::InvalidArgument("--max-value-bytes must be positive and at least 4 KiB below --max-frame-bytes");
+  }
+  if (c.anti_entropy_interval_seconds > 7 * 24 * 3600) {
+    return Status::InvalidArgument("--anti-entropy-interval-seconds must be at most 604800 (a week); 0 turns it off");
+  }
+  if (c.anti_entropy_max_keys_per_session == 0) {
+    return Status::InvalidArgument("--anti-entropy-max-keys-per-session must be positive");
   }
   return Status::Ok();
 }

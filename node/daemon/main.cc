@@ -90,6 +90,16 @@ int main(int argc, char** argv) {
                  "change-log entries kept per origin; a peer further behind gets a snapshot")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--anti-entropy-interval-seconds", flags.anti_entropy_interval_seconds,
+                 "background anti-entropy with each peer every N seconds; 0: off (POST /anti-entropy still runs it)")
+      ->capture_default_str();
+  app.add_option("--anti-entropy-repair-bytes-per-second", flags.anti_entropy_repair_bytes_per_second,
+                 "repair states this node pulls per second; 0: unthrottled")
+      ->capture_default_str();
+  app.add_option("--anti-entropy-max-keys-per-session", flags.anti_entropy_max_keys_per_session,
+                 "keys one anti-entropy session repairs here; the rest waits for the next session")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--log-level", flags.log_level, "trace debug info warn error off")->capture_default_str();
   app.add_option("--log-format", flags.log_format, "text or json (one object per line)")->capture_default_str();
   app.add_option("--collection", collections, "NAME=RESOLVER to create at start (repeatable)");
@@ -126,6 +136,13 @@ int main(int argc, char** argv) {
   if (given("--max-value-bytes")) c.max_value_bytes = flags.max_value_bytes;
   if (given("--feed-retain-entries")) c.feed_retain_entries = flags.feed_retain_entries;
   if (given("--log-retain-changes")) c.log_retain_changes = flags.log_retain_changes;
+  if (given("--anti-entropy-interval-seconds")) c.anti_entropy_interval_seconds = flags.anti_entropy_interval_seconds;
+  if (given("--anti-entropy-repair-bytes-per-second")) {
+    c.anti_entropy_repair_bytes_per_second = flags.anti_entropy_repair_bytes_per_second;
+  }
+  if (given("--anti-entropy-max-keys-per-session")) {
+    c.anti_entropy_max_keys_per_session = flags.anti_entropy_max_keys_per_session;
+  }
   if (given("--log-level")) c.log_level = flags.log_level;
   if (given("--log-format")) c.log_format = flags.log_format;
   for (const auto& spec : collections) {
@@ -166,6 +183,9 @@ int main(int argc, char** argv) {
   o.max_value_bytes = c.max_value_bytes;
   o.feed_retain_entries = c.feed_retain_entries;
   o.retention.max_changes_per_origin = c.log_retain_changes;
+  o.anti_entropy.interval_millis = static_cast<int64_t>(c.anti_entropy_interval_seconds) * 1000;
+  o.anti_entropy.repair_bytes_per_second = c.anti_entropy_repair_bytes_per_second;
+  o.anti_entropy.max_keys_per_session = static_cast<size_t>(c.anti_entropy_max_keys_per_session);
   o.log = [logger, json](std::string_view line) { logger->info(json ? JsonEscape(line) : std::string(line)); };
 
   auto node = syncline::Node::Open(o);

@@ -125,6 +125,43 @@ TEST_F(AdminEndpoint, HealthStatusAndMetricsReportWritesMergesLagAndBadInput) {
       << st.second;
 }
 
+// POST /anti-entropy runs a session with the peers now and answers with its outcome; /status and
+// /metrics then count it per peer.
+TEST_F(AdminEndpoint, AntiEntropyOnDemandIsReportedInStatusAndMetrics) {
+  std::string cdir = dir_.str() + "/c";
+  ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "2", "--dir", cdir});
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  up_ = true;
+  auto nodes = ReadClusterFile(cdir);
+  ASSERT_EQ(nodes.size(), 2u);
+  HostPort hp = Split(nodes[0].admin);
+  httplib::Client client(hp.host, hp.port);
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(60, 0);
+  // The peers may still be connecting: a run with no peer is answered 502 and retried.
+  int status = -1;
+  std::string body;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  do {
+    auto res = client.Post("/anti-entropy?peer=n2", "", "text/plain");
+    ASSERT_TRUE(res);
+    status = res->status;
+    body = res->body;
+    if (status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(status, 200) << body;
+  EXPECT_NE(body.find("\"ok\":true,\"sessions\":[{\"peer\":\"n2\",\"ok\":true"), std::string::npos) << body;
+  auto st = Get(nodes[0].admin, "/status");
+  EXPECT_TRUE(std::regex_search(st.second, std::regex("\"anti_entropy\":\\[\\{\"peer\":\"n2\".*\"sessions_completed\":1")))
+      << st.second;
+  auto m = Get(nodes[0].admin, "/metrics").second;
+  EXPECT_EQ(Metric(m, "syncline_anti_entropy_sessions_total{peer=\"n2\"}"), 1) << m;
+  EXPECT_EQ(Metric(m, "syncline_anti_entropy_divergence_keys{peer=\"n2\"}"), 0) << m;
+  EXPECT_EQ(Metric(m, "syncline_anti_entropy_bad_frames_total{peer=\"n2\"}"), 0) << m;
+  EXPECT_GT(Metric(m, "syncline_anti_entropy_sent_bytes_total{peer=\"n2\"}"), 0) << m;
+}
+
 TEST_F(AdminEndpoint, OversizedKeysValuesAndFramesAreRefusedNamedAndCounted) {
   std::string cdir = dir_.str() + "/c";
   ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "1", "--dir", cdir});
