@@ -27,8 +27,8 @@ namespace syncline::core {
 
 namespace {
 
-constexpr const char* kFormatKey = "store.format";
-constexpr const char* kFormatValue = "syncline-store-v1";
+constexpr const char* kFormatKey = kStoreFormatMetaKey;
+constexpr const char* kFormatValue = kStoreFormatV1;
 constexpr const char* kReplicaIdKey = "store.replica_id";
 constexpr const char* kLockFileName = "syncline.lock";
 
@@ -92,7 +92,15 @@ class LmdbStore final : public Store {
   Status Close() override;
   StoreStats stats() const override;
 
+  // ScrubLmdbStore (lmdb_store.h).
+  Result<ScrubReport> Scrub(size_t max_reported);
+
  private:
+  Status OpenReadOnly();
+  Status CheckMetaReadOnly();
+  // Begins a read transaction, adopting a map grown by another process meanwhile. The caller
+  // holds resize_mu_ shared in `resize`; it is released and re-taken around the adoption.
+  int BeginRead(std::shared_lock<std::shared_mutex>& resize, MDB_txn** txn);
   void WriterLoop();
   void CommitGroup(std::vector<PendingWrite>& group);
   // Runs the group's functions (skipping `excluded`) in one transaction and commits it.
@@ -134,6 +142,7 @@ class LmdbStore final : public Store {
 };
 
 Status LmdbStore::Open() {
+  if (options_.read_only) return OpenReadOnly();
   std::error_code ec;
   if (!std::filesystem::exists(dir_, ec)) {
     if (!options_.create_if_missing) {
@@ -177,6 +186,90 @@ Status LmdbStore::Open() {
   SYNCLINE_RETURN_IF_ERROR(InitMeta());
   writer_ = std::thread([this] { WriterLoop(); });
   writer_id_ = writer_.get_id();
+  return Status::Ok();
+}
+
+Status LmdbStore::OpenReadOnly() {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir_, ec)) return Status::NotFound("data directory " + dir_ + " does not exist");
+  if (!std::filesystem::is_directory(dir_, ec)) return Status::InvalidArgument(dir_ + " is not a directory");
+  if (!std::filesystem::exists(DataFile(), ec)) {
+    return Status::NotFound(dir_ + " is not a syncline data directory: it holds no data.mdb");
+  }
+  // No DirLock: a running node holds it, and readers may share the environment with its writer.
+  int rc = mdb_env_create(&env_);
+  if (rc != 0) return LmdbStatus(rc, "creating the LMDB environment for " + dir_);
+  mdb_env_set_maxdbs(env_, 16);
+  mdb_env_set_maxreaders(env_, options_.max_readers);
+  rc = mdb_env_open(env_, dir_.c_str(), MDB_RDONLY | MDB_NOTLS, 0644);
+  if (rc != 0) {
+    Status st = LmdbStatus(rc, "opening " + DataFile() + " read-only");
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH || rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND) {
+      st = Status::Corruption("opening " + DataFile() + ": not an LMDB environment or corrupted (" +
+                              mdb_strerror(rc) + ")");
+    }
+    mdb_env_close(env_);
+    env_ = nullptr;
+    return st;
+  }
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  map_size_ = info.me_mapsize;
+  stats_.map_size_bytes = map_size_;
+  Status st = CheckMetaReadOnly();
+  if (!st.ok()) {
+    mdb_env_close(env_);
+    env_ = nullptr;
+  }
+  return st;
+}
+
+Status LmdbStore::CheckMetaReadOnly() {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+  if (rc != 0) return LmdbStatus(rc, "starting a read transaction on " + dir_);
+  static const char* kNames[kNumTables] = {"data", "log", "meta", "peers", "feeds", "journal"};
+  for (int i = 0; i < kNumTables; ++i) {
+    rc = mdb_dbi_open(txn, kNames[i], 0, &dbis_[i]);
+    if (rc != 0) {
+      mdb_txn_abort(txn);
+      if (rc == MDB_NOTFOUND) {
+        return Status::FailedPrecondition(dir_ + " is not a syncline data directory: its LMDB environment has no table '" +
+                                          kNames[i] + "'");
+      }
+      return LmdbStatus(rc, std::string("opening table '") + kNames[i] + "' in " + dir_);
+    }
+  }
+  LmdbReadView view(txn, dbis_);
+  Status st;
+  auto format = view.Get(Table::kMeta, kFormatKey);
+  if (format.ok()) {
+    if (*format != kFormatValue) {
+      st = Status::FailedPrecondition("data directory " + dir_ + " holds format '" + *format +
+                                      "', this build reads '" + kFormatValue + "'");
+    }
+  } else if (format.status().IsNotFound()) {
+    st = Status::FailedPrecondition(dir_ + " is not a syncline data directory: its meta table has no store.format");
+  } else {
+    st = format.status();
+  }
+  if (st.ok()) {
+    auto id = view.Get(Table::kMeta, kReplicaIdKey);
+    if (id.ok() && id->size() == 8) {
+      replica_id_ = ReplicaId(ReadBigEndian64(id->data()));
+    } else if (id.ok()) {
+      st = Status::Corruption("meta entry store.replica_id in " + dir_ + " is not 8 bytes");
+    } else {
+      st = id.status();
+    }
+  }
+  if (!st.ok()) {
+    mdb_txn_abort(txn);
+    return st;
+  }
+  // Committing (not aborting) keeps the table handles open for later transactions.
+  rc = mdb_txn_commit(txn);
+  if (rc != 0) return LmdbStatus(rc, "reading the tables of " + dir_);
   return Status::Ok();
 }
 
@@ -234,6 +327,10 @@ Status LmdbStore::InitMeta() {
 }
 
 void LmdbStore::Submit(WriteFn fn, WriteDone done) {
+  if (options_.read_only) {
+    if (done) done(Status::FailedPrecondition("the store at " + dir_ + " is open read-only; writes are refused"));
+    return;
+  }
   std::unique_lock lock(mu_);
   if (closing_ || closed_ || !failed_.empty()) {
     Status st = FailedStatus();
@@ -395,12 +492,7 @@ Status LmdbStore::Read(const ReadFn& fn) {
     return Status::Unavailable("the store at " + dir_ + " is closed");
   }
   MDB_txn* txn = nullptr;
-  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
-  if (rc == MDB_READERS_FULL) {
-    int dead = 0;
-    mdb_reader_check(env_, &dead);
-    rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
-  }
+  int rc = BeginRead(resize, &txn);
   if (rc != 0) return LmdbStatus(rc, "starting a read transaction on " + dir_);
   LmdbReadView view(txn, dbis_);
   Status st;
@@ -412,6 +504,69 @@ Status LmdbStore::Read(const ReadFn& fn) {
   }
   mdb_txn_abort(txn);
   return st;
+}
+
+int LmdbStore::BeginRead(std::shared_lock<std::shared_mutex>& resize, MDB_txn** txn) {
+  int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, txn);
+  if (rc == MDB_READERS_FULL && !options_.read_only) {
+    int dead = 0;
+    mdb_reader_check(env_, &dead);
+    rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, txn);
+  }
+  if (rc == MDB_MAP_RESIZED) {
+    // Another process (the node a read-only store looks at) grew the map: adopt its size.
+    resize.unlock();
+    {
+      std::unique_lock grow(resize_mu_);
+      mdb_env_set_mapsize(env_, 0);
+    }
+    resize.lock();
+    if (closed_.load(std::memory_order_acquire)) return MDB_BAD_TXN;
+    rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, txn);
+  }
+  return rc;
+}
+
+Result<ScrubReport> LmdbStore::Scrub(size_t max_reported) {
+  ScrubReport report;
+  std::shared_lock resize(resize_mu_);
+  if (closed_.load(std::memory_order_acquire)) return Status::Unavailable("the store at " + dir_ + " is closed");
+  MDB_txn* txn = nullptr;
+  int rc = BeginRead(resize, &txn);
+  if (rc != 0) return LmdbStatus(rc, "starting a read transaction on " + dir_);
+  Status st;
+  for (int i = 0; i < kNumTables && st.ok(); ++i) {
+    Table table = static_cast<Table>(i);
+    MDB_cursor* cursor = nullptr;
+    rc = mdb_cursor_open(txn, dbis_[i], &cursor);
+    if (rc != 0) {
+      st = LmdbStatus(rc, "opening a cursor on table '" + std::string(TableName(table)) + "' of " + dir_);
+      break;
+    }
+    MDB_val k, v;
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+    while (rc == 0) {
+      std::string_view key(static_cast<const char*>(k.mv_data), k.mv_size);
+      std::string_view record(static_cast<const char*>(v.mv_data), v.mv_size);
+      ++report.checked;
+      ++report.checked_by_table[i];
+      auto payload = DecodeRecord(table, key, record);
+      if (!payload.ok()) {
+        ++report.corrupt_count;
+        if (report.corrupt.size() < max_reported) {
+          report.corrupt.push_back(CorruptRecord{table, std::string(key), payload.status().message()});
+        }
+      }
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+    }
+    if (rc != MDB_NOTFOUND) {
+      st = LmdbStatus(rc, "scrubbing table '" + std::string(TableName(table)) + "' of " + dir_);
+    }
+    mdb_cursor_close(cursor);
+  }
+  mdb_txn_abort(txn);
+  if (!st.ok()) return st;
+  return report;
 }
 
 void LmdbStore::Flush() {
@@ -452,6 +607,12 @@ StoreStats LmdbStore::stats() const {
 }
 
 }  // namespace
+
+Result<ScrubReport> ScrubLmdbStore(Store& store, size_t max_reported) {
+  auto* lmdb = dynamic_cast<LmdbStore*>(&store);
+  if (lmdb == nullptr) return Status::InvalidArgument("ScrubLmdbStore: the store is not an LMDB store");
+  return lmdb->Scrub(max_reported);
+}
 
 Result<std::unique_ptr<Store>> OpenLmdbStore(const std::string& dir, const LmdbStoreOptions& options) {
   if (options.max_map_size_bytes < options.map_size_bytes) {

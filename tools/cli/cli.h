@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "syncline/core/status.h"
+#include "syncline/core/store.h"
 #include "syncline/node/client.h"
 
 namespace syncline::cli {
@@ -94,6 +95,14 @@ void RegisterWatch(CLI::App& app, Globals& g, int* exit_code);
 // Live divergence diagnostics between nodes (diff.cc, verify.cc; docs/diagnostics.md).
 void RegisterDiff(CLI::App& app, Globals& g, int* exit_code);
 void RegisterVerify(CLI::App& app, Globals& g, int* exit_code);
+// Offline diagnostics over a data directory (read-only; inspect.cc, conflicts.cc).
+void RegisterInspect(CLI::App& app, Globals& g, int* exit_code);
+void RegisterConflicts(CLI::App& app, Globals& g, int* exit_code);
+
+// Opens the LMDB store of data directory `dir` read-only (works next to a running node).
+Result<std::unique_ptr<core::Store>> OpenDataDirReadOnly(const std::string& dir);
+// Lowercase hex of `bytes`.
+std::string Hex(std::string_view bytes);
 
 // Shared by the write commands: runs `op` on collection/key at the target node and prints the
 // outcome (text or JSON). Returns the exit code.

@@ -22,8 +22,16 @@
 // directory already in use AlreadyExists. After a failed commit LMDB may have to be
 // reopened; the store then fails every further write with Unavailable and says so.
 //
-// Thread-safety: as Store. Open at most one LmdbStore per directory per process (the lock
-// file enforces it across processes too).
+// Read-only mode (`read_only`, for offline diagnostics such as `syncline inspect`). The
+// environment is opened with MDB_RDONLY and without the directory lock, so it works on a stopped
+// node's directory and next to a running node (LMDB lets readers share an environment with its
+// writer). Nothing is created or written: data.mdb stays byte for byte as it was (LMDB still
+// takes a reader slot in its own lock file, lock.mdb). A missing directory, or one without a
+// syncline environment, is NotFound or FailedPrecondition naming the path; every write
+// (Submit and the conveniences built on it) fails with FailedPrecondition.
+//
+// Thread-safety: as Store. Open at most one writable LmdbStore per directory per process (the
+// lock file enforces it across processes too); read-only stores may be opened next to it.
 #ifndef SYNCLINE_CORE_LMDB_STORE_H_
 #define SYNCLINE_CORE_LMDB_STORE_H_
 
@@ -31,6 +39,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "syncline/core/store.h"
 
@@ -66,8 +75,10 @@ struct LmdbStoreOptions {
   size_t max_value_bytes = size_t{64} << 20;
   // Most concurrent read transactions (LMDB reader slots). Default 256.
   unsigned max_readers = 256;
-  // Create the directory and environment when missing. Default true.
+  // Create the directory and environment when missing. Default true. Ignored when read_only.
   bool create_if_missing = true;
+  // Open read-only (see the header comment): no lock file, no writer, writes refused. Default false.
+  bool read_only = false;
   // Logger for warnings (map growth, stale readers cleared). Null: no logging.
   std::shared_ptr<spdlog::logger> logger;
   // Tests only: called at each FaultPoint; a non-zero return is treated as that errno coming
@@ -78,6 +89,30 @@ struct LmdbStoreOptions {
 // Opens (or creates) the store in directory `dir`.
 Result<std::unique_ptr<Store>> OpenLmdbStore(const std::string& dir,
                                              const LmdbStoreOptions& options = {});
+
+// The meta-table entry holding the store format, and the format this build reads and writes.
+inline constexpr const char* kStoreFormatMetaKey = "store.format";
+inline constexpr const char* kStoreFormatV1 = "syncline-store-v1";
+
+// One record that failed its check (format version or checksum), found by ScrubLmdbStore.
+struct CorruptRecord {
+  Table table = Table::kData;
+  std::string key;    // the raw key
+  std::string error;  // the Corruption message
+};
+
+struct ScrubReport {
+  uint64_t checked = 0;                    // records checked, every table
+  uint64_t checked_by_table[kNumTables] = {};
+  uint64_t corrupt_count = 0;              // every corrupt record, even past `max_reported`
+  std::vector<CorruptRecord> corrupt;      // the first `max_reported` of them, in table and key order
+};
+
+// Verifies every record of every table of `store` (which must come from OpenLmdbStore; any
+// other store is InvalidArgument) on one consistent read snapshot, without stopping at a
+// corrupt one, unlike ReadView::Scan. Read-only; works on read-only stores. Returns an error only
+// when a table cannot be read at all (LMDB's own page checks failing is Corruption).
+Result<ScrubReport> ScrubLmdbStore(Store& store, size_t max_reported = 1000);
 
 }  // namespace syncline::core
 
