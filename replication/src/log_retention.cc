@@ -99,37 +99,59 @@ Result<RetentionReport> Replica::LogReport() {
   return report;
 }
 
+namespace {
+
+// One retention transaction: drops, per origin, the log below the horizon and the size bound
+// (never above the contiguous prefix), at most `max_truncate` changes in all (0: no bound), and
+// raises the floor to match.
+Status RetentionTxn(core::WriteTxn& txn, const std::optional<VersionVector>& horizon,
+                    uint64_t max_changes_per_origin, uint64_t max_truncate, RetentionReport* report) {
+  *report = RetentionReport();
+  SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadNodeContext(txn));
+  SYNCLINE_ASSIGN_OR_RETURN(VersionVector floor, LoadFloor(txn));
+  SYNCLINE_ASSIGN_OR_RETURN(std::vector<ReplicaId> origins, txn.LogOrigins());
+  uint64_t budget = max_truncate > 0 ? max_truncate : UINT64_MAX;
+  bool raised = false;
+  for (ReplicaId origin : origins) {
+    uint64_t have = ctx.vv().Get(origin);
+    SYNCLINE_ASSIGN_OR_RETURN(uint64_t low, LowestCounter(txn, origin));
+    if (low == 0) continue;
+    uint64_t below = 0;  // drop counters < below
+    if (horizon.has_value()) below = horizon->Get(origin) + 1;
+    if (max_changes_per_origin > 0 && have >= max_changes_per_origin) {
+      below = std::max(below, have - max_changes_per_origin + 1);
+    }
+    // Never beyond our own contiguous prefix: what lies above a gap is still to be streamed
+    // once the gap fills, and the floor must not claim what we never held.
+    below = std::min(below, have + 1);
+    if (below <= low) continue;
+    if (budget == 0) {
+      report->more = true;
+      break;
+    }
+    if (below - low > budget) {
+      below = low + budget;
+      report->more = true;
+    }
+    SYNCLINE_RETURN_IF_ERROR(txn.TruncateLog(origin, below));
+    report->truncated += below - low;  // counters dropped (the retained part is contiguous)
+    budget -= below - low;
+    if (floor.Get(origin) < below - 1) {
+      floor.Set(origin, below - 1);
+      raised = true;
+    }
+  }
+  if (raised) SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, kFloorMeta, floor.Encode()));
+  return Describe(txn, ctx, floor, report);
+}
+
+}  // namespace
+
 Result<RetentionReport> Replica::ApplyRetention(const std::optional<VersionVector>& horizon,
-                                                uint64_t max_changes_per_origin) {
+                                                uint64_t max_changes_per_origin, uint64_t max_truncate) {
   auto report = std::make_shared<RetentionReport>();
   Status s = store_->WriteAndWait([&, report](core::WriteTxn& txn) -> Status {
-    *report = RetentionReport();
-    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadNodeContext(txn));
-    SYNCLINE_ASSIGN_OR_RETURN(VersionVector floor, LoadFloor(txn));
-    SYNCLINE_ASSIGN_OR_RETURN(std::vector<ReplicaId> origins, txn.LogOrigins());
-    bool raised = false;
-    for (ReplicaId origin : origins) {
-      uint64_t have = ctx.vv().Get(origin);
-      SYNCLINE_ASSIGN_OR_RETURN(uint64_t low, LowestCounter(txn, origin));
-      if (low == 0) continue;
-      uint64_t below = 0;  // drop counters < below
-      if (horizon.has_value()) below = horizon->Get(origin) + 1;
-      if (max_changes_per_origin > 0 && have >= max_changes_per_origin) {
-        below = std::max(below, have - max_changes_per_origin + 1);
-      }
-      // Never beyond our own contiguous prefix: what lies above a gap is still to be streamed
-      // once the gap fills, and the floor must not claim what we never held.
-      below = std::min(below, have + 1);
-      if (below <= low) continue;
-      SYNCLINE_RETURN_IF_ERROR(txn.TruncateLog(origin, below));
-      report->truncated += below - low;  // counters dropped (the retained part is contiguous)
-      if (floor.Get(origin) < below - 1) {
-        floor.Set(origin, below - 1);
-        raised = true;
-      }
-    }
-    if (raised) SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, kFloorMeta, floor.Encode()));
-    return Describe(txn, ctx, floor, report.get());
+    return RetentionTxn(txn, horizon, max_changes_per_origin, max_truncate, report.get());
   });
   SYNCLINE_RETURN_IF_ERROR(s.WithContext("truncating the change log"));
   {
@@ -137,6 +159,26 @@ Result<RetentionReport> Replica::ApplyRetention(const std::optional<VersionVecto
     log_floor_.Merge(report->floor);
   }
   return *report;
+}
+
+void Replica::ApplyRetentionAsync(std::optional<VersionVector> horizon, uint64_t max_changes_per_origin,
+                                  uint64_t max_truncate, std::function<void(Result<RetentionReport>)> done) {
+  auto report = std::make_shared<RetentionReport>();
+  store_->Submit(
+      [horizon = std::move(horizon), max_changes_per_origin, max_truncate, report](core::WriteTxn& txn) -> Status {
+        return RetentionTxn(txn, horizon, max_changes_per_origin, max_truncate, report.get());
+      },
+      [this, report, done = std::move(done)](Status s) {
+        if (!s.ok()) {
+          done(s.WithContext("truncating the change log"));
+          return;
+        }
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          log_floor_.Merge(report->floor);
+        }
+        done(*report);
+      });
 }
 
 }  // namespace syncline::replication

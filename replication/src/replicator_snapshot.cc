@@ -124,6 +124,7 @@ void Replicator::HandleSnapshot(SnapshotReceiverOutput out) {
 
 void Replicator::RunRetention(int64_t now) {
   (void)now;
+  if (retention_running_) return;  // the previous run's transaction is still queued
   // Every peer this node ever heard from counts: its last persisted acknowledgement, or what its
   // live session says now.
   std::map<std::string, VersionVector> acks;
@@ -144,18 +145,36 @@ void Replicator::RunRetention(int64_t now) {
   std::vector<VersionVector> all;
   for (auto& [id, vv] : acks) all.push_back(vv);
   std::optional<VersionVector> horizon = StabilityHorizon(all);
-  auto report = replica_->ApplyRetention(horizon, options_.retention.max_changes_per_origin);
   ++retention_.runs;
   retention_.have_horizon = horizon.has_value();
   retention_.horizon = horizon.value_or(VersionVector());
-  if (!report.ok()) {
-    retention_.last_error = report.status().ToString();
-    Log("log retention failed: " + retention_.last_error);
-    return;
-  }
-  retention_.last_error.clear();
-  retention_.truncated_total += report->truncated;
-  retention_.log = std::move(report).value();
+  // The truncation runs on the store's writer without blocking this thread (which carries every
+  // peer's frames), one bounded transaction at a time; a backlog continues at once.
+  retention_running_ = true;
+  auto alive = alive_;
+  replica_->ApplyRetentionAsync(
+      std::move(horizon), options_.retention.max_changes_per_origin, options_.retention.max_truncate_per_txn,
+      [this, alive](Result<RetentionReport> report) {
+        // Writer thread: hand the outcome to the io_context.
+        asio::post(io_, [this, alive, report = std::move(report)]() mutable {
+          if (!alive->load()) return;
+          retention_running_ = false;
+          if (!report.ok()) {
+            retention_.last_error = report.status().ToString();
+            Log("log retention failed: " + retention_.last_error);
+            return;
+          }
+          retention_.last_error.clear();
+          retention_.truncated_total += report->truncated;
+          bool more = report->more;
+          retention_.log = std::move(report).value();
+          {
+            std::lock_guard<std::mutex> lock(snapshot_mu_);
+            retention_status_ = retention_;
+          }
+          if (more) RunRetention(NowMillis());
+        });
+      });
 }
 
 BootstrapStatus Replicator::Bootstrap() const {

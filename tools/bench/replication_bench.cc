@@ -8,7 +8,9 @@
 //   - change bytes shipped per change delivered.
 // Asserts nothing.
 //
-//   syncline_replication_bench [--seconds S] [--window N] [--dir DIR] [--nosync]
+//   syncline_replication_bench [--seconds S] [--window N] [--dir DIR] [--nosync] [--rate W]
+//
+// --rate W adds a phase at W writes/s in total (spread over the nodes), for lag at a given load.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -39,6 +41,7 @@ struct Args {
   size_t window = 2048;
   std::string dir;
   bool nosync = false;
+  double rate = 0;  // total writes/s of an extra phase at a fixed load (0: none)
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -206,7 +209,8 @@ int main(int argc, char** argv) {
     else if (a == "--window") args.window = static_cast<size_t>(std::atol(value().c_str()));
     else if (a == "--dir") args.dir = value();
     else if (a == "--nosync") args.nosync = true;
-    else Die("unknown flag " + a + " (flags: --seconds S --window N --dir DIR --nosync)");
+    else if (a == "--rate") args.rate = std::atof(value().c_str());
+    else Die("unknown flag " + a + " (flags: --seconds S --window N --dir DIR --nosync --rate W)");
   }
   if (args.seconds <= 0 || args.window == 0) Die("--seconds and --window must be positive");
   std::filesystem::path dir = args.dir.empty() ? std::filesystem::temp_directory_path() / ("syncline-repl-bench-" + std::to_string(::getpid()))
@@ -249,6 +253,10 @@ int main(int argc, char** argv) {
   double rate = static_cast<double>(full.writes) / full.seconds_to_replicate / 2.0 / static_cast<double>(nodes.size());
   Phase half = Run(nodes, args.seconds, args.window, rate, 2);
   Print("half load", half, nodes.size());
+  if (args.rate > 0) {
+    Phase fixed = Run(nodes, args.seconds, args.window, args.rate / static_cast<double>(nodes.size()), 3);
+    Print(("at " + std::to_string(static_cast<long long>(args.rate)) + "/s").c_str(), fixed, nodes.size());
+  }
   nodes.clear();
   std::filesystem::remove_all(dir);
   return 0;

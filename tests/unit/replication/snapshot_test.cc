@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <functional>
+#include <future>
 
 #include "syncline/core/memory_store.h"
 #include "syncline/replication/replica.h"
@@ -445,6 +446,35 @@ TEST(Retention, ATrailingRelayCursorDoesNotAskAnUpToDatePeerForASnapshot) {
   pub.OnTick(2'700, &after);
   for (const auto& f : after.frames) EXPECT_NE(f.type, MessageType::kSnapshotNeeded);
   EXPECT_EQ(pub.stats().snapshot_needed, 0u);
+}
+
+// A backlog is dropped in bounded transactions: each stops at the bound and says more is left.
+TEST(Retention, TruncationIsBoundedPerTransactionAndReportsWhatIsLeft) {
+  Node a(1);
+  CreateAll(*a.replica);
+  Populate(*a.replica, 20, "a");  // 100 changes of a
+  ReplicaId ra = a.replica->id();
+  VersionVector horizon{{ra, 90}};
+  auto first = a.replica->ApplyRetention(horizon, 1'000'000, 40);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->truncated, 40u);
+  EXPECT_TRUE(first->more);
+  EXPECT_EQ(a.replica->LogFloor().Get(ra), 40u);
+  auto second = a.replica->ApplyRetention(horizon, 1'000'000, 40);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->truncated, 40u);
+  EXPECT_TRUE(second->more);
+  // The asynchronous form finishes the job: 81..90.
+  std::promise<Result<RetentionReport>> done;
+  a.replica->ApplyRetentionAsync(horizon, 1'000'000, 40,
+                                 [&done](Result<RetentionReport> r) { done.set_value(std::move(r)); });
+  auto third = done.get_future().get();
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->truncated, 10u);
+  EXPECT_FALSE(third->more);
+  ASSERT_EQ(third->origins.size(), 1u);
+  EXPECT_EQ(third->origins[0].low, 91u);
+  EXPECT_EQ(a.replica->LogFloor().Get(ra), 90u);
 }
 
 TEST(Retention, NeverTruncatesAboveTheOwnContiguousPrefix) {

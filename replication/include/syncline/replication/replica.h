@@ -292,8 +292,14 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // horizon bound) and to at most `max_changes_per_origin` changes, never above this node's own
   // contiguous prefix, raising the floor in the same transaction. Returns what the log holds
   // afterwards.
+  // At most `max_truncate` changes are dropped (0: no bound); the report's `more` says whether
+  // the bound stopped it.
   Result<RetentionReport> ApplyRetention(const std::optional<VersionVector>& horizon,
-                                         uint64_t max_changes_per_origin);
+                                         uint64_t max_changes_per_origin, uint64_t max_truncate = 0);
+  // The same without waiting: `done` runs on the writer thread once the transaction committed
+  // (or failed), so the caller's thread (the replicator's io thread) is never blocked on it.
+  void ApplyRetentionAsync(std::optional<VersionVector> horizon, uint64_t max_changes_per_origin,
+                           uint64_t max_truncate, std::function<void(Result<RetentionReport>)> done);
   // The log's bounds per origin and the floor, read from the store.
   Result<RetentionReport> LogReport();
 

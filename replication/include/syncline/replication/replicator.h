@@ -151,6 +151,7 @@ class Replicator final : public TransportHandler {
   std::vector<AntiEntropyPeerStatus> ae_snapshot_;  // guarded by snapshot_mu_
   std::unique_ptr<SnapshotReceiver> receiver_;
   int64_t last_retention_ = 0;
+  bool retention_running_ = false;  // a truncation transaction is queued or running
   RetentionStatus retention_;
   // Leader-follower progress after peers' news: resubscribe on an epoch change, complete
   // acknowledgements and promotions.

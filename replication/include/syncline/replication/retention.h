@@ -27,6 +27,10 @@ struct RetentionOptions {
   // Keep at most this many changes per origin, whatever the horizon (default 1,000,000): a peer
   // that stays away longer bootstraps from a snapshot when it comes back.
   uint64_t max_changes_per_origin = 1'000'000;
+  // Drop at most this many changes per write transaction (default 10,000; 0: no bound), so a
+  // backlog never holds the store's single writer for long: the rest follows in further
+  // transactions at once, with other writes in between.
+  uint64_t max_truncate_per_txn = 10'000;
 };
 
 // What the log holds of one origin.
@@ -41,6 +45,7 @@ struct RetentionReport {
   std::vector<OriginLogBounds> origins;
   VersionVector floor;
   uint64_t truncated = 0;  // changes dropped by this run
+  bool more = false;       // stopped at the per-transaction bound: more is to be dropped
 };
 
 // What status shows about retention.
