@@ -298,7 +298,9 @@ void Replicator::AeOnFetch(const std::string& node_id, const Frame& frame) {
   }
   SnapshotChunkData data;
   std::vector<std::string> missing;
-  Status read = replica_->ReadStates(keys, o.states_max_bytes, &data, &missing);
+  size_t budget = o.states_max_bytes;
+  if (fetch.max_bytes() > 0 && fetch.max_bytes() < budget) budget = static_cast<size_t>(fetch.max_bytes());
+  Status read = replica_->ReadStates(keys, budget, &data, &missing);
   if (!read.ok()) {
     if (read.code() == StatusCode::kCorruption) {
       AeRefuse(node_id, "an AntiEntropyFetch frame", fetch.session_id(), read);
@@ -446,8 +448,17 @@ void Replicator::AePump(const std::string& node_id) {
   if (!s.reconciled || s.merging || s.fetch_id != 0 || s.local_done) return;
   const AntiEntropyOptions& o = options_.anti_entropy;
   if (s.next_fetch < s.to_fetch.size()) {
-    if (o.repair_bytes_per_second > 0 && ae_tokens_ <= 0) return;  // the tick resumes it
     v1::AntiEntropyFetch fetch;
+    if (o.repair_bytes_per_second > 0) {
+      if (ae_tokens_ <= 0) {
+        // Waiting for our own throttle is not the peer's silence; the tick resumes the fetches.
+        s.last_heard = NowMillis();
+        return;
+      }
+      // Ask for no more than the budget holds, so a large answer cannot overdraw it by much
+      // (the answer still holds at least one key).
+      fetch.set_max_bytes(static_cast<uint64_t>(ae_tokens_) + 1);
+    }
     fetch.set_session_id(s.run.session_id);
     s.fetch_id = ae_next_fetch_++;
     fetch.set_fetch_id(s.fetch_id);

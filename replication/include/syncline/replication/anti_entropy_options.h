@@ -27,7 +27,9 @@ struct AntiEntropyOptions {
   // Default 60 s; 0 turns the background schedule off (on-demand sessions still run).
   int64_t interval_millis = 60000;
   // Repair traffic this node pulls (states received), in bytes per second, shared by all peers;
-  // fetches wait while the budget is spent. 0 (default): unthrottled.
+  // fetches wait while the budget is spent and ask for at most what it holds (at least one key
+  // is always answered, so keep session_timeout_millis above the largest state divided by this
+  // rate). 0 (default): unthrottled.
   uint64_t repair_bytes_per_second = 0;
   // Most keys a session fetches; the rest waits for the next session. Default 100,000.
   size_t max_keys_per_session = 100000;
