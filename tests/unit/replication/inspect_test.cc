@@ -1,0 +1,147 @@
+// replication::Inspect over in-memory stores: per-collection counts, tombstones and which of
+// them the stored stability horizon makes collectable, the sibling histogram, journal counts,
+// custom resolvers the inspecting registry lacks, and that inspecting writes nothing.
+#include "syncline/replication/inspect.h"
+
+#include <gtest/gtest.h>
+
+#include "state_access.h"
+#include "syncline/core/memory_store.h"
+#include "syncline/replication/replica.h"
+
+namespace syncline::replication {
+namespace {
+
+struct TestNode {
+  ManualClock clock{1'800'000'000'000};
+  std::unique_ptr<core::Store> store;
+  std::unique_ptr<Replica> replica;
+
+  explicit TestNode(uint64_t seed) {
+    core::MemoryStoreOptions so;
+    so.seed = seed;
+    store = core::OpenMemoryStore(so);
+    ReplicaOptions ro;
+    ro.clock = &clock;
+    auto r = Replica::Open(store.get(), ro);
+    EXPECT_TRUE(r.ok()) << r.status();
+    replica = std::move(r).value();
+    for (auto [name, resolver] : {std::pair{"reg", "lww"}, {"mv", "mv"}, {"cnt", "counter"}, {"tags", "set"}}) {
+      EXPECT_TRUE(replica->CreateCollection(name, resolver).ok());
+    }
+  }
+  void Write(const std::string& coll, const std::string& key, WriteOp op) {
+    auto r = replica->WriteAndWait(coll, key, std::move(op));
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  // Takes in every change `from` made itself.
+  void ApplyFrom(TestNode& from) {
+    std::vector<core::Change> changes;
+    ASSERT_TRUE(from.replica->ReadLog(from.replica->id(), 1, 1000, 1 << 20, &changes).ok());
+    Status st = Status::Internal("not called");
+    replica->ApplyChanges(std::move(changes), [&](Result<ApplyStats> s) { st = s.status(); });
+    ASSERT_TRUE(st.ok()) << st;
+  }
+  InspectReport Inspect() {
+    auto r = replication::Inspect(store.get());
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? std::move(r).value() : InspectReport();
+  }
+};
+
+TEST(InspectTest, TombstonesAreCollectableOnlyOnceTheStoredHorizonCoversThem) {
+  TestNode a(1);
+  a.Write("reg", "gone", WriteOp::Put("v"));
+  a.Write("reg", "gone", WriteOp::Delete());
+  a.Write("reg", "kept", WriteOp::Put("v"));
+  a.Write("mv", "m", WriteOp::Put("v"));
+  auto m = a.replica->Read("mv", "m");
+  ASSERT_TRUE(m.ok());
+  a.Write("mv", "m", WriteOp::Delete(m->token));
+  a.Write("tags", "t", WriteOp::AddElement("x"));
+  a.Write("tags", "t", WriteOp::RemoveElement("x"));
+  a.Write("cnt", "c", WriteOp::Add(3));
+
+  InspectReport r = a.Inspect();
+  EXPECT_FALSE(r.horizon.has_value());
+  EXPECT_EQ(r.collections["reg"].keys, 2u);
+  EXPECT_EQ(r.collections["reg"].live, 1u);
+  EXPECT_EQ(r.collections["reg"].tombstones, 1u);
+  EXPECT_EQ(r.collections["mv"].tombstones, 1u);
+  EXPECT_EQ(r.collections["tags"].tombstones, 1u);
+  EXPECT_EQ(r.collections["cnt"].live, 1u);
+  EXPECT_EQ(r.collections["cnt"].tombstones, 0u);
+  for (const auto& [name, c] : r.collections) EXPECT_EQ(c.collectable, 0u) << name;
+  ASSERT_EQ(r.log.origins.size(), 1u);
+  EXPECT_EQ(r.log.origins[0].low, 1u);
+  EXPECT_EQ(r.log.origins[0].high, 8u);
+
+  // A peer that acknowledged only the first change: the lww delete (change 2) is not stable.
+  DotContext early(VersionVector{{a.replica->id(), 1}});
+  ASSERT_TRUE(a.store->Put(core::Table::kPeers, "ack/b", early.Encode()).ok());
+  r = a.Inspect();
+  ASSERT_TRUE(r.horizon.has_value());
+  EXPECT_EQ(r.collections["reg"].collectable, 0u);
+
+  // Once every peer acknowledged everything, each tombstone could go.
+  ASSERT_TRUE(a.store->Put(core::Table::kPeers, "ack/b", a.replica->Context().Encode()).ok());
+  r = a.Inspect();
+  ASSERT_TRUE(r.horizon.has_value());
+  EXPECT_EQ(*r.horizon, a.replica->Context().vv());
+  EXPECT_EQ(r.peer_acks.size(), 1u);
+  EXPECT_EQ(r.collections["reg"].collectable, 1u);
+  EXPECT_EQ(r.collections["mv"].collectable, 1u);
+  // The replica writes set elements without log dots, so their keys are unlogged, and Collect never
+  // removes an unlogged key: inspect reports what Collect would do, so this reads 0.
+  EXPECT_EQ(r.collections["tags"].collectable, 0u);
+}
+
+TEST(InspectTest, SiblingsJournalAndMetadataHistograms) {
+  TestNode a(1), b(2), c(3);
+  a.Write("mv", "k", WriteOp::Put("va"));
+  b.Write("mv", "k", WriteOp::Put("vb"));
+  c.Write("mv", "k", WriteOp::Put("vc"));
+  a.Write("reg", "one", WriteOp::Put("v"));
+  a.ApplyFrom(b);
+  a.ApplyFrom(c);
+
+  InspectReport r = a.Inspect();
+  EXPECT_EQ(r.collections["mv"].values, 3u);
+  EXPECT_EQ(r.siblings[0], 1u);  // reg/one
+  EXPECT_EQ(r.siblings[2], 1u);  // mv/k: 3 siblings, bucket 3-4
+  EXPECT_EQ(r.siblings[1] + r.siblings[3] + r.siblings[4], 0u);
+  EXPECT_EQ(r.journal_entries, 2u);  // each merge kept a concurrent version
+  EXPECT_EQ(r.collections["mv"].journal_entries, 2u);
+  EXPECT_EQ(r.context.vv().size(), 3u);
+  EXPECT_EQ(r.log.origins.size(), 3u);
+  uint64_t keys = 0;
+  for (const auto& [bucket, n] : r.metadata_bytes) {
+    EXPECT_GT(bucket, 0) << "every state carries some metadata";
+    keys += n;
+  }
+  EXPECT_EQ(keys, 2u);
+}
+
+TEST(InspectTest, CustomResolverUnknownHereIsCountedAsOpaque) {
+  TestNode a(1);
+  ASSERT_TRUE(a.store->Put(core::Table::kMeta, "collection/fancy", "fancy").ok());
+  ASSERT_TRUE(a.store->Put(core::Table::kData, internal::DataKeyPrefix("fancy", "k") + "s", "not an mv state").ok());
+  auto r = Inspect(a.store.get());
+  ASSERT_TRUE(r.ok()) << r.status();
+  const CollectionInspection& c = r->collections["fancy"];
+  EXPECT_FALSE(c.resolver_known);
+  EXPECT_EQ(c.type, "custom");
+  EXPECT_EQ(c.keys, 1u);
+  EXPECT_EQ(c.live, 1u);
+}
+
+TEST(InspectTest, WritesNothing) {
+  TestNode a(1);
+  a.Write("reg", "k", WriteOp::Put("v"));
+  uint64_t before = a.store->stats().writes_committed + a.store->stats().writes_failed;
+  a.Inspect();
+  EXPECT_EQ(a.store->stats().writes_committed + a.store->stats().writes_failed, before);
+}
+
+}  // namespace
+}  // namespace syncline::replication
