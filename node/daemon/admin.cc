@@ -51,7 +51,7 @@ std::string BootstrapJson(const replication::BootstrapStatus& b) {
     << (b.transferring ? "true" : "false") << ",\"source\":" << Quote(b.source)
     << ",\"keys_installed\":" << b.keys_installed << ",\"bytes_installed\":" << b.bytes_installed
     << ",\"chunks_installed\":" << b.chunks_installed << ",\"transfers\":" << b.transfers
-    << ",\"corrupt_chunks\":" << b.corrupt_chunks << ",\"refusals\":" << b.refusals
+    << ",\"corrupt_chunks\":" << b.corrupt_chunks << ",\"voided_chunks\":" << b.voided_chunks << ",\"refusals\":" << b.refusals
     << ",\"install_errors\":" << b.install_errors << ",\"completed\":" << b.completed << "}";
   return o.str();
 }
@@ -169,6 +169,9 @@ std::string MetricsText(const NodeStatus& st) {
         st.bootstrap.keys_installed);
   counter("syncline_snapshot_corrupt_chunks_total", "Snapshot chunks refused and fetched again.",
           st.bootstrap.corrupt_chunks);
+  counter("syncline_snapshot_voided_chunks_total",
+          "Snapshot chunks refused because their source holds changes the current epoch voids.",
+          st.bootstrap.voided_chunks);
   counter("syncline_snapshots_completed_total", "Snapshots fully installed since start.", st.bootstrap.completed);
   counter("syncline_log_truncated_changes_total", "Changes dropped from the log by retention.",
           st.retention.truncated_total);

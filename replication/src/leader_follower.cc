@@ -95,6 +95,15 @@ bool EpochState::Admits(const Dot& dot) const {
   return dot.counter <= fence.Get(dot.replica);
 }
 
+std::string EpochState::VoidedIn(const VersionVector& vv) const {
+  for (const auto& [origin, counter] : vv.entries()) {
+    if (counter == 0 || Admits(Dot{origin, counter})) continue;
+    return "it holds change " + std::to_string(counter) + " of origin " + origin.ToString() + ", beyond the fence (" +
+           std::to_string(fence.Get(origin)) + ") of epoch " + std::to_string(epoch) + " led by '" + leader + "'";
+  }
+  return {};
+}
+
 bool EpochState::NewerThan(const EpochState& other) const {
   if (epoch != other.epoch) return epoch > other.epoch;
   if (promoting != other.promoting) return !promoting;

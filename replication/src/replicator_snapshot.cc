@@ -5,6 +5,12 @@ namespace syncline::replication {
 
 void Replicator::SnapshotStart() {
   receiver_ = std::make_unique<SnapshotReceiver>(options_.snapshot, NowMillis());
+  if (options_.leadership != nullptr) {
+    // A deposed leader that has not heard of the promotion still holds the writes it voided; a
+    // snapshot from it would merge them back. Refuse such chunks (EpochState::VoidedIn).
+    LeaderFollower* leadership = options_.leadership;
+    receiver_->SetContextCheck([leadership](const VersionVector& vv) { return leadership->state().VoidedIn(vv); });
+  }
   // An install interrupted by a crash or a stop resumes from what the store recorded.
   SnapshotProgress p = replica_->snapshot_progress();
   receiver_->Restore(p.installing, p.next_begin, p.keys, p.bytes, p.chunks);
@@ -41,7 +47,9 @@ void Replicator::SnapshotFrame(const std::string& node_id, const Frame& frame) {
     }
   } else {
     SnapshotReceiverOutput out;
+    uint64_t voided = receiver_->status().voided_chunks;
     s = receiver_->OnFrame(node_id, frame, replica_->Context().vv(), NowMillis(), &out);
+    if (receiver_->status().voided_chunks != voided) Log(receiver_->last_refusal());
     HandleSnapshot(std::move(out));
   }
   if (!s.ok()) {

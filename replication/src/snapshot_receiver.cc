@@ -129,6 +129,15 @@ Status SnapshotReceiver::HandleChunk(const std::string& peer, const Frame& frame
   }
   last_heard_ = now_millis;
   if (decoded.seq < expected_seq_) return Status::Ok();  // a duplicate
+  if (check_) {
+    std::string why = check_(decoded.chunk.context);
+    if (!why.empty()) {
+      ++status_.voided_chunks;
+      last_refusal_ = "snapshot chunk " + std::to_string(decoded.seq) + " from " + peer + " refused: " + why;
+      Abandon(now_millis);
+      return Status::Ok();
+    }
+  }
   if (decoded.seq - expected_seq_ >= options_.window_chunks) {
     ++status_.corrupt_chunks;  // beyond any window: the sender is broken or confused
     Abandon(now_millis);

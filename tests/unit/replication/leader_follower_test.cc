@@ -56,6 +56,8 @@ TEST(EpochState, EncodesAndOrders) {
   EXPECT_TRUE(d->Admits(Dot{ReplicaId(9), 5}));
   EXPECT_FALSE(d->Admits(Dot{ReplicaId(9), 6}));
   EXPECT_TRUE(d->Admits(Dot{ReplicaId(42), 100}));
+  EXPECT_EQ(d->VoidedIn(VersionVector{{ReplicaId(9), 5}}), "");
+  EXPECT_NE(d->VoidedIn(VersionVector{{ReplicaId(9), 6}}).find("change 6 of origin"), std::string::npos);
   EpochState promoting = s;
   promoting.promoting = true;
   EXPECT_TRUE(s.NewerThan(promoting));

@@ -9,6 +9,7 @@
 #include <future>
 
 #include "syncline/core/memory_store.h"
+#include "syncline/replication/leader_follower.h"
 #include "syncline/replication/replica.h"
 
 namespace syncline::replication {
@@ -343,6 +344,38 @@ TEST(Snapshot, StaleSnapshotNeededAfterAnInstallIsIgnored) {
   ASSERT_TRUE(link.receiver->OnFrame("a", stale, b.replica->Context().vv(), link.now, &out).ok());
   EXPECT_TRUE(out.frames.empty());
   EXPECT_FALSE(link.receiver->wanted());
+}
+
+// Leader-follower: a source still holding writes the promotion voided (a deposed leader that has
+// not heard of it) is refused chunk by chunk, installs nothing, and is asked again later; once
+// it no longer holds them the transfer completes.
+TEST(Snapshot, ChunksHoldingVoidedChangesAreRefusedUntilTheSourceDropsThem) {
+  Node a(1), b(2);
+  CreateAll(*a.replica);
+  Populate(*a.replica, 20, "a");  // 100 changes of a, the deposed leader
+  ReplicaId ra = a.replica->id();
+  EpochState epoch;
+  epoch.mode = std::string(kModeLeaderFollower);
+  epoch.epoch = 2;
+  epoch.leader = "c";
+  epoch.leader_replica = ReplicaId(77);
+  epoch.has_fence = true;
+  epoch.fence = VersionVector{{ra, 60}};  // the new leader took a's changes up to 60
+  Link link(&a, &b, SmallChunks());
+  link.receiver->SetContextCheck([&epoch](const VersionVector& vv) { return epoch.VoidedIn(vv); });
+  link.Needed();
+  link.Run(300);
+  EXPECT_GT(link.receiver->status().voided_chunks, 0u);
+  EXPECT_EQ(link.receiver->status().chunks_installed, 0u);
+  EXPECT_EQ(link.receiver->status().completed, 0u);
+  EXPECT_NE(link.receiver->last_refusal().find("beyond the fence (60) of epoch 2"), std::string::npos)
+      << link.receiver->last_refusal();
+  EXPECT_FALSE(b.replica->Read("reg", "k0").ok()) << "nothing of the refused snapshot may be installed";
+  // The fence moves past a's changes (say a's writes were all taken after all): accepted.
+  epoch.fence = VersionVector{{ra, 100}};
+  link.Run();
+  EXPECT_EQ(link.receiver->status().completed, 1u);
+  EXPECT_EQ(b.Digest(), a.Digest());
 }
 
 TEST(Retention, TruncatesBelowTheHorizonAndTheSizeBoundAndAsksForASnapshot) {

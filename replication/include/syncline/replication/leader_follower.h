@@ -73,6 +73,11 @@ struct EpochState {
   static Result<EpochState> Decode(std::string_view bytes);
   // Whether `change` belongs to this epoch's history (see the file comment).
   bool Admits(const Dot& dot) const;
+  // Empty when every change `vv` names belongs to this epoch's history; otherwise why not (the
+  // first change it names that Admits refuses). A snapshot whose vector fails this was read on a
+  // deposed leader that still holds writes the promotion voided: installing it (a join) would
+  // bring them back, so the receiver refuses it.
+  std::string VoidedIn(const VersionVector& vv) const;
   // Orders records: higher epoch, then a completed promotion over a running one, then the
   // greater leader id (two candidates that picked the same epoch number: one gives way).
   bool NewerThan(const EpochState& other) const;

@@ -27,6 +27,7 @@
 #define SYNCLINE_REPLICATION_SNAPSHOT_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -151,6 +152,7 @@ struct BootstrapStatus {
   uint64_t transfers = 0;        // requests sent (the first and every resume)
   uint64_t corrupt_chunks = 0;   // chunks refused for a bad checksum or sequence
   uint64_t refusals = 0;         // SnapshotRefused received
+  uint64_t voided_chunks = 0;    // chunks refused: their source holds changes our epoch voids
   uint64_t install_errors = 0;
   uint64_t completed = 0;        // snapshots fully installed since start
 };
@@ -194,6 +196,13 @@ class SnapshotReceiver {
                    int64_t now_millis, SnapshotReceiverOutput* out);
   void OnTick(int64_t now_millis, SnapshotReceiverOutput* out);
 
+  // Leader-follower mode: `check` judges each verified chunk's vector before it is installed and
+  // returns why it must not be (empty: install it). A refused chunk is not installed; the
+  // transfer is abandoned and asked for again after retry_millis (by then the source may have
+  // learned the new epoch and rolled back what it voids). Unset: every chunk is installed.
+  void SetContextCheck(std::function<std::string(const VersionVector&)> check) { check_ = std::move(check); }
+  const std::string& last_refusal() const { return last_refusal_; }
+
   const BootstrapStatus& status() const { return status_; }
   // True while the node wants a snapshot or has one partly installed.
   bool wanted() const { return wanted_; }
@@ -226,6 +235,8 @@ class SnapshotReceiver {
   int64_t last_heard_ = 0;
   int64_t retry_at_ = 0;
   std::optional<VersionVector> completed_vv_;  // the node's vector after its last completed install
+  std::function<std::string(const VersionVector&)> check_;
+  std::string last_refusal_;
   BootstrapStatus status_;
 };
 
