@@ -14,8 +14,6 @@ namespace syncline::cli {
 Result<std::unique_ptr<core::Store>> OpenDataDirReadOnly(const std::string& dir) {
   core::LmdbStoreOptions options;
   options.read_only = true;
-  // Address space only; LMDB adopts the environment's own size if it is larger.
-  options.map_size_bytes = uint64_t{1} << 30;
   return core::OpenLmdbStore(dir, options);
 }
 

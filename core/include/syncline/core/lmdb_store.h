@@ -77,7 +77,9 @@ struct LmdbStoreOptions {
   unsigned max_readers = 256;
   // Create the directory and environment when missing. Default true. Ignored when read_only.
   bool create_if_missing = true;
-  // Open read-only (see the header comment): no lock file, no writer, writes refused. Default false.
+  // Open read-only (see the header comment): no lock file, no writer, writes refused. The map
+  // size is then the environment's own (map_size_bytes is not used) and follows the writer's
+  // growth. Default false.
   bool read_only = false;
   // Logger for warnings (map growth, stale readers cleared). Null: no logging.
   std::shared_ptr<spdlog::logger> logger;
