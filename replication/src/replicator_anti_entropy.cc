@@ -91,12 +91,16 @@ Status Replicator::AeAllowed(const std::string& node_id) const {
   if (options_.leadership != nullptr) {
     EpochState st = options_.leadership->state();
     if (st.leader_follower()) {
+      // Once the peer subscribed, its epoch tag (epoch and leader, EpochState::Tag) is known;
+      // before, the epoch of its Hello.
       const Peer& p = it->second;
-      uint64_t peer_epoch = p.session->peer_subscribed() ? p.session->peer_epoch() : p.info.epoch;
-      if (peer_epoch != st.epoch) {
+      bool subscribed = p.session->peer_subscribed();
+      uint64_t peer_epoch = subscribed ? p.session->peer_epoch() >> 16 : p.info.epoch;
+      bool same = subscribed ? p.session->peer_epoch() == options_.leadership->epoch() : p.info.epoch == st.epoch;
+      if (!same) {
         return Status::FailedPrecondition("peer '" + node_id + "' is at epoch " + std::to_string(peer_epoch) +
-                                          " and this node at " + std::to_string(st.epoch) +
-                                          "; in leader-follower mode anti-entropy runs only within one epoch");
+                                          " and this node at " + std::to_string(st.epoch) + " (leader '" + st.leader +
+                                          "'); in leader-follower mode anti-entropy runs only within one epoch");
       }
     }
   }

@@ -237,13 +237,14 @@ TEST(AntiEntropyIntegration, KeysPerSessionBoundAndBackgroundScheduleConverge) {
 // A peer that speaks the handshake and then sends what the test tells it to.
 class FakePeer final : public replication::TransportHandler {
  public:
-  explicit FakePeer(const std::string& dial) {
+  explicit FakePeer(const std::string& dial, const std::string& mode = "multi-leader", uint64_t epoch = 0) {
     replication::TcpTransportOptions o;
     o.handshake.cluster_id = "test-cluster";
     o.handshake.secret = "test-secret";
     o.handshake.node_id = "fake";
     o.handshake.replica_id = ReplicaId(0xfa4e);
-    o.handshake.mode = "multi-leader";
+    o.handshake.mode = mode;
+    o.handshake.epoch = epoch;
     transport_ = std::make_unique<replication::TcpTransport>(io_, o, this);
     EXPECT_TRUE(transport_->Listen().ok());
     transport_->AddPeer(dial);
@@ -348,6 +349,42 @@ TEST(AntiEntropyIntegration, CorruptFrameIsRefusedCountedAndTheNodeKeepsWorking)
   ASSERT_TRUE(runs.ok()) << runs.status();
   ASSERT_TRUE(runs->front().status.ok()) << runs->front().status;
   EXPECT_EQ(runs->front().need + runs->front().have, 0u);
+}
+
+// Leader-follower mode: repair is still a join, and sessions run only within one epoch.
+TEST(AntiEntropyIntegration, LeaderFollowerRepairsWithinOneEpochOnly) {
+  TempDir dir;
+  auto s1 = OpenSource("s1", dir);
+  ASSERT_NE(s1, nullptr);
+  std::string x_live = Write(*s1, "users", "x", WriteOp::Put("v1"));
+  std::string x_deleted = Write(*s1, "users", "x", WriteOp::Delete());
+  NodeOptions oa = Options("a", dir);
+  oa.mode = "leader-follower";
+  oa.initial_leader = "a";
+  auto a = StartNode(oa);
+  ASSERT_NE(a, nullptr);
+  NodeOptions ob = Options("b", dir);
+  ob.mode = "leader-follower";
+  ob.initial_leader = "a";
+  ob.peers = {a->peer_address()};
+  auto b = StartNode(ob);
+  ASSERT_NE(b, nullptr);
+  Inject(*a, "lww", "users", {{"x", x_live}});
+  Inject(*b, "lww", "users", {{"x", x_deleted}});  // the follower holds the later delete
+  ASSERT_TRUE(WaitFor([&] { return Connected(*a, "b") && Connected(*b, "a"); }));
+  auto runs = b->RunAntiEntropy("a");
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  ASSERT_TRUE(runs->front().status.ok()) << runs->front().status;
+  EXPECT_EQ(a->Digest().value(), b->Digest().value());
+  EXPECT_FALSE(a->Read("users", "x")->found);
+
+  // A peer that says it runs another epoch is refused, by name, before anything is compared.
+  FakePeer fake(a->peer_address(), "leader-follower", 99);
+  ASSERT_TRUE(WaitFor([&] { return Connected(*a, "fake"); }));
+  auto refused = a->RunAntiEntropy("fake");
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->front().status.code(), StatusCode::kFailedPrecondition) << refused->front().status;
+  EXPECT_NE(refused->front().status.message().find("epoch 99"), std::string::npos) << refused->front().status;
 }
 
 }  // namespace
