@@ -7,6 +7,7 @@
 //
 // Exit codes: 0 every node answered the same digest in time; 2 they did not (or a node could not
 // be reached); 1 usage.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
