@@ -205,9 +205,12 @@ void Replicator::AeOnMessage(const std::string& node_id, const Frame& frame) {
       ae_sessions_[node_id] = s;
       it = ae_sessions_.find(node_id);
     } else {
-      (void)AeSend(node_id, MessageType::kAntiEntropyEnd,
-                   EndPayload(id, false, "another anti-entropy session with this node is running", nullptr));
-      return;
+      // The peer starts a session only when it runs none with us, so ours is over on its side
+      // (it timed out or failed there): end it here too and answer the new one.
+      AeFinish(node_id, Status::Unavailable("peer '" + node_id + "' started anti-entropy session " +
+                                            std::to_string(id) + ", so session " +
+                                            std::to_string(mine.run.session_id) + " is over on its side"));
+      it = ae_sessions_.end();
     }
   }
   if (it == ae_sessions_.end() || it->second->rec == nullptr) {

@@ -234,6 +234,40 @@ TEST(AntiEntropyIntegration, KeysPerSessionBoundAndBackgroundScheduleConverge) {
   }));
 }
 
+// Both sides ask for a session with each other at once: one session goes on (or each answers the
+// other in turn), every caller gets a completed run, and the nodes converge.
+TEST(AntiEntropyIntegration, SessionsStartedFromBothSidesAtOnceBothComplete) {
+  TempDir dir;
+  auto s1 = OpenSource("s1", dir);
+  auto s2 = OpenSource("s2", dir);
+  ASSERT_NE(s1, nullptr);
+  ASSERT_NE(s2, nullptr);
+  std::string y1 = Write(*s1, "users", "y", WriteOp::Put("from-s1"));
+  std::string y2 = Write(*s2, "users", "y", WriteOp::Put("from-s2"));
+  auto a = StartNode(Options("a", dir));
+  ASSERT_NE(a, nullptr);
+  NodeOptions ob = Options("b", dir);
+  ob.peers = {a->peer_address()};
+  auto b = StartNode(ob);
+  ASSERT_NE(b, nullptr);
+  Inject(*a, "lww", "users", {{"y", y1}});
+  Inject(*b, "lww", "users", {{"y", y2}});
+  ASSERT_TRUE(WaitFor([&] { return Connected(*a, "b") && Connected(*b, "a"); }));
+  for (int round = 0; round < 3; ++round) {
+    auto from_a = std::async(std::launch::async, [&] { return a->RunAntiEntropy("b"); });
+    auto from_b = std::async(std::launch::async, [&] { return b->RunAntiEntropy("a"); });
+    auto ra = from_a.get();
+    auto rb = from_b.get();
+    ASSERT_TRUE(ra.ok()) << ra.status();
+    ASSERT_TRUE(rb.ok()) << rb.status();
+    EXPECT_TRUE(ra->front().status.ok()) << round << ": " << ra->front().status;
+    EXPECT_TRUE(rb->front().status.ok()) << round << ": " << rb->front().status;
+  }
+  EXPECT_EQ(a->Digest().value(), b->Digest().value());
+  EXPECT_EQ(PeerAe(a->GetStatus(), "b")->sessions_failed, 0u);
+  EXPECT_EQ(PeerAe(b->GetStatus(), "a")->sessions_failed, 0u);
+}
+
 // A peer that speaks the handshake and then sends what the test tells it to.
 class FakePeer final : public replication::TransportHandler {
  public:
