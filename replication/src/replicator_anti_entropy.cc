@@ -85,6 +85,12 @@ bool Replicator::AeSend(const std::string& node_id, MessageType type, const std:
 Status Replicator::AeAllowed(const std::string& node_id) const {
   auto it = peers_.find(node_id);
   if (it == peers_.end()) return Status::NotFound("peer '" + node_id + "' is not connected");
+  if (it->second.info.minor < kAntiEntropyMinMinor) {
+    return Status::FailedPrecondition("peer '" + node_id + "' speaks peer protocol " +
+                                      std::to_string(it->second.info.major) + "." +
+                                      std::to_string(it->second.info.minor) + ", anti-entropy needs 1." +
+                                      std::to_string(kAntiEntropyMinMinor) + "; upgrade it");
+  }
   if (!replica_->Serving()) {
     return Status::Unavailable("this node is installing a snapshot; anti-entropy waits until it is complete");
   }

@@ -25,7 +25,9 @@
 namespace syncline::replication {
 
 inline constexpr uint32_t kProtocolMajor = 1;
-inline constexpr uint32_t kProtocolMinor = 0;
+// 1.1 added the anti-entropy frames (types 64 to 67), sent only to peers that negotiated 1.1.
+inline constexpr uint32_t kProtocolMinor = 1;
+inline constexpr uint32_t kAntiEntropyMinMinor = 1;
 inline constexpr size_t kMaxHandshakeMessageBytes = 4096;
 
 struct HandshakeConfig {
