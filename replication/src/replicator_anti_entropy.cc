@@ -326,6 +326,7 @@ void Replicator::AeOnFetch(const std::string& node_id, const Frame& frame) {
   v1::AntiEntropyStates out;
   out.set_session_id(fetch.session_id());
   out.set_fetch_id(fetch.fetch_id());
+  out.set_context(data.context.Encode());
   for (const auto& [name, resolver] : data.collections) {
     auto* c = out.add_collections();
     c->set_name(name);
@@ -373,6 +374,23 @@ void Replicator::AeOnStates(const std::string& node_id, const Frame& frame) {
                                 std::to_string(msg.collections_size()) + " collections to a fetch of " +
                                 std::to_string(s.fetch_keys.size())));
     return;
+  }
+  if (options_.leadership != nullptr) {
+    auto vv = VersionVector::Decode(msg.context());
+    if (!vv.ok()) {
+      AeRefuse(node_id, "an AntiEntropyStates frame", id, vv.status().WithContext("context of AntiEntropyStates"));
+      return;
+    }
+    // A deposed leader still holds (or keeps the dots of) writes the promotion voided: merging its
+    // states (a join) could bring them back, so it is no repair source in this epoch.
+    std::string voided = options_.leadership->state().VoidedIn(*vv);
+    if (!voided.empty()) {
+      Status why = Status::FailedPrecondition("states from '" + node_id + "' refused: " + voided);
+      Log("anti-entropy: " + why.message());
+      (void)AeSend(node_id, MessageType::kAntiEntropyEnd, EndPayload(id, false, why.message(), nullptr));
+      AeFinish(node_id, why);
+      return;
+    }
   }
   std::set<std::string> pending = s.fetch_keys;
   SnapshotChunkData data;
