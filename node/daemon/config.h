@@ -32,6 +32,7 @@ struct Config {
   uint64_t feed_retain_entries = 10000;         // change-feed tail kept without a cursor
   uint64_t log_retain_changes = 1000000;        // change-log entries kept per origin (retention size bound)
   uint64_t anti_entropy_interval_seconds = 60;  // background anti-entropy with each peer; 0 = off
+  uint64_t snapshot_bytes_per_second = 0;  // snapshot states sent to each bootstrapping peer per second; 0 = unthrottled
   uint64_t anti_entropy_repair_bytes_per_second = 0;  // repair states pulled per second; 0 = unthrottled
   uint64_t anti_entropy_max_keys_per_session = 100000;  // keys one session repairs here
   std::string log_level = "info";               // trace debug info warn error off

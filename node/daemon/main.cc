@@ -93,6 +93,9 @@ int main(int argc, char** argv) {
   app.add_option("--anti-entropy-interval-seconds", flags.anti_entropy_interval_seconds,
                  "background anti-entropy with each peer every N seconds; 0: off (POST /anti-entropy still runs it)")
       ->capture_default_str();
+  app.add_option("--snapshot-bytes-per-second", flags.snapshot_bytes_per_second,
+                 "snapshot states sent to each bootstrapping peer per second; 0: unthrottled")
+      ->capture_default_str();
   app.add_option("--anti-entropy-repair-bytes-per-second", flags.anti_entropy_repair_bytes_per_second,
                  "repair states this node pulls per second; 0: unthrottled")
       ->capture_default_str();
@@ -137,6 +140,7 @@ int main(int argc, char** argv) {
   if (given("--feed-retain-entries")) c.feed_retain_entries = flags.feed_retain_entries;
   if (given("--log-retain-changes")) c.log_retain_changes = flags.log_retain_changes;
   if (given("--anti-entropy-interval-seconds")) c.anti_entropy_interval_seconds = flags.anti_entropy_interval_seconds;
+  if (given("--snapshot-bytes-per-second")) c.snapshot_bytes_per_second = flags.snapshot_bytes_per_second;
   if (given("--anti-entropy-repair-bytes-per-second")) {
     c.anti_entropy_repair_bytes_per_second = flags.anti_entropy_repair_bytes_per_second;
   }
@@ -185,6 +189,7 @@ int main(int argc, char** argv) {
   o.retention.max_changes_per_origin = c.log_retain_changes;
   o.anti_entropy.interval_millis = static_cast<int64_t>(c.anti_entropy_interval_seconds) * 1000;
   o.anti_entropy.repair_bytes_per_second = c.anti_entropy_repair_bytes_per_second;
+  o.snapshot.max_bytes_per_second = c.snapshot_bytes_per_second;
   o.anti_entropy.max_keys_per_session = static_cast<size_t>(c.anti_entropy_max_keys_per_session);
   o.log = [logger, json](std::string_view line) { logger->info(json ? JsonEscape(line) : std::string(line)); };
 

@@ -62,17 +62,36 @@ Status SnapshotSender::OnFrame(const Frame& frame, int64_t now_millis, std::vect
 void SnapshotSender::OnWritable(int64_t now_millis, std::vector<OutFrame>* out) { Pump(now_millis, out); }
 
 void SnapshotSender::OnTick(int64_t now_millis, std::vector<OutFrame>* out) {
-  (void)out;
   if (active_ && now_millis - last_progress_ >= options_.stall_millis) {
     // The receiver stopped acknowledging; it asks again from where it stopped when it can.
     ++stats_.abandoned;
     active_ = false;
     in_flight_.clear();
   }
+  // A throttled transfer goes on as the budget refills.
+  if (options_.max_bytes_per_second > 0) Pump(now_millis, out);
+}
+
+bool SnapshotSender::Throttled(int64_t now_millis) {
+  if (options_.max_bytes_per_second == 0) return false;
+  double rate = static_cast<double>(options_.max_bytes_per_second);
+  // At most a tenth of a second's worth (and at least one chunk) accumulates while idle.
+  double cap = std::max(rate / 10, static_cast<double>(options_.chunk_max_bytes));
+  if (budget_at_ < 0) {
+    budget_ = cap;
+  } else if (now_millis > budget_at_) {
+    budget_ = std::min(cap, budget_ + rate * static_cast<double>(now_millis - budget_at_) / 1000.0);
+  }
+  budget_at_ = now_millis;
+  return budget_ <= 0;
 }
 
 void SnapshotSender::Pump(int64_t now_millis, std::vector<OutFrame>* out) {
   while (active_ && !done_ && in_flight_.size() < options_.window_chunks) {
+    if (Throttled(now_millis)) {
+      ++stats_.throttled;
+      return;
+    }
     if (!source_->Serving()) {
       ++stats_.refused;
       active_ = false;
@@ -98,6 +117,7 @@ void SnapshotSender::Pump(int64_t now_millis, std::vector<OutFrame>* out) {
     in_flight_.insert(seq);
     ++stats_.chunks_sent;
     stats_.bytes_sent += chunk.bytes;
+    if (options_.max_bytes_per_second > 0) budget_ -= static_cast<double>(chunk.bytes);
     cursor_ = chunk.next_begin;
     done_ = chunk.last;
     out->push_back(OutFrame{MessageType::kSnapshotChunk, internal::EncodeSnapshotChunk(transfer_id_, seq, chunk)});

@@ -144,10 +144,15 @@ TEST(SnapshotIntegration, PeerBehindTheTruncationPointGetsASnapshot) {
 
 TEST(SnapshotIntegration, InterruptedInstallServesNothingAndResumesAfterARestart) {
   TempDir dir;
-  auto n1 = StartNode(Options("n1", dir));
+  NodeOptions o1 = Options("n1", dir);
+  // Small chunks at about 1 MB/s: the ~2.2 MB transfer takes seconds, so the restart below
+  // reliably lands in the middle of it, however fast the disk.
+  o1.snapshot.chunk_max_bytes = 4 << 10;
+  o1.snapshot.max_bytes_per_second = 1 << 20;
+  auto n1 = StartNode(o1);
   ASSERT_NE(n1, nullptr);
   ASSERT_TRUE(n1->CreateCollection("reg", "lww").ok());
-  constexpr int kKeys = 40'000;
+  constexpr int kKeys = 20'000;
   Fill(*n1, 0, kKeys);
   NodeOptions o2 = Options("n2", dir);
   o2.peers = {n1->peer_address()};

@@ -164,6 +164,7 @@ struct Link {
       now += 100;  // idle: let the timers run
       std::vector<OutFrame> out;
       sender->OnTick(now, &out);
+      for (auto& o : out) to_b.push_back(Frame{o.type, std::move(o.payload)});
       SnapshotReceiverOutput rout;
       receiver->OnTick(now, &rout);
       Handle(std::move(rout));
@@ -329,6 +330,26 @@ TEST(Snapshot, InstallRefusesAChunkThatDoesNotContinueTheInstall) {
   // The same chunk again does not continue where the install stopped either.
   b.replica->InstallSnapshotChunk("a", "", chunk, [&](Status s) { st = s; });
   EXPECT_EQ(st.code(), StatusCode::kFailedPrecondition) << st;
+}
+
+TEST(Snapshot, SenderKeepsToItsByteRate) {
+  Node a(1), b(2);
+  CreateAll(*a.replica);
+  Populate(*a.replica, 40, "a");
+  SnapshotOptions o = SmallChunks();
+  o.max_bytes_per_second = 2'000;
+  Link link(&a, &b, o);
+  link.Needed();
+  link.Run();
+  ASSERT_EQ(link.receiver->status().completed, 1u);
+  EXPECT_EQ(b.Digest(), a.Digest());
+  uint64_t bytes = link.sender->stats().bytes_sent;
+  ASSERT_GT(bytes, 10'000u);
+  // The first tenth of a second's worth (or one chunk) may go at once; the rest at the rate.
+  int64_t floor_millis = static_cast<int64_t>((bytes - 2 * o.chunk_max_bytes) * 1000 / o.max_bytes_per_second);
+  EXPECT_GE(link.now, floor_millis) << bytes << " bytes";
+  EXPECT_LE(link.now, floor_millis + 1'000) << "throttled far below the rate";
+  EXPECT_GT(link.sender->stats().throttled, 0u);
 }
 
 TEST(Snapshot, StaleSnapshotNeededAfterAnInstallIsIgnored) {

@@ -61,6 +61,10 @@ struct SnapshotOptions {
   int64_t retry_millis = 200;
   // Largest number of entries accepted in one received chunk (checked before decoding them).
   size_t max_chunk_entries = size_t{1} << 20;
+  // Sender: at most this many bytes of states per second to each receiver (default 0: as fast as
+  // the window allows), so bootstrapping a new node does not take a serving node's disk and
+  // network from its clients. Sending pauses while the budget is spent and resumes on the tick.
+  uint64_t max_bytes_per_second = 0;
 };
 
 // One key's whole encoded state.
@@ -111,6 +115,7 @@ struct SnapshotSenderStats {
   uint64_t bytes_sent = 0;  // bytes of keys and states
   uint64_t refused = 0;     // requests refused (not serving, or the store failed)
   uint64_t abandoned = 0;   // transfers dropped after acknowledgements stopped
+  uint64_t throttled = 0;   // times sending paused for max_bytes_per_second
 };
 
 class SnapshotSender {
@@ -128,6 +133,8 @@ class SnapshotSender {
 
  private:
   void Pump(int64_t now_millis, std::vector<OutFrame>* out);
+  // Refills the byte budget; true when it is spent (max_bytes_per_second).
+  bool Throttled(int64_t now_millis);
 
   SnapshotOptions options_;
   SnapshotSource* source_;
@@ -137,6 +144,8 @@ class SnapshotSender {
   std::string cursor_;
   uint64_t next_seq_ = 1;
   std::set<uint64_t> in_flight_;
+  double budget_ = 0;       // bytes we may send now (max_bytes_per_second), may go below zero
+  int64_t budget_at_ = -1;  // when budget_ was last refilled (-1: never)
   int64_t last_progress_ = 0;
   SnapshotSenderStats stats_;
 };
