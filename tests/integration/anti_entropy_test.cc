@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include <asio.hpp>
@@ -74,11 +75,12 @@ void Inject(Node& n, const std::string& resolver, const std::string& coll,
   ASSERT_EQ(*r, states.size());
 }
 
-const replication::AntiEntropyPeerStatus* PeerAe(const NodeStatus& st, const std::string& peer) {
+// A copy, not a pointer: callers pass a temporary NodeStatus.
+std::optional<replication::AntiEntropyPeerStatus> PeerAe(const NodeStatus& st, const std::string& peer) {
   for (const auto& p : st.anti_entropy) {
-    if (p.node_id == peer) return &p;
+    if (p.node_id == peer) return p;
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 bool Connected(Node& n, const std::string& peer) {
@@ -156,8 +158,8 @@ TEST(AntiEntropyIntegration, OnDemandSessionRepairsWhatLogShippingCannot) {
   }
 
   NodeStatus sa = a->GetStatus();
-  const auto* ae_a = PeerAe(sa, "b");
-  ASSERT_NE(ae_a, nullptr);
+  const auto ae_a = PeerAe(sa, "b");
+  ASSERT_TRUE(ae_a.has_value());
   EXPECT_EQ(ae_a->sessions_started, 1u);
   EXPECT_EQ(ae_a->sessions_completed, 1u);
   EXPECT_EQ(ae_a->keys_fetched, 4u);
@@ -167,8 +169,8 @@ TEST(AntiEntropyIntegration, OnDemandSessionRepairsWhatLogShippingCannot) {
   EXPECT_GT(ae_a->bytes_sent, 0u);
   EXPECT_GT(ae_a->bytes_received, 0u);
   EXPECT_EQ(ae_a->bad_frames, 0u);
-  const auto* ae_b = PeerAe(b->GetStatus(), "a");
-  ASSERT_NE(ae_b, nullptr);
+  const auto ae_b = PeerAe(b->GetStatus(), "a");
+  ASSERT_TRUE(ae_b.has_value());
   EXPECT_EQ(ae_b->sessions_completed, 1u);
   EXPECT_EQ(ae_b->keys_fetched, 4u);
   EXPECT_EQ(ae_b->keys_sent, 4u);
@@ -229,8 +231,8 @@ TEST(AntiEntropyIntegration, KeysPerSessionBoundAndBackgroundScheduleConverge) {
   ASSERT_TRUE(WaitForEqualDigests({a.get(), b.get()}, 30'000, &digests)) << digests[0] << " " << digests[1];
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(a->Read("users", "k" + std::to_string(i))->found) << i;
   ASSERT_TRUE(WaitFor([&] {
-    const auto* st = PeerAe(a->GetStatus(), "b");
-    return st != nullptr && st->sessions_completed >= 1 && st->keys_fetched == 1;
+    const auto st = PeerAe(a->GetStatus(), "b");
+    return st.has_value() && st->sessions_completed >= 1 && st->keys_fetched == 1;
   }));
 }
 
@@ -356,12 +358,12 @@ TEST(AntiEntropyIntegration, CorruptFrameIsRefusedCountedAndTheNodeKeepsWorking)
   fake.Send("a", replication::MessageType::kAntiEntropyFetch, std::string("\xff\xff\xff", 3));
 
   ASSERT_TRUE(WaitFor([&] {
-    const auto* st = PeerAe(a->GetStatus(), "fake");
-    return st != nullptr && st->bad_frames == 2 && fake.ends().size() == 2;
+    const auto st = PeerAe(a->GetStatus(), "fake");
+    return st.has_value() && st->bad_frames == 2 && fake.ends().size() == 2;
   }));
   NodeStatus st = a->GetStatus();
-  const auto* ae = PeerAe(st, "fake");
-  ASSERT_NE(ae, nullptr);
+  const auto ae = PeerAe(st, "fake");
+  ASSERT_TRUE(ae.has_value());
   EXPECT_EQ(ae->sessions_failed, 1u);
   EXPECT_EQ(ae->sessions_completed, 0u);
   EXPECT_FALSE(ae->active);
