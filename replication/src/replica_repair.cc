@@ -6,24 +6,11 @@
 #include <cstring>
 
 #include "state_access.h"
+#include "state_merge.h"
 #include "syncline/replication/replica.h"
 
 namespace syncline::replication {
 
-namespace {
-
-std::string Hex(std::string_view s) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s.substr(0, 48)) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  if (s.size() > 48) out += "...";
-  return out;
-}
-
-}  // namespace
 
 StateDigest Replica::ItemDigest(std::string_view collection, std::string_view key, std::string_view state) {
   // The bytes Digest() feeds per key: each field preceded by its length (4 bytes little-endian).
@@ -77,7 +64,7 @@ Status Replica::ReadStates(const std::vector<std::string>& item_keys, size_t max
     for (const std::string& item : item_keys) {
       if (out->bytes >= max_bytes && !out->entries.empty()) break;
       std::string coll, key;
-      SYNCLINE_RETURN_IF_ERROR(SplitItemKey(item, &coll, &key).WithContext("anti-entropy item key " + Hex(item)));
+      SYNCLINE_RETURN_IF_ERROR(SplitItemKey(item, &coll, &key).WithContext("anti-entropy item key " + internal::HexPrefix(item)));
       auto c = FindCollection(coll);
       if (!c.ok()) {
         missing->push_back(item);
@@ -102,82 +89,22 @@ void Replica::MergeStates(std::string source, SnapshotChunkData states, std::fun
     done(NotServing());
     return;
   }
-  struct Target {
-    std::string resolver;
-    CollectionType type;
-    std::shared_ptr<const conflict::Resolver> impl;
-  };
-  auto targets = std::make_shared<std::map<std::string, Target, std::less<>>>();
-  for (const auto& [name, resolver] : states.collections) {
-    Status valid = core::ValidateCollectionName(name);
-    auto impl = registry_->Find(resolver);
-    if (!valid.ok() || !impl.ok()) {
-      done((valid.ok() ? impl.status() : valid).WithContext("states from " + source + ", collection '" + name + "'"));
-      return;
-    }
-    auto existing = FindCollection(name);
-    if (existing.ok() && existing->resolver != resolver) {
-      done(Status::FailedPrecondition("states from " + source + " have collection '" + name + "' with resolver '" +
-                                      resolver + "', but here it has '" + existing->resolver + "'"));
-      return;
-    }
-    targets->emplace(name, Target{resolver, TypeOfResolver(resolver), *impl});
+  // The snapshot install's join (state_merge.h) without its progress bookkeeping.
+  std::string what = "states from " + source;
+  auto prepared = internal::PrepareStates(
+      what, *registry_, [this](std::string_view n) -> Result<std::string> {
+        SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(n));
+        return c.resolver;
+      },
+      &states);
+  if (!prepared.ok()) {
+    done(prepared.status());
+    return;
   }
-  // Off the writer thread: validate every entry and put single-record states in canonical form
-  // (joined into the empty state), so nothing is written unless all of them decode.
-  for (SnapshotEntry& e : states.entries) {
-    auto t = targets->find(e.collection);
-    if (t == targets->end()) {
-      done(Status::Corruption("states from " + source + " hold key " + Hex(e.key) + " of collection '" + e.collection +
-                              "', which they do not describe"));
-      return;
-    }
-    Status key_ok = core::ValidateKey(e.key);
-    if (!key_ok.ok()) {
-      done(key_ok.WithContext("states from " + source));
-      return;
-    }
-    if (internal::UsesRecords(t->second.type)) continue;
-    std::string canonical;
-    Status joined = t->second.impl->Join(&canonical, e.state, nullptr);
-    if (!joined.ok()) {
-      done(joined.WithContext("state of '" + e.collection + "' key " + Hex(e.key) + " from " + source));
-      return;
-    }
-    e.state = std::move(canonical);
-  }
+  std::shared_ptr<const internal::StateTargets> targets = std::move(prepared).value();
   auto data = std::make_shared<SnapshotChunkData>(std::move(states));
-  auto fn = [this, source, data, targets](core::WriteTxn& txn) -> Status {
-    for (const auto& [name, t] : *targets) {
-      std::string key = "collection/" + name;
-      auto existing = txn.Get(core::Table::kMeta, key);
-      if (existing.ok()) {
-        if (*existing != t.resolver) {
-          return Status::FailedPrecondition("collection '" + name + "' exists here with resolver '" + *existing +
-                                            "', the states from " + source + " have '" + t.resolver + "'");
-        }
-      } else if (existing.status().IsNotFound()) {
-        SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, key, t.resolver));
-      } else {
-        return existing.status();
-      }
-    }
-    for (const SnapshotEntry& e : data->entries) {
-      const Target& t = targets->find(e.collection)->second;
-      auto records = internal::TxnKeyRecords(txn, e.collection, e.key);
-      if (!internal::UsesRecords(t.type)) {
-        SYNCLINE_ASSIGN_OR_RETURN(auto blob, records->Get(internal::kStateSub));
-        if (!blob.has_value()) {
-          SYNCLINE_RETURN_IF_ERROR(internal::StoreBlob(*records, e.state));
-          continue;
-        }
-      }
-      Status merged = internal::MergeDelta(*records, t.type, *t.impl, e.state, nullptr, nullptr, nullptr);
-      if (!merged.ok()) {
-        return merged.WithContext("merging '" + e.collection + "' key " + Hex(e.key) + " from " + source);
-      }
-    }
-    return Status::Ok();
+  auto fn = [what, data, targets](core::WriteTxn& txn) -> Status {
+    return internal::MergeStatesInto(txn, *targets, data->entries, what);
   };
   store_->Submit(std::move(fn), [this, targets, data, done = std::move(done)](Status s) {
     if (!s.ok()) {

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "state_access.h"
+#include "state_merge.h"
 #include "syncline/replication/replica.h"
 
 namespace syncline::replication {
@@ -10,7 +11,6 @@ namespace {
 
 constexpr std::string_view kInstallMeta = "snapshot.install";
 constexpr std::string_view kFloorMeta = "log.floor";
-constexpr std::string_view kCollectionMetaPrefix = "collection/";
 constexpr uint8_t kProgressFormat = 1;
 
 void PutU64(std::string* out, uint64_t v) {
@@ -91,16 +91,6 @@ Result<DotContext> LoadNodeContext(core::ReadView& view) {
   return decoded;
 }
 
-std::string Hex(std::string_view s) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s.substr(0, 48)) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  if (s.size() > 48) out += "...";
-  return out.empty() ? "(start)" : out;
-}
 
 }  // namespace
 
@@ -170,7 +160,7 @@ Status Replica::ReadSnapshotChunk(std::string_view begin, size_t max_bytes, Snap
         },
         begin, {}, &stop);
   });
-  if (!s.ok()) return s.WithContext("reading a snapshot chunk from data key " + Hex(begin));
+  if (!s.ok()) return s.WithContext("reading a snapshot chunk from data key " + internal::HexPrefix(begin));
   out->last = !stop;
   if (out->last) out->next_begin.clear();
   return Status::Ok();
@@ -178,92 +168,33 @@ Status Replica::ReadSnapshotChunk(std::string_view begin, size_t max_bytes, Snap
 
 void Replica::InstallSnapshotChunk(std::string source, std::string begin, SnapshotChunkData chunk,
                                    std::function<void(Status)> done) {
-  // Resolve every collection's resolver up front (it never changes), off the writer thread.
-  struct Target {
-    std::string resolver;
-    CollectionType type;
-    std::shared_ptr<const conflict::Resolver> impl;
-  };
-  auto targets = std::make_shared<std::map<std::string, Target, std::less<>>>();
-  for (const auto& [name, resolver] : chunk.collections) {
-    Status valid = core::ValidateCollectionName(name);
-    auto impl = registry_->Find(resolver);
-    if (!valid.ok() || !impl.ok()) {
-      done((valid.ok() ? impl.status() : valid).WithContext("snapshot chunk from " + source + ", collection '" + name + "'"));
-      return;
-    }
-    auto existing = FindCollection(name);
-    if (existing.ok() && existing->resolver != resolver) {
-      done(Status::FailedPrecondition("snapshot chunk from " + source + " has collection '" + name + "' with resolver '" +
-                                      resolver + "', but here it has '" + existing->resolver + "'"));
-      return;
-    }
-    targets->emplace(name, Target{resolver, TypeOfResolver(resolver), *impl});
+  // Resolve the collections and validate every entry off the writer thread (state_merge.h).
+  std::string what = "snapshot chunk from " + source;
+  auto prepared = internal::PrepareStates(
+      what, *registry_, [this](std::string_view n) -> Result<std::string> {
+        SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(n));
+        return c.resolver;
+      },
+      &chunk);
+  if (!prepared.ok()) {
+    done(prepared.status());
+    return;
   }
-  // Off the writer thread: each single-record state is decoded by its resolver and put in
-  // canonical form (joined into the empty state), so the transaction below only has to store
-  // it when the key is new here, and every state is validated before anything is written.
-  for (SnapshotEntry& e : chunk.entries) {
-    auto t = targets->find(e.collection);
-    if (t == targets->end() || internal::UsesRecords(t->second.type)) continue;
-    std::string canonical;
-    Status joined = t->second.impl->Join(&canonical, e.state, nullptr);
-    if (!joined.ok()) {
-      done(joined.WithContext("state of '" + e.collection + "' key " + Hex(e.key) + " in a snapshot chunk from " + source));
-      return;
-    }
-    e.state = std::move(canonical);
-  }
+  std::shared_ptr<const internal::StateTargets> targets = std::move(prepared).value();
   auto data = std::make_shared<SnapshotChunkData>(std::move(chunk));
   auto result = std::make_shared<SnapshotProgress>();
   auto finished_context = std::make_shared<DotContext>();
   auto floor_after = std::make_shared<VersionVector>();
-  auto fn = [this, source, begin, data, targets, result, finished_context,
+  auto fn = [this, source, what, begin, data, targets, result, finished_context,
              floor_after](core::WriteTxn& txn) -> Status {
     SYNCLINE_ASSIGN_OR_RETURN(std::optional<SnapshotProgress> progress, LoadProgress(txn));
     std::string stopped_at = progress.has_value() ? progress->next_begin : std::string();
     if (begin != stopped_at) {
-      return Status::FailedPrecondition("snapshot chunk from " + source + " starts at data key " + Hex(begin) +
-                                        ", but the install here stopped at " + Hex(stopped_at) +
+      return Status::FailedPrecondition(what + " starts at data key " + internal::HexPrefix(begin) +
+                                        ", but the install here stopped at " + internal::HexPrefix(stopped_at) +
                                         "; ask again from there");
     }
-    for (const auto& [name, t] : *targets) {
-      std::string key = std::string(kCollectionMetaPrefix) + name;
-      auto existing = txn.Get(core::Table::kMeta, key);
-      if (existing.ok()) {
-        if (*existing != t.resolver) {
-          return Status::FailedPrecondition("collection '" + name + "' exists here with resolver '" + *existing +
-                                            "', the snapshot from " + source + " has '" + t.resolver + "'");
-        }
-      } else if (existing.status().IsNotFound()) {
-        SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, key, t.resolver));
-      } else {
-        return existing.status();
-      }
-    }
-    for (const SnapshotEntry& e : data->entries) {
-      auto t = targets->find(e.collection);
-      if (t == targets->end()) {
-        return Status::Corruption("snapshot chunk from " + source + " has key " + Hex(e.key) + " of collection '" +
-                                  e.collection + "', which it does not describe");
-      }
-      SYNCLINE_RETURN_IF_ERROR(core::ValidateKey(e.key).WithContext("snapshot chunk from " + source));
-      auto records = internal::TxnKeyRecords(txn, e.collection, e.key);
-      if (!internal::UsesRecords(t->second.type)) {
-        // Nothing stored here (a new node): store the canonical state prepared above.
-        SYNCLINE_ASSIGN_OR_RETURN(auto blob, records->Get(internal::kStateSub));
-        if (!blob.has_value()) {
-          SYNCLINE_RETURN_IF_ERROR(internal::StoreBlob(*records, e.state));
-          continue;
-        }
-      }
-      // Otherwise a join of whole states through the collection's resolver.
-      Status merged = internal::MergeDelta(*records, t->second.type, *t->second.impl, e.state, nullptr, nullptr, nullptr);
-      if (!merged.ok()) {
-        return merged.WithContext("merging '" + e.collection + "' key " + Hex(e.key) + " from a snapshot chunk from " +
-                                  source);
-      }
-    }
+    SYNCLINE_RETURN_IF_ERROR(internal::MergeStatesInto(txn, *targets, data->entries, what));
     SnapshotProgress p = progress.has_value() ? std::move(*progress) : SnapshotProgress();
     p.context = progress.has_value() ? VersionVector::Min(p.context, data->context) : data->context;
     p.installing = true;

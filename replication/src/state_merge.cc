@@ -1,0 +1,85 @@
+#include "state_merge.h"
+
+#include "state_access.h"
+
+namespace syncline::replication::internal {
+
+std::string HexPrefix(std::string_view s) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s.substr(0, 48)) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  if (s.size() > 48) out += "...";
+  return out.empty() ? "(start)" : out;
+}
+
+Result<std::shared_ptr<const StateTargets>> PrepareStates(
+    const std::string& what, const conflict::ResolverRegistry& registry,
+    const std::function<Result<std::string>(std::string_view)>& local_resolver, SnapshotChunkData* states) {
+  auto targets = std::make_shared<StateTargets>();
+  for (const auto& [name, resolver] : states->collections) {
+    Status valid = core::ValidateCollectionName(name);
+    auto impl = registry.Find(resolver);
+    if (!valid.ok() || !impl.ok()) {
+      return (valid.ok() ? impl.status() : valid).WithContext(what + ", collection '" + name + "'");
+    }
+    auto existing = local_resolver(name);
+    if (existing.ok() && *existing != resolver) {
+      return Status::FailedPrecondition(what + " has collection '" + name + "' with resolver '" + resolver +
+                                        "', but here it has '" + *existing + "'");
+    }
+    targets->emplace(name, StateTarget{resolver, TypeOfResolver(resolver), *impl});
+  }
+  for (SnapshotEntry& e : states->entries) {
+    auto t = targets->find(e.collection);
+    if (t == targets->end()) {
+      return Status::Corruption(what + " has key " + HexPrefix(e.key) + " of collection '" + e.collection +
+                                "', which it does not describe");
+    }
+    SYNCLINE_RETURN_IF_ERROR(core::ValidateKey(e.key).WithContext(what));
+    if (UsesRecords(t->second.type)) continue;
+    std::string canonical;
+    Status joined = t->second.impl->Join(&canonical, e.state, nullptr);
+    if (!joined.ok()) return joined.WithContext("state of '" + e.collection + "' key " + HexPrefix(e.key) + " in " + what);
+    e.state = std::move(canonical);
+  }
+  return std::shared_ptr<const StateTargets>(std::move(targets));
+}
+
+Status MergeStatesInto(core::WriteTxn& txn, const StateTargets& targets, const std::vector<SnapshotEntry>& entries,
+                       const std::string& what) {
+  for (const auto& [name, t] : targets) {
+    std::string key = "collection/" + name;
+    auto existing = txn.Get(core::Table::kMeta, key);
+    if (existing.ok()) {
+      if (*existing != t.resolver) {
+        return Status::FailedPrecondition("collection '" + name + "' exists here with resolver '" + *existing + "', " +
+                                          what + " has '" + t.resolver + "'");
+      }
+    } else if (existing.status().IsNotFound()) {
+      SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, key, t.resolver));
+    } else {
+      return existing.status();
+    }
+  }
+  for (const SnapshotEntry& e : entries) {
+    const StateTarget& t = targets.find(e.collection)->second;
+    auto records = TxnKeyRecords(txn, e.collection, e.key);
+    if (!UsesRecords(t.type)) {
+      // Nothing stored here (e.g. a new node): store the canonical state PrepareStates made.
+      SYNCLINE_ASSIGN_OR_RETURN(auto blob, records->Get(kStateSub));
+      if (!blob.has_value()) {
+        SYNCLINE_RETURN_IF_ERROR(StoreBlob(*records, e.state));
+        continue;
+      }
+    }
+    // Otherwise a join of whole states through the collection's resolver.
+    Status merged = MergeDelta(*records, t.type, *t.impl, e.state, nullptr, nullptr, nullptr);
+    if (!merged.ok()) return merged.WithContext("merging '" + e.collection + "' key " + HexPrefix(e.key) + " from " + what);
+  }
+  return Status::Ok();
+}
+
+}  // namespace syncline::replication::internal
