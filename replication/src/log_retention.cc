@@ -1,6 +1,7 @@
 // Replica: log retention (truncation below the horizon and the size bound, and the log floor).
 #include <algorithm>
 
+#include "state_access.h"
 #include "syncline/replication/replica.h"
 
 namespace syncline::replication {
@@ -56,15 +57,6 @@ Result<uint64_t> HighestCounter(core::ReadView& view, ReplicaId origin, uint64_t
   return high;
 }
 
-Result<DotContext> LoadNodeContext(core::ReadView& view) {
-  auto ctx = view.Get(core::Table::kMeta, "context");
-  if (ctx.status().IsNotFound()) return DotContext();
-  if (!ctx.ok()) return ctx.status();
-  auto decoded = DotContext::Decode(*ctx);
-  if (!decoded.ok()) return decoded.status().WithContext("meta record 'context'");
-  return decoded;
-}
-
 Status Describe(core::ReadView& view, const DotContext& ctx, const VersionVector& floor, RetentionReport* out) {
   SYNCLINE_ASSIGN_OR_RETURN(std::vector<ReplicaId> origins, view.LogOrigins());
   out->origins.clear();
@@ -92,7 +84,7 @@ std::optional<VersionVector> StabilityHorizon(const std::vector<VersionVector>& 
 Result<RetentionReport> Replica::LogReport() {
   RetentionReport report;
   SYNCLINE_RETURN_IF_ERROR(store_->Read([&](core::ReadView& view) -> Status {
-    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadNodeContext(view));
+    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(view));
     SYNCLINE_ASSIGN_OR_RETURN(VersionVector floor, LoadFloor(view));
     return Describe(view, ctx, floor, &report);
   }));
@@ -107,7 +99,7 @@ namespace {
 Status RetentionTxn(core::WriteTxn& txn, const std::optional<VersionVector>& horizon,
                     uint64_t max_changes_per_origin, uint64_t max_truncate, RetentionReport* report) {
   *report = RetentionReport();
-  SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadNodeContext(txn));
+  SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
   SYNCLINE_ASSIGN_OR_RETURN(VersionVector floor, LoadFloor(txn));
   SYNCLINE_ASSIGN_OR_RETURN(std::vector<ReplicaId> origins, txn.LogOrigins());
   uint64_t budget = max_truncate > 0 ? max_truncate : UINT64_MAX;

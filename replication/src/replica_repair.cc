@@ -56,11 +56,8 @@ Status Replica::ReadStates(const std::vector<std::string>& item_keys, size_t max
   *out = SnapshotChunkData();
   if (!Serving()) return NotServing();
   return store_->Read([&](core::ReadView& view) -> Status {
-    auto ctx = view.Get(core::Table::kMeta, "context");
-    if (ctx.ok()) {
-      auto decoded = DotContext::Decode(*ctx);
-      if (decoded.ok()) out->context = decoded->vv();
-    }
+    auto ctx = internal::LoadNodeContext(view);
+    if (ctx.ok()) out->context = ctx->vv();
     for (const std::string& item : item_keys) {
       if (out->bytes >= max_bytes && !out->entries.empty()) break;
       std::string coll, key;

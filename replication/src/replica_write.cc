@@ -24,15 +24,6 @@ std::string PackHlc(HlcTimestamp t) {
   return out;
 }
 
-Result<DotContext> LoadContext(core::ReadView& view) {
-  auto ctx = view.Get(core::Table::kMeta, "context");
-  if (ctx.status().IsNotFound()) return DotContext();
-  if (!ctx.ok()) return ctx.status();
-  auto decoded = DotContext::Decode(*ctx);
-  if (!decoded.ok()) return decoded.status().WithContext("meta record 'context'");
-  return decoded;
-}
-
 const char* KindName(Kind k) {
   switch (k) {
     case Kind::kPut: return "put";
@@ -169,7 +160,7 @@ void Replica::Write(std::string collection, std::string key, WriteOp op, WriteDo
   auto result = std::make_shared<WriteResult>();
   Collection c = std::move(coll).value();
   auto fn = [this, c, collection, key, op = std::move(op), result](core::WriteTxn& txn) -> Status {
-    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadContext(txn));
+    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
     Dot dot{id_, ctx.vv().Get(id_) + 1};
     HlcTimestamp now = Now();
     conflict::WriteContext wctx{id_, now, dot};
@@ -235,7 +226,7 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
   auto batch = std::make_shared<std::vector<core::Change>>(std::move(changes));
   auto fn = [this, out, batch](core::WriteTxn& txn) -> Status {
     *out = Outcome{};
-    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadContext(txn));
+    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
     bool any = false;
     for (const core::Change& ch : *batch) {
       std::string where = "change " + ch.dot.replica.ToString() + ":" + std::to_string(ch.dot.counter) + " to '" +
@@ -365,7 +356,7 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
   auto batch = std::make_shared<std::vector<KeyedWrite>>(std::move(writes));
   auto fn = [this, colls = std::move(colls), batch, also = std::move(also), results](core::WriteTxn& txn) -> Status {
     results->clear();
-    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadContext(txn));
+    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
     HlcTimestamp now;
     for (size_t i = 0; i < batch->size(); ++i) {
       const KeyedWrite& w = (*batch)[i];

@@ -82,15 +82,6 @@ Result<VersionVector> LoadVector(core::ReadView& view, std::string_view name) {
   return vv;
 }
 
-Result<DotContext> LoadNodeContext(core::ReadView& view) {
-  auto ctx = view.Get(core::Table::kMeta, "context");
-  if (ctx.status().IsNotFound()) return DotContext();
-  if (!ctx.ok()) return ctx.status();
-  auto decoded = DotContext::Decode(*ctx);
-  if (!decoded.ok()) return decoded.status().WithContext("meta record 'context'");
-  return decoded;
-}
-
 
 }  // namespace
 
@@ -139,7 +130,7 @@ Status Replica::ReadSnapshotChunk(std::string_view begin, size_t max_bytes, Snap
   bool stop = false;
   std::string last_collection;
   Status s = store_->Read([&](core::ReadView& view) -> Status {
-    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadNodeContext(view));
+    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(view));
     out->context = ctx.vv();
     return internal::ForEachState(
         view, type_of,
@@ -210,7 +201,7 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
     }
     // Complete: every state holds at least what the meet names, so the node holds it too. The log
     // does not hold those changes, so they count as missing from it (the floor).
-    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadNodeContext(txn));
+    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
     ctx.Merge(DotContext(p.context));
     SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "context", ctx.Encode()));
     SYNCLINE_ASSIGN_OR_RETURN(VersionVector floor, LoadVector(txn, kFloorMeta));

@@ -7,6 +7,15 @@
 
 namespace syncline::replication::internal {
 
+Result<DotContext> LoadNodeContext(core::ReadView& view) {
+  auto ctx = view.Get(core::Table::kMeta, "context");
+  if (ctx.status().IsNotFound()) return DotContext();
+  if (!ctx.ok()) return ctx.status();
+  auto decoded = DotContext::Decode(*ctx);
+  if (!decoded.ok()) return decoded.status().WithContext("meta record 'context'");
+  return decoded;
+}
+
 bool UsesRecords(CollectionType type) { return type == CollectionType::kSet; }
 
 std::string DataKeyPrefix(std::string_view collection, std::string_view key) {

@@ -25,6 +25,10 @@ inline constexpr std::string_view kStateSub = "s";
 
 bool UsesRecords(CollectionType type);
 
+// The node's dot context (meta "context"); empty when none is stored yet, Corruption naming the
+// record when it does not decode.
+Result<DotContext> LoadNodeContext(core::ReadView& view);
+
 // The prefix of every record of one key in the data table:
 //   collection \0 escape(key) \0 \x01
 // where escape() turns each 0x00 byte of the key into 0x00 0xFF. Order-preserving (the keys of a
