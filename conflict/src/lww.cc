@@ -125,6 +125,11 @@ Status LwwResolver::Join(std::string* state, std::string_view other, MergeOutcom
   return Status::Ok();
 }
 
+Result<bool> LwwResolver::SeenBy(std::string_view state, const VersionVector& seen) const {
+  SYNCLINE_ASSIGN_OR_RETURN(LwwRegister r, LwwRegister::Decode(state));
+  return r.SeenBy(seen);
+}
+
 Result<CollectResult> LwwResolver::Collect(std::string* state, const VersionVector& horizon) const {
   SYNCLINE_ASSIGN_OR_RETURN(LwwRegister r, LwwRegister::Decode(*state));
   CollectResult result = r.Collect(horizon);

@@ -444,6 +444,15 @@ Status MapResolver::Join(std::string* state, std::string_view other, MergeOutcom
   return Status::Ok();
 }
 
+bool OrMap::SeenBy(const VersionVector& seen) const {
+  return internal::KeyStable(context_, log_clock_, unlogged_, seen);
+}
+
+Result<bool> MapResolver::SeenBy(std::string_view state, const VersionVector& seen) const {
+  SYNCLINE_ASSIGN_OR_RETURN(OrMap m, OrMap::Decode(state));
+  return m.SeenBy(seen);
+}
+
 Result<CollectResult> MapResolver::Collect(std::string* state, const VersionVector& horizon) const {
   SYNCLINE_ASSIGN_OR_RETURN(OrMap m, OrMap::Decode(*state));
   CollectResult result = m.Collect(horizon);

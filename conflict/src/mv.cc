@@ -155,6 +155,20 @@ Status MvResolver::Join(std::string* state, std::string_view other, MergeOutcome
   return Status::Ok();
 }
 
+bool MvRegister::SeenBy(const VersionVector& seen) const {
+  if (unlogged_ || log_clock_.empty() || !seen.Dominates(log_clock_)) return false;
+  for (const auto& [replica, counter] : context_.entries()) {
+    (void)counter;
+    if (log_clock_.Get(replica) == 0) return false;  // a dot with no logged change behind it
+  }
+  return true;
+}
+
+Result<bool> MvResolver::SeenBy(std::string_view state, const VersionVector& seen) const {
+  SYNCLINE_ASSIGN_OR_RETURN(MvRegister r, MvRegister::Decode(state));
+  return r.SeenBy(seen);
+}
+
 Result<CollectResult> MvResolver::Collect(std::string* state, const VersionVector& horizon) const {
   SYNCLINE_ASSIGN_OR_RETURN(MvRegister r, MvRegister::Decode(*state));
   CollectResult result = r.Collect(horizon);

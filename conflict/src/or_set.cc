@@ -242,6 +242,15 @@ Status SetResolver::Join(std::string* state, std::string_view other, MergeOutcom
   return Status::Ok();
 }
 
+bool OrSet::SeenBy(const VersionVector& seen) const {
+  return internal::KeyStable(context_, log_clock_, unlogged_, seen);
+}
+
+Result<bool> SetResolver::SeenBy(std::string_view state, const VersionVector& seen) const {
+  SYNCLINE_ASSIGN_OR_RETURN(OrSet s, OrSet::Decode(state));
+  return s.SeenBy(seen);
+}
+
 Result<CollectResult> SetResolver::Collect(std::string* state, const VersionVector& horizon) const {
   SYNCLINE_ASSIGN_OR_RETURN(OrSet s, OrSet::Decode(*state));
   CollectResult result = s.Collect(horizon);

@@ -34,6 +34,11 @@ class CustomResolver final : public Resolver {
     return result;
   }
 
+  Result<bool> SeenBy(std::string_view state, const VersionVector& seen) const override {
+    SYNCLINE_ASSIGN_OR_RETURN(MvRegister r, MvRegister::Decode(state));
+    return r.SeenBy(seen);
+  }
+
   Result<std::string> Render(std::string_view state) const override {
     auto v = ResolvedValue(*values_, state);
     if (!v.ok() && v.status().IsNotFound()) return std::string("<absent>");

@@ -669,5 +669,65 @@ TEST(CollectResolverTest, ACustomResolverCollectsLikeMv) {
   EXPECT_EQ(state, "");
 }
 
+// ---- SeenBy: whether a replica with a given context applied every change a state reflects ----
+
+TEST(SeenByTest, LwwAsksForTheWinningChange) {
+  LwwRegister a, b;
+  a.Write(Ctx(A, 1, 100), "a");
+  EXPECT_FALSE(LwwRegister().SeenBy(VersionVector{{A, 9}})) << "the bottom state reflects no change";
+  EXPECT_FALSE(a.SeenBy(VersionVector{{B, 5}}));
+  EXPECT_TRUE(a.SeenBy(VersionVector{{A, 1}}));
+  // A concurrent write by B stamped later wins: now B's change is the one to have seen.
+  b.Write(Ctx(B, 1, 200), "b");
+  a.Join(b, nullptr);
+  ASSERT_EQ(a.value(), "b");
+  EXPECT_FALSE(a.SeenBy(VersionVector{{A, 1}}));
+  EXPECT_TRUE(a.SeenBy(VersionVector{{A, 1}, {B, 1}}));
+  LwwResolver resolver;
+  EXPECT_TRUE(*resolver.SeenBy(a.Encode(), VersionVector{{B, 1}}));
+  EXPECT_FALSE(resolver.SeenBy("\x01\x02", VersionVector{{B, 1}}).ok());
+}
+
+TEST(SeenByTest, MvAsksForEveryWriterAndTheDeletes) {
+  MvRegister a, b;
+  a.Write(Ctx(A, 1), a.Token(), "x");
+  a.Join(b.Write(Ctx(B, 3), b.Token(), "y"), nullptr);
+  ASSERT_EQ(a.Values().size(), 2u);
+  EXPECT_FALSE(a.SeenBy(VersionVector{{A, 1}})) << "B's sibling is not covered";
+  EXPECT_FALSE(a.SeenBy(VersionVector{{A, 1}, {B, 2}}));
+  EXPECT_TRUE(a.SeenBy(VersionVector{{A, 1}, {B, 3}}));
+  // A delete leaves only its log counter: it must be covered too.
+  a.Write(Ctx(A, 4), a.Token(), std::nullopt);
+  EXPECT_FALSE(a.SeenBy(VersionVector{{A, 1}, {B, 3}}));
+  EXPECT_TRUE(a.SeenBy(VersionVector{{A, 4}, {B, 3}}));
+  // A change made without a log dot can never be known to be seen.
+  MvRegister unlogged;
+  unlogged.Write(WriteContext{A, HlcTimestamp{1, 0}, Dot()}, unlogged.Token(), "z");
+  EXPECT_FALSE(unlogged.SeenBy(VersionVector{{A, 100}}));
+  MvResolver resolver;
+  EXPECT_TRUE(*resolver.SeenBy(a.Encode(), VersionVector{{A, 4}, {B, 3}}));
+  EXPECT_FALSE(*resolver.SeenBy("", VersionVector{{A, 4}, {B, 3}}));
+}
+
+TEST(SeenByTest, SetsAndMapsAskForEveryChange) {
+  OrSet s;
+  s.Add(Ctx(A, 2), "x");
+  s.Add(Ctx(B, 5), "y");
+  EXPECT_FALSE(s.SeenBy(VersionVector{{A, 2}, {B, 4}}));
+  EXPECT_TRUE(s.SeenBy(VersionVector{{A, 2}, {B, 5}}));
+  s.Remove(Ctx(A, 7), "x");
+  EXPECT_FALSE(s.SeenBy(VersionVector{{A, 2}, {B, 5}})) << "the remove is a change too";
+  EXPECT_TRUE(*SetResolver().SeenBy(s.Encode(), VersionVector{{A, 7}, {B, 5}}));
+
+  OrMap m;
+  ASSERT_TRUE(m.SetRegister({Field::Register("r")}, Ctx(A, 3), "v").ok());
+  EXPECT_FALSE(m.SeenBy(VersionVector{{A, 2}}));
+  EXPECT_TRUE(m.SeenBy(VersionVector{{A, 3}}));
+  EXPECT_TRUE(*MapResolver().SeenBy(m.Encode(), VersionVector{{A, 3}}));
+  OrMap unlogged;
+  ASSERT_TRUE(unlogged.Increment({Field::Counter("n")}, A, 1).ok());
+  EXPECT_FALSE(unlogged.SeenBy(VersionVector{{A, 100}}));
+}
+
 }  // namespace
 }  // namespace syncline::conflict

@@ -64,6 +64,10 @@ class LwwRegister {
   // evens the states out.
   CollectResult Collect(const VersionVector& horizon);
 
+  // Whether a replica whose context covers `seen` applied the winning change (Resolver::SeenBy):
+  // it then holds that change or one that beat it, or collected the key.
+  bool SeenBy(const VersionVector& seen) const { return written() && log_dot_.valid() && seen.Covers(log_dot_); }
+
   bool written() const { return dot_.valid(); }
   bool deleted() const { return deleted_; }
   // The value, or nullopt when never written or deleted.
@@ -96,6 +100,7 @@ class LwwResolver final : public Resolver {
   Status Join(std::string* state, std::string_view other, MergeOutcome* outcome) const override;
   Result<std::string> Render(std::string_view state) const override;
   Result<CollectResult> Collect(std::string* state, const VersionVector& horizon) const override;
+  Result<bool> SeenBy(std::string_view state, const VersionVector& seen) const override;
 };
 
 }  // namespace syncline::conflict

@@ -86,6 +86,11 @@ class OrMap {
   // dots (the node's always do).
   CollectResult Collect(const VersionVector& horizon);
 
+  // Whether a replica whose context covers `seen` applied every change of this key
+  // (Resolver::SeenBy): none was unlogged and `seen` covers the log clock of every replica
+  // with a dot here. Never for the bottom state.
+  bool SeenBy(const VersionVector& seen) const;
+
   void Join(const OrMap& other, MergeOutcome* outcome);
   // As Join for a delta made by the updates above, visiting only what the delta touches.
   void ApplyDelta(const OrMap& delta, MergeOutcome* outcome);
@@ -152,6 +157,7 @@ class MapResolver final : public Resolver {
   Status Join(std::string* state, std::string_view other, MergeOutcome* outcome) const override;
   Result<std::string> Render(std::string_view state) const override;
   Result<CollectResult> Collect(std::string* state, const VersionVector& horizon) const override;
+  Result<bool> SeenBy(std::string_view state, const VersionVector& seen) const override;
 };
 
 }  // namespace syncline::conflict

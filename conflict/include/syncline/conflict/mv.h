@@ -60,6 +60,11 @@ class MvRegister {
   // The values, their order and Token() never change. An unlogged key is left as it is.
   CollectResult Collect(const VersionVector& horizon);
 
+  // Whether a replica whose context covers `seen` applied every change of this key
+  // (Resolver::SeenBy): none was unlogged and `seen` covers the log clock of every replica
+  // with a dot here. Never for the bottom state.
+  bool SeenBy(const VersionVector& seen) const;
+
   const Siblings& siblings() const { return siblings_; }
   const VersionVector& context() const { return context_; }
   const VersionVector& log_clock() const { return log_clock_; }
@@ -83,6 +88,7 @@ class MvResolver final : public Resolver {
   Status Join(std::string* state, std::string_view other, MergeOutcome* outcome) const override;
   Result<std::string> Render(std::string_view state) const override;
   Result<CollectResult> Collect(std::string* state, const VersionVector& horizon) const override;
+  Result<bool> SeenBy(std::string_view state, const VersionVector& seen) const override;
 };
 
 }  // namespace syncline::conflict

@@ -64,6 +64,11 @@ class OrSet {
   // node's always do).
   CollectResult Collect(const VersionVector& horizon);
 
+  // Whether a replica whose context covers `seen` applied every change of this key
+  // (Resolver::SeenBy): none was unlogged and `seen` covers the log clock of every replica
+  // with a dot here. Never for the bottom state.
+  bool SeenBy(const VersionVector& seen) const;
+
   // Whole-state join (states or deltas).
   void Join(const OrSet& other, MergeOutcome* outcome);
   // The same result as Join for a delta made by Add or Remove, in O(delta). (A delta whose
@@ -116,6 +121,7 @@ class SetResolver final : public Resolver {
   Status Join(std::string* state, std::string_view other, MergeOutcome* outcome) const override;
   Result<std::string> Render(std::string_view state) const override;
   Result<CollectResult> Collect(std::string* state, const VersionVector& horizon) const override;
+  Result<bool> SeenBy(std::string_view state, const VersionVector& seen) const override;
 };
 
 }  // namespace syncline::conflict

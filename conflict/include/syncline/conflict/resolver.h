@@ -75,6 +75,18 @@ class Resolver {
     (void)horizon;
     return CollectResult{};
   }
+
+  // Whether a replica whose node context covers `seen` (a version vector of log dots) has
+  // applied every change `state` reflects. Such a replica that holds no record of the key removed
+  // it by collection (its changes were stable and left nothing live), so the state is stale
+  // there: merging it back would resurrect deleted data. Used to keep a peer's old state (a
+  // returning node's, through a snapshot or anti-entropy) from undoing a collection. Corruption
+  // if `state` does not decode. The default, for types that are never collected, says false.
+  virtual Result<bool> SeenBy(std::string_view state, const VersionVector& seen) const {
+    (void)state;
+    (void)seen;
+    return false;
+  }
 };
 
 // Resolvers by name. Thread-compatible: register everything before sharing it.
