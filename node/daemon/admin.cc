@@ -70,6 +70,22 @@ std::string RetentionJson(const replication::RetentionStatus& r) {
   return o.str();
 }
 
+std::string GcJson(const replication::GcStatus& g, const replication::ReplicaStats& r) {
+  std::ostringstream o;
+  o << "{\"horizon\":" << (g.have_horizon ? Quote(g.horizon.ToString()) : std::string("null"))
+    << ",\"running\":" << (g.running ? "true" : "false") << ",\"passes\":" << g.passes << ",\"txns\":" << g.txns
+    << ",\"scanned_total\":" << g.scanned_total << ",\"removed_total\":" << g.removed_total
+    << ",\"dropped_total\":" << g.dropped_total << ",\"stale_states_skipped\":" << r.stale_states_skipped
+    << ",\"stale_keys_dropped\":" << r.stale_keys_dropped << ",\"fenced_total\":" << g.fenced_total
+    << ",\"last_error\":" << Quote(g.last_error) << ",\"fenced\":[";
+  size_t i = 0;
+  for (const auto& [peer, since] : g.fenced) {
+    o << (i++ > 0 ? "," : "") << "{\"peer\":" << Quote(peer) << ",\"since_unix_millis\":" << since << "}";
+  }
+  o << "]}";
+  return o.str();
+}
+
 std::string AntiEntropyJson(const replication::AntiEntropyPeerStatus& a) {
   std::ostringstream o;
   o << "{\"peer\":" << Quote(a.node_id) << ",\"active\":" << (a.active ? "true" : "false")
@@ -120,6 +136,7 @@ std::string StatusJson(const NodeStatus& st) {
     << ",\"conflicts\":" << st.replica.conflicts << ",\"duplicates\":" << st.replica.duplicates
     << ",\"write_errors\":" << st.replica.write_errors << ",\"store_queue_depth\":" << st.store.queue_depth
     << ",\"bootstrap\":" << BootstrapJson(st.bootstrap) << ",\"retention\":" << RetentionJson(st.retention)
+    << ",\"gc\":" << GcJson(st.gc, st.replica)
     << ",\"anti_entropy\":[";
   for (size_t i = 0; i < st.anti_entropy.size(); ++i) o << (i > 0 ? "," : "") << AntiEntropyJson(st.anti_entropy[i]);
   o << "],\"peers\":[";
@@ -185,6 +202,24 @@ std::string MetricsText(const NodeStatus& st) {
   for (const auto& [origin, counter_value] : st.retention.horizon.entries()) {
     o << "syncline_retention_horizon{origin=\"" << origin.ToString() << "\"} " << counter_value << "\n";
   }
+  o << "# HELP syncline_gc_horizon Stability horizon of the last garbage collection, per origin.\n"
+       "# TYPE syncline_gc_horizon gauge\n";
+  for (const auto& [origin, counter_value] : st.gc.horizon.entries()) {
+    o << "syncline_gc_horizon{origin=\"" << origin.ToString() << "\"} " << counter_value << "\n";
+  }
+  counter("syncline_gc_passes_total", "Garbage collection passes completed over the data table.", st.gc.passes);
+  counter("syncline_gc_keys_scanned_total", "Keys looked at by garbage collection.", st.gc.scanned_total);
+  counter("syncline_gc_keys_removed_total", "Tombstones and empty states removed below the stability horizon.",
+          st.gc.removed_total);
+  counter("syncline_gc_metadata_dropped_total", "Pieces of causal metadata dropped from kept states.",
+          st.gc.dropped_total);
+  counter("syncline_gc_stale_states_skipped_total",
+          "Peer states for keys collected here, recognised as stale and not merged back.",
+          st.replica.stale_states_skipped);
+  counter("syncline_gc_stale_keys_dropped_total",
+          "Local keys a snapshot install dropped: the source had seen all their changes and collected them.",
+          st.replica.stale_keys_dropped);
+  gauge("syncline_gc_fenced_peers", "Peers fenced for staying away longer than the horizon waits.", st.gc.fenced.size());
   counter("syncline_store_groups_committed_total", "Store transactions committed.", st.store.groups_committed);
   gauge("syncline_peers_connected", "Peers connected.", st.peers.size());
   gauge("syncline_epoch", "The cluster epoch this node runs.", st.epoch);

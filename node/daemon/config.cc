@@ -42,7 +42,7 @@ Status LoadConfigFile(const std::string& path, Config* c) {
       "admin_listen", "peers", "mode", "initial_leader", "default_ack", "sync", "max_frame_bytes",
       "max_value_bytes", "feed_retain_entries", "log_retain_changes", "log_level", "log_format", "collections",
       "anti_entropy_interval_seconds", "anti_entropy_repair_bytes_per_second", "anti_entropy_max_keys_per_session",
-      "snapshot_bytes_per_second"};
+      "snapshot_bytes_per_second", "gc_interval_seconds", "gc_fence_after_seconds"};
   for (const auto& [key, node] : t) {
     std::string k(key.str());
     if (!kKnown.count(k)) {
@@ -95,6 +95,8 @@ Status LoadConfigFile(const std::string& path, Config* c) {
   SYNCLINE_RETURN_IF_ERROR(non_negative("anti_entropy_interval_seconds", &c->anti_entropy_interval_seconds));
   SYNCLINE_RETURN_IF_ERROR(non_negative("anti_entropy_repair_bytes_per_second", &c->anti_entropy_repair_bytes_per_second));
   SYNCLINE_RETURN_IF_ERROR(non_negative("snapshot_bytes_per_second", &c->snapshot_bytes_per_second));
+  SYNCLINE_RETURN_IF_ERROR(non_negative("gc_interval_seconds", &c->gc_interval_seconds));
+  SYNCLINE_RETURN_IF_ERROR(non_negative("gc_fence_after_seconds", &c->gc_fence_after_seconds));
   SYNCLINE_RETURN_IF_ERROR(num("anti_entropy_max_keys_per_session", &c->anti_entropy_max_keys_per_session));
   if (const toml::node* n = t.get("peers")) {
     const toml::array* arr = n->as_array();

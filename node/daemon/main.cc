@@ -93,6 +93,12 @@ int main(int argc, char** argv) {
   app.add_option("--anti-entropy-interval-seconds", flags.anti_entropy_interval_seconds,
                  "background anti-entropy with each peer every N seconds; 0: off (POST /anti-entropy still runs it)")
       ->capture_default_str();
+  app.add_option("--gc-interval-seconds", flags.gc_interval_seconds,
+                 "collect tombstones below the stability horizon every N seconds; 0: off")
+      ->capture_default_str();
+  app.add_option("--gc-fence-after-seconds", flags.gc_fence_after_seconds,
+                 "fence a peer not heard from for N seconds (it re-bootstraps when it returns); 0: never")
+      ->capture_default_str();
   app.add_option("--snapshot-bytes-per-second", flags.snapshot_bytes_per_second,
                  "snapshot states sent to each bootstrapping peer per second; 0: unthrottled")
       ->capture_default_str();
@@ -141,6 +147,8 @@ int main(int argc, char** argv) {
   if (given("--log-retain-changes")) c.log_retain_changes = flags.log_retain_changes;
   if (given("--anti-entropy-interval-seconds")) c.anti_entropy_interval_seconds = flags.anti_entropy_interval_seconds;
   if (given("--snapshot-bytes-per-second")) c.snapshot_bytes_per_second = flags.snapshot_bytes_per_second;
+  if (given("--gc-interval-seconds")) c.gc_interval_seconds = flags.gc_interval_seconds;
+  if (given("--gc-fence-after-seconds")) c.gc_fence_after_seconds = flags.gc_fence_after_seconds;
   if (given("--anti-entropy-repair-bytes-per-second")) {
     c.anti_entropy_repair_bytes_per_second = flags.anti_entropy_repair_bytes_per_second;
   }
@@ -190,6 +198,8 @@ int main(int argc, char** argv) {
   o.anti_entropy.interval_millis = static_cast<int64_t>(c.anti_entropy_interval_seconds) * 1000;
   o.anti_entropy.repair_bytes_per_second = c.anti_entropy_repair_bytes_per_second;
   o.snapshot.max_bytes_per_second = c.snapshot_bytes_per_second;
+  o.gc.interval_millis = static_cast<int64_t>(c.gc_interval_seconds) * 1000;
+  o.gc.fence_after_millis = static_cast<int64_t>(c.gc_fence_after_seconds) * 1000;
   o.anti_entropy.max_keys_per_session = static_cast<size_t>(c.anti_entropy_max_keys_per_session);
   o.log = [logger, json](std::string_view line) { logger->info(json ? JsonEscape(line) : std::string(line)); };
 

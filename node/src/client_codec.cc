@@ -124,6 +124,12 @@ void EncodeStatus(const NodeStatus& in, const std::map<std::string, std::string>
   out->set_snapshot_corrupt_chunks(in.bootstrap.corrupt_chunks);
   if (in.retention.have_horizon) out->set_retention_horizon(in.retention.horizon.ToString());
   out->set_log_truncated(in.retention.truncated_total);
+  if (in.gc.have_horizon) out->set_gc_horizon(in.gc.horizon.ToString());
+  out->set_gc_passes(in.gc.passes);
+  out->set_gc_removed(in.gc.removed_total);
+  out->set_gc_stale_skipped(in.replica.stale_states_skipped);
+  out->set_gc_stale_dropped(in.replica.stale_keys_dropped);
+  for (const auto& [peer, since] : in.gc.fenced) out->add_fenced_peers(peer);
   for (const auto& b : in.retention.log.origins) {
     auto* l = out->add_log();
     l->set_origin(b.origin.value());
@@ -185,6 +191,12 @@ RemoteStatus DecodeStatus(const v1::NodeStatus& in) {
   out.snapshot_corrupt_chunks = in.snapshot_corrupt_chunks();
   out.retention_horizon = in.retention_horizon();
   out.log_truncated = in.log_truncated();
+  out.gc_horizon = in.gc_horizon();
+  out.gc_passes = in.gc_passes();
+  out.gc_removed = in.gc_removed();
+  out.gc_stale_skipped = in.gc_stale_skipped();
+  out.gc_stale_dropped = in.gc_stale_dropped();
+  for (const auto& p : in.fenced_peers()) out.fenced_peers.push_back(p);
   for (const auto& l : in.log()) {
     out.log.push_back(RemoteStatus::OriginLog{ReplicaId(l.origin()).ToString(), l.low(), l.high(), l.floor()});
   }

@@ -101,6 +101,7 @@ Status Node::Start() {
   ro.shipping = options_.shipping;
   ro.snapshot = options_.snapshot;
   ro.retention = options_.retention;
+  ro.gc = options_.gc;
   ro.anti_entropy = options_.anti_entropy;
   ro.peers = options_.peers;
   ro.log = options_.log;
@@ -222,6 +223,7 @@ NodeStatus Node::GetStatus() const {
   if (runtime_->replicator) {
     st.bootstrap = runtime_->replicator->Bootstrap();
     st.retention = runtime_->replicator->Retention();
+    st.gc = runtime_->replicator->Gc();
     st.anti_entropy = runtime_->replicator->AntiEntropy();
   }
   if (replica_ && replica_->snapshot_progress().installing) st.bootstrap.installing = true;

@@ -100,10 +100,12 @@ void Replica::MergeStates(std::string source, SnapshotChunkData states, std::fun
   }
   std::shared_ptr<const internal::StateTargets> targets = std::move(prepared).value();
   auto data = std::make_shared<SnapshotChunkData>(std::move(states));
-  auto fn = [what, data, targets](core::WriteTxn& txn) -> Status {
-    return internal::MergeStatesInto(txn, *targets, data->entries, what);
+  auto stale = std::make_shared<uint64_t>(0);
+  auto fn = [what, data, targets, stale](core::WriteTxn& txn) -> Status {
+    *stale = 0;
+    return internal::MergeStatesInto(txn, *targets, data->entries, what, stale.get());
   };
-  store_->Submit(std::move(fn), [this, targets, data, done = std::move(done)](Status s) {
+  store_->Submit(std::move(fn), [this, targets, data, stale, done = std::move(done)](Status s) {
     if (!s.ok()) {
       done(s);
       return;
@@ -111,8 +113,9 @@ void Replica::MergeStates(std::string source, SnapshotChunkData states, std::fun
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const auto& [name, t] : *targets) collections_.emplace(name, Collection{t.resolver, t.type, t.impl});
+      stats_.stale_states_skipped += *stale;
     }
-    done(static_cast<uint64_t>(data->entries.size()));
+    done(static_cast<uint64_t>(data->entries.size() - *stale));
   });
 }
 

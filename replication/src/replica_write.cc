@@ -114,7 +114,9 @@ Result<std::string> ApplyLocal(conflict::KeyRecords& records, CollectionType typ
     }
     case CollectionType::kSet: {
       SYNCLINE_ASSIGN_OR_RETURN(conflict::OrSet partial, internal::LoadSetElement(records, op.value));
-      conflict::OrSet delta = op.kind == Kind::kAddElement ? partial.Add(wctx.replica, op.value) : partial.Remove(op.value);
+      // The logged forms: the change's log dot goes into the key's log clock, so the key can be
+      // collected once every replica applied it (gc.h).
+      conflict::OrSet delta = op.kind == Kind::kAddElement ? partial.Add(wctx, op.value) : partial.Remove(wctx, op.value);
       SYNCLINE_RETURN_IF_ERROR(conflict::ApplySetDelta(records, delta, nullptr));
       return delta.Encode();
     }
@@ -127,10 +129,10 @@ Result<std::string> ApplyLocal(conflict::KeyRecords& records, CollectionType typ
       Result<conflict::OrMap> delta = Status::Internal("unreachable");
       switch (op.kind) {
         case Kind::kSetField: delta = partial.SetRegister(op.path, wctx, op.value); break;
-        case Kind::kIncrementField: delta = partial.Increment(op.path, wctx.replica, op.amount); break;
-        case Kind::kAddToField: delta = partial.AddElement(op.path, wctx.replica, op.value); break;
-        case Kind::kRemoveFromField: delta = partial.RemoveElement(op.path, op.value); break;
-        case Kind::kRemoveField: delta = partial.RemoveField(op.path); break;
+        case Kind::kIncrementField: delta = partial.Increment(op.path, wctx, op.amount); break;
+        case Kind::kAddToField: delta = partial.AddElement(op.path, wctx, op.value); break;
+        case Kind::kRemoveFromField: delta = partial.RemoveElement(op.path, wctx, op.value); break;
+        case Kind::kRemoveField: delta = partial.RemoveField(op.path, wctx); break;
         default: break;
       }
       SYNCLINE_RETURN_IF_ERROR(delta.status());

@@ -82,6 +82,7 @@ void Replicator::SnapshotTick(int64_t now) {
     last_retention_ = now;
     RunRetention(now);
   }
+  GcTick(now);
   std::lock_guard<std::mutex> lock(snapshot_mu_);
   bootstrap_status_ = receiver_->status();
   retention_status_ = retention_;
@@ -131,28 +132,13 @@ void Replicator::HandleSnapshot(SnapshotReceiverOutput out) {
 }
 
 void Replicator::RunRetention(int64_t now) {
-  (void)now;
   if (retention_running_) return;  // the previous run's transaction is still queued
-  // Every peer this node ever heard from counts: its last persisted acknowledgement, or what its
-  // live session says now.
-  std::map<std::string, VersionVector> acks;
-  Status read = replica_->store()->Read([&](core::ReadView& view) -> Status {
-    return view.Scan(core::Table::kPeers, "ack/", "ack0", [&](std::string_view k, std::string_view v) {
-      auto ctx = DotContext::Decode(v);
-      if (ctx.ok()) acks[std::string(k.substr(4))] = ctx->vv();
-      return true;
-    });
-  });
-  if (!read.ok()) {
-    retention_.last_error = read.ToString();
+  auto computed = StabilityHorizonNow(now, /*standalone_own=*/false);
+  if (!computed.ok()) {
+    retention_.last_error = computed.status().ToString();
     return;
   }
-  for (auto& [id, peer] : peers_) {
-    if (peer.session->peer_subscribed()) acks[id] = peer.session->peer_context().vv();
-  }
-  std::vector<VersionVector> all;
-  for (auto& [id, vv] : acks) all.push_back(vv);
-  std::optional<VersionVector> horizon = StabilityHorizon(all);
+  std::optional<VersionVector> horizon = std::move(computed).value();
   ++retention_.runs;
   retention_.have_horizon = horizon.has_value();
   retention_.horizon = horizon.value_or(VersionVector());

@@ -1,5 +1,8 @@
 // Replica: snapshot bootstrap (reading chunks, installing them) and the serving gate.
 #include <algorithm>
+#include <map>
+#include <set>
+#include <vector>
 
 #include "state_access.h"
 #include "state_merge.h"
@@ -157,6 +160,51 @@ Status Replica::ReadSnapshotChunk(std::string_view begin, size_t max_bytes, Snap
   return Status::Ok();
 }
 
+Status Replica::DropSeenAbsent(core::WriteTxn& txn, const std::string& begin, const SnapshotChunkData& chunk,
+                               const internal::StateTargets& targets, uint64_t* dropped) {
+  // The chunk covers the source's data-table keys from `begin` to its next_begin (to the end for
+  // the last one), read in one view whose vector is chunk.context. A local key in that range the
+  // chunk does not hold, whose every change that vector covers, was removed at the source by
+  // garbage collection: keeping it would keep (and spread) deleted data.
+  if (chunk.context.empty()) return Status::Ok();
+  std::set<std::string, std::less<>> held;
+  for (const SnapshotEntry& e : chunk.entries) held.insert(internal::DataKeyPrefix(e.collection, e.key));
+  std::map<std::string, Collection, std::less<>> collections;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    collections = collections_;
+  }
+  // Collections this install registered in this transaction are not in collections_ yet.
+  for (const auto& [name, t] : targets) collections.emplace(name, Collection{t.resolver, t.type, t.impl});
+  auto type_of = [&collections](std::string_view coll) -> Result<CollectionType> {
+    auto it = collections.find(coll);
+    if (it == collections.end()) {
+      return Status::Corruption("the data table holds keys of collection '" + std::string(coll) +
+                                "', which the meta table does not name");
+    }
+    return it->second.type;
+  };
+  std::vector<std::string> drop;
+  SYNCLINE_RETURN_IF_ERROR(internal::ForEachState(
+      txn, type_of,
+      [&](std::string_view coll, std::string_view key, std::string_view state) -> Status {
+        std::string prefix = internal::DataKeyPrefix(coll, key);
+        if (held.count(prefix) != 0) return Status::Ok();
+        auto seen = collections.find(coll)->second.impl->SeenBy(state, chunk.context);
+        if (!seen.ok()) {
+          return seen.status().WithContext("local state of '" + std::string(coll) + "' key " + internal::HexPrefix(key));
+        }
+        if (*seen) drop.push_back(std::move(prefix));
+        return Status::Ok();
+      },
+      begin, chunk.last ? std::string_view() : std::string_view(chunk.next_begin)));
+  for (const std::string& prefix : drop) {
+    SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(core::Table::kData, prefix, prefix + "\xff"));
+  }
+  *dropped = drop.size();
+  return Status::Ok();
+}
+
 void Replica::InstallSnapshotChunk(std::string source, std::string begin, SnapshotChunkData chunk,
                                    std::function<void(Status)> done) {
   // Resolve the collections and validate every entry off the writer thread (state_merge.h).
@@ -176,8 +224,10 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
   auto result = std::make_shared<SnapshotProgress>();
   auto finished_context = std::make_shared<DotContext>();
   auto floor_after = std::make_shared<VersionVector>();
-  auto fn = [this, source, what, begin, data, targets, result, finished_context,
-             floor_after](core::WriteTxn& txn) -> Status {
+  auto stale_skipped = std::make_shared<uint64_t>(0);
+  auto stale_dropped = std::make_shared<uint64_t>(0);
+  auto fn = [this, source, what, begin, data, targets, result, finished_context, floor_after, stale_skipped,
+             stale_dropped](core::WriteTxn& txn) -> Status {
     SYNCLINE_ASSIGN_OR_RETURN(std::optional<SnapshotProgress> progress, LoadProgress(txn));
     std::string stopped_at = progress.has_value() ? progress->next_begin : std::string();
     if (begin != stopped_at) {
@@ -185,7 +235,10 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
                                         ", but the install here stopped at " + internal::HexPrefix(stopped_at) +
                                         "; ask again from there");
     }
-    SYNCLINE_RETURN_IF_ERROR(internal::MergeStatesInto(txn, *targets, data->entries, what));
+    *stale_skipped = 0;
+    *stale_dropped = 0;
+    SYNCLINE_RETURN_IF_ERROR(internal::MergeStatesInto(txn, *targets, data->entries, what, stale_skipped.get()));
+    SYNCLINE_RETURN_IF_ERROR(DropSeenAbsent(txn, begin, *data, *targets, stale_dropped.get()));
     SnapshotProgress p = progress.has_value() ? std::move(*progress) : SnapshotProgress();
     p.context = progress.has_value() ? VersionVector::Min(p.context, data->context) : data->context;
     p.installing = true;
@@ -216,10 +269,12 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
     *result = std::move(p);
     return Status::Ok();
   };
-  store_->Submit(std::move(fn), [this, targets, result, finished_context, floor_after,
+  store_->Submit(std::move(fn), [this, targets, result, finished_context, floor_after, stale_skipped, stale_dropped,
                                  done = std::move(done)](Status s) {
     if (s.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
+      stats_.stale_states_skipped += *stale_skipped;
+      stats_.stale_keys_dropped += *stale_dropped;
       for (const auto& [name, t] : *targets) {
         collections_.emplace(name, Collection{t.resolver, t.type, t.impl});
       }

@@ -49,7 +49,7 @@ Result<std::shared_ptr<const StateTargets>> PrepareStates(
 }
 
 Status MergeStatesInto(core::WriteTxn& txn, const StateTargets& targets, const std::vector<SnapshotEntry>& entries,
-                       const std::string& what) {
+                       const std::string& what, uint64_t* stale) {
   for (const auto& [name, t] : targets) {
     std::string key = "collection/" + name;
     auto existing = txn.Get(core::Table::kMeta, key);
@@ -64,16 +64,33 @@ Status MergeStatesInto(core::WriteTxn& txn, const StateTargets& targets, const s
       return existing.status();
     }
   }
+  SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadNodeContext(txn));
   for (const SnapshotEntry& e : entries) {
     const StateTarget& t = targets.find(e.collection)->second;
     auto records = TxnKeyRecords(txn, e.collection, e.key);
-    if (!UsesRecords(t.type)) {
-      // Nothing stored here (e.g. a new node): store the canonical state PrepareStates made.
+    bool absent = false;
+    if (UsesRecords(t.type)) {
+      absent = true;
+      SYNCLINE_RETURN_IF_ERROR(records->Scan("", [&absent](std::string_view, std::string_view) {
+        absent = false;
+        return false;
+      }));
+    } else {
       SYNCLINE_ASSIGN_OR_RETURN(auto blob, records->Get(kStateSub));
-      if (!blob.has_value()) {
-        SYNCLINE_RETURN_IF_ERROR(StoreBlob(*records, e.state));
+      absent = !blob.has_value();
+    }
+    if (absent && !ctx.vv().empty()) {
+      auto seen = t.impl->SeenBy(e.state, ctx.vv());
+      if (!seen.ok()) return seen.status().WithContext("state of '" + e.collection + "' key " + HexPrefix(e.key) + " in " + what);
+      if (*seen) {
+        if (stale != nullptr) ++*stale;
         continue;
       }
+    }
+    if (absent && !UsesRecords(t.type)) {
+      // Nothing stored here (e.g. a new node): store the canonical state PrepareStates made.
+      SYNCLINE_RETURN_IF_ERROR(StoreBlob(*records, e.state));
+      continue;
     }
     // Otherwise a join of whole states through the collection's resolver.
     Status merged = MergeDelta(*records, t.type, *t.impl, e.state, nullptr, nullptr, nullptr);

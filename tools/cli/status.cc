@@ -43,6 +43,11 @@ std::string StatusJson(const RemoteStatus& s) {
     o += (i ? "," : "") + std::string("{\"origin\":") + JsonString(l.origin) + ",\"low\":" + std::to_string(l.low) +
          ",\"high\":" + std::to_string(l.high) + ",\"floor\":" + std::to_string(l.floor) + "}";
   }
+  o += "]},\"gc\":{\"horizon\":" + (s.gc_horizon.empty() ? std::string("null") : JsonString(s.gc_horizon)) +
+       ",\"passes\":" + std::to_string(s.gc_passes) + ",\"removed\":" + std::to_string(s.gc_removed) +
+       ",\"stale_skipped\":" + std::to_string(s.gc_stale_skipped) +
+       ",\"stale_dropped\":" + std::to_string(s.gc_stale_dropped) + ",\"fenced\":[";
+  for (size_t i = 0; i < s.fenced_peers.size(); ++i) o += (i ? "," : "") + JsonString(s.fenced_peers[i]);
   o += "]},\"feed\":{\"head\":" + std::to_string(s.feed_head) +
        ",\"pruned_through\":" + std::to_string(s.feed_pruned_through) + ",\"consumers\":[";
   for (size_t i = 0; i < s.feed_consumers.size(); ++i) {
@@ -64,7 +69,7 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
       return;
     }
     std::vector<std::string> json;
-    std::vector<std::vector<std::string>> rows, peer_rows, feed_rows, log_rows;
+    std::vector<std::vector<std::string>> rows, peer_rows, feed_rows, log_rows, gc_rows;
     int code = kExitOk;
     for (const auto& t : *targets) {
       auto client = Client::Connect(t.client, g.timeout_millis);
@@ -97,6 +102,14 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
                                              std::to_string(st->snapshot_keys_installed) + " keys; serves nothing)",
                             "", "", "", ""});
       }
+      if (!st->gc_horizon.empty() || !st->fenced_peers.empty()) {
+        std::string fenced;
+        for (const auto& p : st->fenced_peers) fenced += (fenced.empty() ? "" : ",") + p;
+        gc_rows.push_back({st->node_id, st->gc_horizon.empty() ? "-" : st->gc_horizon, std::to_string(st->gc_passes),
+                           std::to_string(st->gc_removed),
+                           std::to_string(st->gc_stale_skipped) + "/" + std::to_string(st->gc_stale_dropped),
+                           fenced.empty() ? "-" : fenced});
+      }
       for (const auto& c : st->feed_consumers) {
         feed_rows.push_back({st->node_id, c.name, std::to_string(c.cursor), std::to_string(st->feed_head),
                              std::to_string(c.lag)});
@@ -120,6 +133,10 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
       if (!log_rows.empty()) {
         std::printf("\n");
         PrintTable({"NODE", "LOG ORIGIN", "LOW", "HIGH", "FLOOR", "HORIZON"}, log_rows);
+      }
+      if (!gc_rows.empty()) {
+        std::printf("\n");
+        PrintTable({"NODE", "GC HORIZON", "PASSES", "REMOVED", "STALE SKIPPED/DROPPED", "FENCED"}, gc_rows);
       }
       if (!feed_rows.empty()) {
         std::printf("\n");

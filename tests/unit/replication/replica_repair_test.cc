@@ -1,7 +1,9 @@
 // Replica's anti-entropy support on the in-memory store: the per-session item index agrees with
 // the data (equal states, equal fingerprints), ReadStates and MergeStates repair a difference
 // through the resolvers for every type, a delete is not undone, and bad input is refused with
-// nothing merged.
+// nothing merged. Garbage collection removes tombstones only below the horizon, and a collected
+// key does not come back through a peer's old state, neither by a repair nor by a snapshot
+// install (which drops the local keys its source collected).
 #include <gtest/gtest.h>
 
 #include "syncline/core/memory_store.h"
@@ -150,6 +152,119 @@ TEST(ReplicaRepair, BadInputIsRefusedAndNothingIsMerged) {
   EXPECT_EQ(a.Merge(undescribed).status().code(), StatusCode::kCorruption);
   EXPECT_EQ(a.replica->Digest().value(), digest);
   EXPECT_FALSE(a.replica->Read("reg", "new")->found);
+}
+
+// ---- garbage collection and stale states ----
+
+// Every key of the collections the fixture creates, as the item index sees them.
+uint64_t KeyCount(Node& n) { return n.Fingerprint().count; }
+
+GcReport CollectAll(Replica& r, const VersionVector& horizon, uint64_t max_keys) {
+  GcReport total;
+  std::string next;
+  do {
+    auto report = r.CollectGarbage(horizon, next, max_keys);
+    EXPECT_TRUE(report.ok()) << report.status();
+    if (!report.ok()) break;
+    total.scanned += report->scanned;
+    total.removed += report->removed;
+    total.dropped += report->dropped;
+    next = report->next;
+  } while (!next.empty());
+  return total;
+}
+
+TEST(ReplicaGc, TombstonesGoOnlyBelowTheHorizonAndLiveValuesStay) {
+  Node a(1);
+  ASSERT_TRUE(a.replica->WriteAndWait("reg", "gone", WriteOp::Put("v")).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("reg", "gone", WriteOp::Delete()).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("reg", "kept", WriteOp::Put("v")).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("mv", "m", WriteOp::Put("x")).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("mv", "m", WriteOp::Delete(a.replica->Read("mv", "m")->token)).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("tags", "t", WriteOp::AddElement("e")).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("tags", "t", WriteOp::RemoveElement("e")).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("cnt", "c", WriteOp::Add(2)).ok());
+  ASSERT_EQ(KeyCount(a), 5u);
+  VersionVector all = a.replica->Context().vv();
+  ReplicaId me = a.replica->id();
+
+  // A horizon below the deletes (a peer has not applied them) removes nothing.
+  GcReport early = CollectAll(*a.replica, VersionVector{{me, 1}}, 0);
+  EXPECT_EQ(early.scanned, 5u);
+  EXPECT_EQ(early.removed, 0u);
+  EXPECT_EQ(KeyCount(a), 5u);
+
+  // Every replica applied everything: the three tombstones go, in transactions of two keys.
+  GcReport done = CollectAll(*a.replica, all, 2);
+  EXPECT_EQ(done.scanned, 5u);
+  EXPECT_EQ(done.removed, 3u);
+  EXPECT_EQ(KeyCount(a), 2u);
+  EXPECT_EQ(a.replica->Read("reg", "kept")->values, std::vector<std::string>{"v"});
+  EXPECT_EQ(a.replica->Read("cnt", "c")->counter, 2);
+  EXPECT_FALSE(a.replica->Read("reg", "gone")->found);
+  EXPECT_FALSE(a.replica->Read("tags", "t")->found);
+  // The horizon is capped by what this node applied: a horizon beyond it removes nothing more.
+  EXPECT_EQ(CollectAll(*a.replica, VersionVector{{me, 1000}, {ReplicaId(77), 5}}, 0).removed, 0u);
+}
+
+TEST(ReplicaGc, ACollectedKeyDoesNotComeBackThroughAPeersOldState) {
+  Node a(1), b(2);
+  ASSERT_TRUE(a.replica->WriteAndWait("reg", "k", WriteOp::Put("old")).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("tags", "t", WriteOp::AddElement("e")).ok());
+  Apply(*b.replica, a.Log());
+  // b goes away holding k and t; a deletes both and, once the horizon covers that, collects them.
+  ASSERT_TRUE(a.replica->WriteAndWait("reg", "k", WriteOp::Delete()).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("tags", "t", WriteOp::RemoveElement("e")).ok());
+  ASSERT_EQ(CollectAll(*a.replica, a.replica->Context().vv(), 0).removed, 2u);
+  // b also wrote a key of its own that a never saw.
+  ASSERT_TRUE(b.replica->WriteAndWait("reg", "mine", WriteOp::Put("b")).ok());
+
+  // A repair from b: the states of k and t are stale here, the new key is merged.
+  SnapshotChunkData chunk;
+  std::vector<std::string> missing;
+  ASSERT_TRUE(b.replica->ReadStates({Item("reg", "k"), Item("tags", "t"), Item("reg", "mine")}, 1 << 20, &chunk,
+                                    &missing)
+                  .ok());
+  ASSERT_EQ(chunk.entries.size(), 3u);
+  auto merged = a.Merge(chunk);
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  EXPECT_EQ(*merged, 1u);
+  EXPECT_EQ(a.replica->stats().stale_states_skipped, 2u);
+  EXPECT_FALSE(a.replica->Read("reg", "k")->found);
+  EXPECT_FALSE(a.replica->Read("tags", "t")->found);
+  EXPECT_EQ(a.replica->Read("reg", "mine")->values, std::vector<std::string>{"b"});
+
+  // A node that never held k merges b's state as it is (nothing of it was seen there).
+  Node fresh(3);
+  auto into_fresh = fresh.Merge(chunk);
+  ASSERT_TRUE(into_fresh.ok()) << into_fresh.status();
+  EXPECT_EQ(*into_fresh, 3u);
+  EXPECT_EQ(fresh.replica->Read("reg", "k")->values, std::vector<std::string>{"old"});
+}
+
+TEST(ReplicaGc, ASnapshotInstallDropsTheKeysItsSourceCollected) {
+  Node a(1), b(2);
+  ASSERT_TRUE(a.replica->WriteAndWait("reg", "k", WriteOp::Put("old")).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("reg", "j", WriteOp::Put("stays")).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("mv", "m", WriteOp::Put("x")).ok());
+  Apply(*b.replica, a.Log());
+  ASSERT_TRUE(a.replica->WriteAndWait("reg", "k", WriteOp::Delete()).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("mv", "m", WriteOp::Delete(a.replica->Read("mv", "m")->token)).ok());
+  ASSERT_EQ(CollectAll(*a.replica, a.replica->Context().vv(), 0).removed, 2u);
+  ASSERT_TRUE(b.replica->WriteAndWait("reg", "mine", WriteOp::Put("b")).ok());
+
+  // b re-bootstraps from a (one chunk holds everything).
+  SnapshotChunkData chunk;
+  ASSERT_TRUE(a.replica->ReadSnapshotChunk("", 1 << 20, &chunk).ok());
+  ASSERT_TRUE(chunk.last);
+  Status installed = Status::Internal("not called");
+  b.replica->InstallSnapshotChunk("a", "", std::move(chunk), [&](Status s) { installed = s; });
+  ASSERT_TRUE(installed.ok()) << installed;
+  EXPECT_FALSE(b.replica->Read("reg", "k")->found);
+  EXPECT_FALSE(b.replica->Read("mv", "m")->found);
+  EXPECT_EQ(b.replica->Read("reg", "j")->values, std::vector<std::string>{"stays"});
+  EXPECT_EQ(b.replica->Read("reg", "mine")->values, std::vector<std::string>{"b"}) << "a never saw it: kept";
+  EXPECT_EQ(b.replica->stats().stale_keys_dropped, 2u);
 }
 
 }  // namespace

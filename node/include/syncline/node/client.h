@@ -75,6 +75,13 @@ struct RemoteStatus {
     uint64_t floor = 0;
   };
   std::vector<OriginLog> log;
+  // Garbage collection (docs/garbage-collection.md).
+  std::string gc_horizon;  // empty: none yet
+  uint64_t gc_passes = 0;
+  uint64_t gc_removed = 0;
+  uint64_t gc_stale_skipped = 0;
+  uint64_t gc_stale_dropped = 0;
+  std::vector<std::string> fenced_peers;
 };
 
 // Which entries of a node's change feed to read (Client::ReadFeed).

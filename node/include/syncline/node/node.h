@@ -73,6 +73,9 @@ struct NodeOptions {
   // Anti-entropy with the peers: background interval, repair throttle, keys per session
   // (docs/anti-entropy.md, "Running sessions").
   replication::AntiEntropyOptions anti_entropy;
+  // Garbage collection below the stability horizon and fencing of peers away too long
+  // (docs/garbage-collection.md).
+  replication::GcOptions gc;
   int64_t reconnect_max_millis = 5000;
   std::shared_ptr<const conflict::ResolverRegistry> registry;  // default: the built-ins
   asio::io_context* io = nullptr;  // run replication on this io_context (not owned); null: own thread
@@ -93,6 +96,7 @@ struct NodeStatus {
   std::vector<replication::PeerStatus> peers;
   replication::BootstrapStatus bootstrap;  // snapshot install progress (installing: serves nothing)
   replication::RetentionStatus retention;  // horizon, log bounds per origin, truncation
+  replication::GcStatus gc;                // collection passes, what they removed, fenced peers
   std::vector<replication::AntiEntropyPeerStatus> anti_entropy;  // per peer ever seen
   uint16_t client_port = 0;
   uint64_t client_connections = 0;

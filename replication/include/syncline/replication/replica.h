@@ -43,6 +43,7 @@
 #include "syncline/core/hlc.h"
 #include "syncline/core/store.h"
 #include "syncline/replication/anti_entropy.h"
+#include "syncline/replication/gc.h"
 #include "syncline/replication/log_shipping.h"
 #include "syncline/replication/retention.h"
 #include "syncline/replication/snapshot.h"
@@ -51,6 +52,8 @@ namespace syncline::replication {
 
 namespace internal {
 class UndoKeyRecords;
+struct StateTarget;
+using StateTargets = std::map<std::string, StateTarget, std::less<>>;
 }  // namespace internal
 
 // A change that carries no data: it names a dot whose change a promotion left behind
@@ -131,6 +134,11 @@ struct ReplicaStats {
   uint64_t write_errors = 0;
   uint64_t hlc_refused = 0;  // remote timestamps beyond the drift bound (not adopted)
   uint64_t orphaned = 0;     // changes taken back after a promotion left them behind (journaled)
+  // Peer states (snapshot chunks, anti-entropy) for keys collected here, recognised as stale
+  // and not merged back (gc.h), and local keys a snapshot install dropped because the source
+  // had seen every change of them and no longer held them.
+  uint64_t stale_states_skipped = 0;
+  uint64_t stale_keys_dropped = 0;
 };
 
 struct ReplicaOptions {
@@ -303,6 +311,15 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // The log's bounds per origin and the floor, read from the store.
   Result<RetentionReport> LogReport();
 
+  // Garbage collection (garbage_collection.cc; see gc.h). One transaction of a pass: from
+  // data-table key `begin` ("": the first), at most `max_keys` keys (0: no bound) go through
+  // their resolver's Collect under the minimum of `horizon` and this node's own vector; keys
+  // left empty are removed. Does nothing while a snapshot is being installed.
+  Result<GcReport> CollectGarbage(const VersionVector& horizon, std::string begin, uint64_t max_keys);
+  // The same without waiting: `done` runs on the writer thread.
+  void CollectGarbageAsync(VersionVector horizon, std::string begin, uint64_t max_keys,
+                           std::function<void(Result<GcReport>)> done);
+
  private:
   struct Collection {
     std::string resolver;
@@ -333,6 +350,11 @@ class Replica final : public ChangeSource, public SnapshotSource {
   Status LoadSnapshotMeta();
   // Unavailable, naming the install in progress and how far it got.
   Status NotServing() const;
+  // In an install's transaction: removes the local keys of the chunk's range that the chunk
+  // does not hold and whose every change its vector covers (collected at the source); counts
+  // them in `*dropped`.
+  Status DropSeenAbsent(core::WriteTxn& txn, const std::string& begin, const SnapshotChunkData& chunk,
+                        const internal::StateTargets& targets, uint64_t* dropped);
   SnapshotProgress snapshot_;
   VersionVector log_floor_;
 

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "syncline/replication/anti_entropy_options.h"
+#include "syncline/replication/gc.h"
 #include "syncline/replication/leader_follower.h"
 #include "syncline/replication/log_shipping.h"
 #include "syncline/replication/peer_status.h"
@@ -40,6 +41,8 @@ struct ReplicatorOptions {
   // Snapshot bootstrap (snapshot.h) and log retention (retention.h).
   SnapshotOptions snapshot;
   RetentionOptions retention;
+  // Garbage collection below the stability horizon and fencing of long-absent peers (gc.h).
+  GcOptions gc;
   // Anti-entropy sessions with the peers (anti_entropy_options.h). The index key is derived from
   // transport.handshake.secret.
   AntiEntropyOptions anti_entropy;
@@ -68,6 +71,8 @@ class Replicator final : public TransportHandler {
   // Snapshot bootstrap progress and log retention, for status (any thread).
   BootstrapStatus Bootstrap() const;
   RetentionStatus Retention() const;
+  // Garbage collection: the horizon, passes, what they removed, fenced peers (any thread).
+  GcStatus Gc() const;
 
   // Leader-follower mode (needs options.leadership). Waits for the followers' acknowledgement of
   // the committed local write `dot` (see LeaderFollower::WaitForAck); `done` runs on the
@@ -122,6 +127,16 @@ class Replicator final : public TransportHandler {
   void SnapshotTick(int64_t now);
   void HandleSnapshot(SnapshotReceiverOutput out);
   void RunRetention(int64_t now);
+  // The stability horizon and fencing (replicator_gc.cc); io_context thread. The pointwise
+  // minimum of what every peer not fenced acknowledged (none: nothing known yet); with
+  // `standalone_own`, a node with no peer configured or ever heard from gets its own vector.
+  Result<std::optional<VersionVector>> StabilityHorizonNow(int64_t now, bool standalone_own);
+  void GcTick(int64_t now);
+  void GcStep(std::string begin);
+  void PublishGc();
+  std::map<std::string, int64_t> gc_last_heard_;  // peer -> last time connected (steady millis)
+  int64_t last_gc_ = 0;
+  GcStatus gc_;
   // Anti-entropy sessions (replicator_anti_entropy.cc); io_context thread.
   struct AeSession;
   void AeInit();
@@ -174,6 +189,7 @@ class Replicator final : public TransportHandler {
   std::vector<PeerStatus> snapshot_;
   BootstrapStatus bootstrap_status_;
   RetentionStatus retention_status_;
+  GcStatus gc_status_;
   uint64_t behind_leader_ = 0;
   bool leader_connected_ = false;
 };

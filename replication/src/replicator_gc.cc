@@ -1,0 +1,120 @@
+// Replicator: the stability horizon, fencing of long-absent peers, and garbage collection passes
+// (gc.h). io_context thread, except Gc().
+#include <chrono>
+
+#include "syncline/replication/replicator.h"
+
+namespace syncline::replication {
+
+namespace {
+
+int64_t WallClockMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Result<std::optional<VersionVector>> Replicator::StabilityHorizonNow(int64_t now, bool standalone_own) {
+  // Every peer this node ever heard from counts: its last persisted acknowledgement, or what its
+  // live session says now; except peers fenced for staying away too long.
+  std::map<std::string, VersionVector> acks;
+  Status read = replica_->store()->Read([&](core::ReadView& view) -> Status {
+    return view.Scan(core::Table::kPeers, "ack/", "ack0", [&](std::string_view k, std::string_view v) {
+      auto ctx = DotContext::Decode(v);
+      if (ctx.ok()) acks[std::string(k.substr(4))] = ctx->vv();
+      return true;
+    });
+  });
+  if (!read.ok()) return read.WithContext("reading the peers' acknowledgements");
+  for (auto& [id, peer] : peers_) {
+    gc_last_heard_[id] = now;
+    if (peer.session->peer_subscribed()) acks[id] = peer.session->peer_context().vv();
+  }
+  std::vector<VersionVector> counted;
+  for (auto& [id, vv] : acks) {
+    // A peer not heard from since this node started is timed from the start.
+    auto heard = gc_last_heard_.emplace(id, now).first->second;
+    bool connected = peers_.count(id) != 0;
+    int64_t limit = options_.gc.fence_after_millis;
+    if (!connected && limit > 0 && now - heard >= limit) {
+      if (gc_.fenced.emplace(id, WallClockMillis()).second) {
+        ++gc_.fenced_total;
+        Log("peer '" + id + "' was not heard from for " + std::to_string((now - heard) / 1000) +
+            " s: fenced; the stability horizon no longer waits for it, and it re-bootstraps from a snapshot "
+            "when it returns");
+      }
+      continue;
+    }
+    if (gc_.fenced.erase(id) != 0) Log("peer '" + id + "' is back: no longer fenced");
+    counted.push_back(vv);
+  }
+  std::optional<VersionVector> horizon = StabilityHorizon(counted);
+  // A node without peers (none configured, none ever heard from) is the only replica.
+  if (standalone_own && !horizon.has_value() && acks.empty() && options_.peers.empty()) horizon = replica_->Context().vv();
+  return horizon;
+}
+
+void Replicator::GcTick(int64_t now) {
+  if (options_.gc.interval_millis <= 0 || gc_.running) return;
+  if (last_gc_ != 0 && now - last_gc_ < options_.gc.interval_millis) return;
+  last_gc_ = now;
+  auto horizon = StabilityHorizonNow(now, /*standalone_own=*/true);
+  if (!horizon.ok()) {
+    gc_.last_error = horizon.status().ToString();
+    PublishGc();
+    return;
+  }
+  if (!horizon->has_value()) {
+    PublishGc();
+    return;  // no peer acknowledged anything yet: nothing is known to be stable
+  }
+  gc_.running = true;
+  gc_.have_horizon = true;
+  gc_.horizon = std::move(**horizon);
+  PublishGc();
+  GcStep(std::string());
+}
+
+void Replicator::GcStep(std::string begin) {
+  auto alive = alive_;
+  replica_->CollectGarbageAsync(gc_.horizon, std::move(begin), options_.gc.max_keys_per_txn,
+                                [this, alive](Result<GcReport> report) {
+                                  // Writer thread: hand the outcome to the io_context.
+                                  asio::post(io_, [this, alive, report = std::move(report)]() mutable {
+                                    if (!alive->load()) return;
+                                    if (!report.ok()) {
+                                      gc_.running = false;
+                                      gc_.last_error = report.status().ToString();
+                                      Log("garbage collection failed: " + gc_.last_error);
+                                      PublishGc();
+                                      return;
+                                    }
+                                    ++gc_.txns;
+                                    gc_.scanned_total += report->scanned;
+                                    gc_.removed_total += report->removed;
+                                    gc_.dropped_total += report->dropped;
+                                    gc_.last_error.clear();
+                                    if (!report->next.empty() && !stopped_.load()) {
+                                      PublishGc();
+                                      GcStep(std::move(report->next));
+                                      return;
+                                    }
+                                    gc_.running = false;
+                                    ++gc_.passes;
+                                    PublishGc();
+                                  });
+                                });
+}
+
+void Replicator::PublishGc() {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  gc_status_ = gc_;
+}
+
+GcStatus Replicator::Gc() const {
+  std::lock_guard<std::mutex> lock(snapshot_mu_);
+  return gc_status_;
+}
+
+}  // namespace syncline::replication
