@@ -161,6 +161,7 @@ void Replicator::OnPeerConnected(const PeerInfo& info) {
   Log("peer " + info.node_id + " connected");
   Peer& peer = peers_[info.node_id];
   peer.info = info;
+  GcPeerUp(info.node_id);
   peer.session = std::make_unique<ShippingSession>(options_.shipping, replica_, NowMillis(), options_.leadership);
   peer.generation = next_generation_++;
   SessionOutput out;
@@ -191,6 +192,7 @@ void Replicator::UpdateDirectOrigins() {
 
 void Replicator::OnPeerDisconnected(const std::string& node_id, const Status& why) {
   Log("peer " + node_id + " disconnected: " + why.ToString());
+  GcPeerDown(node_id);
   peers_.erase(node_id);
   SnapshotPeerDown(node_id);
   AePeerDown(node_id);

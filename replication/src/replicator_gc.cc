@@ -27,9 +27,14 @@ Result<std::optional<VersionVector>> Replicator::StabilityHorizonNow(int64_t now
     });
   });
   if (!read.ok()) return read.WithContext("reading the peers' acknowledgements");
+  // What connected peers acknowledged is remembered here too: it may not be persisted yet
+  // (PersistAcks runs at an interval) when the peer goes away.
   for (auto& [id, peer] : peers_) {
     gc_last_heard_[id] = now;
-    if (peer.session->peer_subscribed()) acks[id] = peer.session->peer_context().vv();
+    if (peer.session->peer_subscribed()) gc_acks_[id] = peer.session->peer_context().vv();
+  }
+  for (auto& [id, vv] : gc_acks_) {
+    if (!vv.empty() || acks.count(id) == 0) acks[id] = vv;
   }
   std::vector<VersionVector> counted;
   for (auto& [id, vv] : acks) {
@@ -51,8 +56,23 @@ Result<std::optional<VersionVector>> Replicator::StabilityHorizonNow(int64_t now
   }
   std::optional<VersionVector> horizon = StabilityHorizon(counted);
   // A node without peers (none configured, none ever heard from) is the only replica.
-  if (standalone_own && !horizon.has_value() && acks.empty() && options_.peers.empty()) horizon = replica_->Context().vv();
+  if (standalone_own && !horizon.has_value() && acks.empty() && gc_last_heard_.empty() && options_.peers.empty()) horizon = replica_->Context().vv();
   return horizon;
+}
+
+void Replicator::GcPeerUp(const std::string& node_id) {
+  // A peer is a replica from the moment it connects: until it acknowledges something, it counts
+  // as holding nothing (the horizon stays empty), so nothing is collected that it may still hold.
+  gc_last_heard_[node_id] = NowMillis();
+  gc_acks_.emplace(node_id, VersionVector());
+}
+
+void Replicator::GcPeerDown(const std::string& node_id) {
+  gc_last_heard_[node_id] = NowMillis();
+  auto it = peers_.find(node_id);
+  if (it != peers_.end() && it->second.session->peer_subscribed()) {
+    gc_acks_[node_id] = it->second.session->peer_context().vv();
+  }
 }
 
 void Replicator::GcTick(int64_t now) {

@@ -132,9 +132,12 @@ class Replicator final : public TransportHandler {
   // `standalone_own`, a node with no peer configured or ever heard from gets its own vector.
   Result<std::optional<VersionVector>> StabilityHorizonNow(int64_t now, bool standalone_own);
   void GcTick(int64_t now);
+  void GcPeerUp(const std::string& node_id);
+  void GcPeerDown(const std::string& node_id);
   void GcStep(std::string begin);
   void PublishGc();
   std::map<std::string, int64_t> gc_last_heard_;  // peer -> last time connected (steady millis)
+  std::map<std::string, VersionVector> gc_acks_;   // peer -> last acknowledgement seen live
   int64_t last_gc_ = 0;
   GcStatus gc_;
   // Anti-entropy sessions (replicator_anti_entropy.cc); io_context thread.

@@ -1,0 +1,174 @@
+// Garbage collection between in-process nodes with LMDB stores, over real sockets on 127.0.0.1:
+// tombstones are collected only once every peer applied the delete; a peer that stays away
+// longer than the horizon waits is fenced, the others collect without it, and when it returns
+// holding the deleted keys it re-bootstraps and the deleted keys stay deleted everywhere.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "support/temp_dir.h"
+#include "test_cluster.h"
+
+namespace syncline::testing {
+namespace {
+
+using replication::WriteOp;
+
+constexpr int64_t kDeadlineMillis = 60'000;
+
+NodeOptions Options(const std::string& id, const TempDir& dir, int64_t fence_after_millis) {
+  NodeOptions o = TestNodeOptions(id, (dir / id).string());
+  o.sync = core::SyncMode::kNoSync;
+  o.shipping.resubscribe_millis = 500;
+  o.snapshot.chunk_max_bytes = 4 << 10;
+  o.snapshot.stall_millis = 2000;
+  o.retention.interval_millis = 100;
+  o.gc.interval_millis = 100;
+  o.gc.fence_after_millis = fence_after_millis;
+  o.anti_entropy.interval_millis = 0;
+  return o;
+}
+
+// Polls `pred` every 10 ms until it holds or the deadline passes.
+template <typename Pred>
+bool WaitFor(Pred pred, int64_t deadline_millis = kDeadlineMillis) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_millis);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+std::string Key(const char* prefix, int i) { return prefix + std::to_string(i); }
+
+bool Found(Node& n, const std::string& coll, const std::string& key) {
+  auto r = n.Read(coll, key);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() && r->found;
+}
+
+TEST(GcIntegration, TombstonesAreCollectedOnlyOnceEveryPeerHasTheDelete) {
+  TempDir dir;
+  auto n1 = StartNode(Options("n1", dir, /*fence_after_millis=*/0));
+  ASSERT_NE(n1, nullptr);
+  ASSERT_TRUE(n1->CreateCollection("reg", "lww").ok());
+  NodeOptions o2 = Options("n2", dir, 0);
+  o2.peers = {n1->peer_address()};
+  std::vector<std::string> digests;
+  {
+    auto n2 = StartNode(o2);
+    ASSERT_NE(n2, nullptr);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(n1->Write("reg", Key("k", i), WriteOp::Put("v")).ok());
+    ASSERT_TRUE(WaitForEqualDigests({n1.get(), n2.get()}, kDeadlineMillis, &digests));
+    n2->Stop();
+  }
+  // n2 is away and has not applied the deletes: its acknowledgement holds the horizon below them,
+  // and without fencing nothing is collected however many passes run.
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(n1->Write("reg", Key("k", i), WriteOp::Delete()).ok());
+  uint64_t passes_before = n1->GetStatus().gc.passes;
+  ASSERT_TRUE(WaitFor([&] { return n1->GetStatus().gc.passes >= passes_before + 5; }));
+  replication::GcStatus g = n1->GetStatus().gc;
+  EXPECT_EQ(g.removed_total, 0u);
+  EXPECT_TRUE(g.have_horizon);
+  EXPECT_LT(g.horizon.Get(n1->replica().id()), 15u);
+  EXPECT_TRUE(g.fenced.empty());
+
+  // n2 comes back, applies the deletes, and both sides collect the five tombstones.
+  auto n2 = StartNode(o2);
+  ASSERT_NE(n2, nullptr);
+  ASSERT_TRUE(WaitFor([&] {
+    return n1->GetStatus().gc.removed_total == 5 && n2->GetStatus().gc.removed_total == 5;
+  })) << n1->GetStatus().gc.removed_total << " " << n2->GetStatus().gc.removed_total;
+  ASSERT_TRUE(WaitForEqualDigests({n1.get(), n2.get()}, kDeadlineMillis, &digests)) << digests[0] << " " << digests[1];
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(Found(*n1, "reg", Key("k", i)), i >= 5);
+    EXPECT_EQ(Found(*n2, "reg", Key("k", i)), i >= 5);
+  }
+}
+
+TEST(GcIntegration, AFencedNodeReturnsAndDeletedKeysStayDeleted) {
+  TempDir dir;
+  constexpr int64_t kFenceAfter = 1500;
+  auto n1 = StartNode(Options("n1", dir, kFenceAfter));
+  ASSERT_NE(n1, nullptr);
+  NodeOptions o2 = Options("n2", dir, kFenceAfter);
+  o2.peers = {n1->peer_address()};
+  auto n2 = StartNode(o2);
+  ASSERT_NE(n2, nullptr);
+  NodeOptions o3 = Options("n3", dir, kFenceAfter);
+  o3.peers = {n1->peer_address(), n2->peer_address()};
+  ASSERT_TRUE(n1->CreateCollection("reg", "lww").ok());
+  ASSERT_TRUE(n1->CreateCollection("tags", "set").ok());
+  ASSERT_TRUE(n1->CreateCollection("mv", "mv").ok());
+  std::vector<std::string> digests;
+  {
+    auto n3 = StartNode(o3);
+    ASSERT_NE(n3, nullptr);
+    for (int i = 0; i < 20; ++i) ASSERT_TRUE(n1->Write("reg", Key("k", i), WriteOp::Put("v" + std::to_string(i))).ok());
+    for (int i = 0; i < 5; ++i) {
+      ASSERT_TRUE(n1->Write("tags", Key("t", i), WriteOp::AddElement("a")).ok());
+      ASSERT_TRUE(n1->Write("tags", Key("t", i), WriteOp::AddElement("b")).ok());
+      ASSERT_TRUE(n1->Write("mv", Key("m", i), WriteOp::Put("x")).ok());
+    }
+    ASSERT_TRUE(WaitForEqualDigests({n1.get(), n2.get(), n3.get()}, kDeadlineMillis, &digests));
+    ASSERT_TRUE(n3->Write("reg", "from-n3", WriteOp::Put("kept")).ok());
+    ASSERT_TRUE(WaitForEqualDigests({n1.get(), n2.get(), n3.get()}, kDeadlineMillis, &digests));
+    n3->Stop();
+  }
+  // While n3 is away: half the registers, every set and every mv key are deleted.
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(n1->Write("reg", Key("k", i), WriteOp::Delete()).ok());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(n1->Write("tags", Key("t", i), WriteOp::RemoveElement("a")).ok());
+    ASSERT_TRUE(n2->Write("tags", Key("t", i), WriteOp::RemoveElement("b")).ok());
+    auto read = n2->Read("mv", Key("m", i));
+    ASSERT_TRUE(read.ok());
+    ASSERT_TRUE(n2->Write("mv", Key("m", i), WriteOp::Delete(read->token)).ok());
+  }
+  ASSERT_TRUE(n2->Write("reg", "from-n2", WriteOp::Put("new")).ok());
+  // n3's acknowledgement pins the horizon until n3 is fenced; then both collect all 20 keys and
+  // truncate their logs past what n3 holds.
+  ASSERT_TRUE(WaitFor([&] {
+    for (Node* n : {n1.get(), n2.get()}) {
+      NodeStatus st = n->GetStatus();
+      if (st.gc.fenced.count("n3") == 0 || st.gc.removed_total < 20) return false;
+    }
+    return true;
+  })) << n1->GetStatus().gc.removed_total << " " << n2->GetStatus().gc.removed_total << " "
+         << n1->GetStatus().gc.fenced.size() << " " << n2->GetStatus().gc.fenced.size();
+  EXPECT_EQ(n1->GetStatus().gc.fenced_total, 1u);
+  EXPECT_EQ(n1->GetStatus().gc.removed_total, 20u);
+  ASSERT_TRUE(WaitForEqualDigests({n1.get(), n2.get()}, kDeadlineMillis, &digests));
+
+  // n3 returns holding the deleted keys live (its log and states predate the deletes).
+  auto n3 = StartNode(o3);
+  ASSERT_NE(n3, nullptr);
+  ASSERT_TRUE(WaitForEqualDigests({n1.get(), n2.get(), n3.get()}, kDeadlineMillis, &digests))
+      << digests[0] << " " << digests[1] << " " << digests[2];
+  for (Node* n : {n1.get(), n2.get(), n3.get()}) {
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(Found(*n, "reg", Key("k", i)), i >= 10) << Key("k", i);
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_FALSE(Found(*n, "tags", Key("t", i)));
+      EXPECT_FALSE(Found(*n, "mv", Key("m", i)));
+    }
+    EXPECT_TRUE(Found(*n, "reg", "from-n3"));
+    EXPECT_TRUE(Found(*n, "reg", "from-n2"));
+  }
+  NodeStatus st3 = n3->GetStatus();
+  EXPECT_GE(st3.bootstrap.completed, 1u) << "a fenced node re-bootstraps";
+  EXPECT_EQ(st3.replica.stale_keys_dropped, 20u);
+  // A repair between the returning node and the others finds nothing left to bring back.
+  auto runs = n3->RunAntiEntropy();
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  for (const auto& run : *runs) {
+    EXPECT_TRUE(run.status.ok()) << run.peer << ": " << run.status;
+    EXPECT_EQ(run.keys_fetched, 0u) << run.peer;
+  }
+  // Back in touch: n3 is no longer fenced.
+  EXPECT_TRUE(WaitFor([&] { return n1->GetStatus().gc.fenced.empty() && n2->GetStatus().gc.fenced.empty(); }));
+}
+
+}  // namespace
+}  // namespace syncline::testing
