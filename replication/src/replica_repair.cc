@@ -81,6 +81,45 @@ Status Replica::ReadStates(const std::vector<std::string>& item_keys, size_t max
   });
 }
 
+void Replica::DropStale(std::vector<std::string> item_keys, VersionVector peer_vv,
+                        std::function<void(Result<uint64_t>)> done) {
+  if (!Serving()) {
+    done(NotServing());
+    return;
+  }
+  auto dropped = std::make_shared<uint64_t>(0);
+  auto fn = [this, item_keys = std::move(item_keys), peer_vv = std::move(peer_vv), dropped](core::WriteTxn& txn) -> Status {
+    *dropped = 0;
+    if (peer_vv.empty()) return Status::Ok();
+    for (const std::string& item : item_keys) {
+      std::string coll, key;
+      SYNCLINE_RETURN_IF_ERROR(SplitItemKey(item, &coll, &key).WithContext("anti-entropy item key " + internal::HexPrefix(item)));
+      auto c = FindCollection(coll);
+      if (!c.ok()) continue;
+      auto records = internal::TxnKeyRecords(txn, coll, key);
+      SYNCLINE_ASSIGN_OR_RETURN(std::string state, internal::LoadState(*records, c->type));
+      if (state.empty()) continue;
+      SYNCLINE_ASSIGN_OR_RETURN(bool seen, c->impl->SeenBy(state, peer_vv));
+      if (!seen) continue;
+      std::string prefix = internal::DataKeyPrefix(coll, key);
+      SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(core::Table::kData, prefix, prefix + "\xff"));
+      ++*dropped;
+    }
+    return Status::Ok();
+  };
+  store_->Submit(std::move(fn), [this, dropped, done = std::move(done)](Status s) {
+    if (!s.ok()) {
+      done(s.WithContext("dropping states a peer collected"));
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.stale_keys_dropped += *dropped;
+    }
+    done(*dropped);
+  });
+}
+
 void Replica::MergeStates(std::string source, SnapshotChunkData states, std::function<void(Result<uint64_t>)> done) {
   if (!Serving()) {
     done(NotServing());

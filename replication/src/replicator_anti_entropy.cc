@@ -26,6 +26,9 @@ struct Replicator::AeSession {
   std::unique_ptr<Reconciler> rec;
   bool reconciled = false;
   std::vector<std::string> to_fetch;
+  // Keys only here, asked for too: the peer answers them missing, and with its version vector
+  // tells whether it collected them (then they are stale here: Replica::DropStale).
+  std::set<std::string> probes;
   size_t next_fetch = 0;
   uint64_t fetch_id = 0;              // the fetch in flight (0: none)
   std::set<std::string> fetch_keys;   // its keys
@@ -275,9 +278,19 @@ void Replicator::AeOnMessage(const std::string& node_id, const Frame& frame) {
   if (s.rec->done() && !s.reconciled) {
     s.reconciled = true;
     std::vector<std::string> need = s.rec->need();
+    std::vector<std::string> have = s.rec->have();
     s.run.need = need.size();
-    s.run.have = s.rec->have().size();
-    if (need.size() > options_.anti_entropy.max_keys_per_session) need.resize(options_.anti_entropy.max_keys_per_session);
+    s.run.have = have.size();
+    size_t bound = options_.anti_entropy.max_keys_per_session;
+    if (need.size() > bound) need.resize(bound);
+    // A key whose states differ is in both lists; one in have() alone is held only here.
+    std::set<std::string> needed(need.begin(), need.end());
+    for (auto& k : have) {
+      if (need.size() >= bound) break;
+      if (needed.count(k) != 0) continue;
+      s.probes.insert(k);
+      need.push_back(std::move(k));
+    }
     s.to_fetch = std::move(need);
     AePump(node_id);
   }
@@ -375,12 +388,12 @@ void Replicator::AeOnStates(const std::string& node_id, const Frame& frame) {
                                 std::to_string(s.fetch_keys.size())));
     return;
   }
+  auto vv = VersionVector::Decode(msg.context());
+  if (!vv.ok()) {
+    AeRefuse(node_id, "an AntiEntropyStates frame", id, vv.status().WithContext("context of AntiEntropyStates"));
+    return;
+  }
   if (options_.leadership != nullptr) {
-    auto vv = VersionVector::Decode(msg.context());
-    if (!vv.ok()) {
-      AeRefuse(node_id, "an AntiEntropyStates frame", id, vv.status().WithContext("context of AntiEntropyStates"));
-      return;
-    }
     // A deposed leader still holds (or keeps the dots of) writes the promotion voided: merging its
     // states (a join) could bring them back, so it is no repair source in this epoch.
     std::string voided = options_.leadership->state().VoidedIn(*vv);
@@ -406,12 +419,29 @@ void Replicator::AeOnStates(const std::string& node_id, const Frame& frame) {
     data.entries.push_back(SnapshotEntry{std::move(*e.mutable_collection()), std::move(*e.mutable_key()),
                                          std::move(*e.mutable_state())});
   }
+  std::vector<std::string> gone;
   for (const auto& m : msg.missing()) {
     if (pending.erase(m) == 0) {
       AeRefuse(node_id, "an AntiEntropyStates frame", id,
                Status::Corruption("AntiEntropyStates reports a key missing that was not asked for (or twice)"));
       return;
     }
+    if (s.probes.count(m) != 0) gone.push_back(m);
+  }
+  if (!gone.empty()) {
+    // Ordered before the merge below on the store's single writer.
+    auto alive = alive_;
+    replica_->DropStale(std::move(gone), *vv, [this, alive, node_id](Result<uint64_t> dropped) {
+      asio::post(io_, [this, alive, node_id, dropped]() {
+        if (!alive->load()) return;
+        if (!dropped.ok()) {
+          Log("anti-entropy: dropping keys '" + node_id + "' collected failed: " + dropped.status().ToString());
+        } else if (*dropped > 0) {
+          Log("anti-entropy: " + std::to_string(*dropped) + " keys held here were collected by '" + node_id +
+              "' (it had seen every change of them): removed here too");
+        }
+      });
+    });
   }
   // Keys left out (the answer's byte budget) are asked for again.
   for (const auto& k : pending) s.to_fetch.push_back(k);

@@ -55,8 +55,10 @@ Result<std::optional<VersionVector>> Replicator::StabilityHorizonNow(int64_t now
     counted.push_back(vv);
   }
   std::optional<VersionVector> horizon = StabilityHorizon(counted);
-  // A node without peers (none configured, none ever heard from) is the only replica.
-  if (standalone_own && !horizon.has_value() && acks.empty() && gc_last_heard_.empty() && options_.peers.empty()) horizon = replica_->Context().vv();
+  // A node without peers (none configured, none ever heard from), or whose every peer is fenced,
+  // is the only replica that counts.
+  bool alone = acks.empty() ? gc_last_heard_.empty() && options_.peers.empty() : counted.empty();
+  if (standalone_own && !horizon.has_value() && alone) horizon = replica_->Context().vv();
   return horizon;
 }
 

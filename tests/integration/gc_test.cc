@@ -170,5 +170,55 @@ TEST(GcIntegration, AFencedNodeReturnsAndDeletedKeysStayDeleted) {
   EXPECT_TRUE(WaitFor([&] { return n1->GetStatus().gc.fenced.empty() && n2->GetStatus().gc.fenced.empty(); }));
 }
 
+// A write the fenced side made while cut off, concurrent with a delete the other side collected:
+// last-writer-wins says the later delete wins. The side that had collected takes the write (it
+// has no tombstone left to lose it to), the other keeps the tombstone and later collects it; an
+// anti-entropy session then finds the key only on the first side, learns that the second had
+// seen every change of it, and removes it there too, so both converge on "deleted".
+TEST(GcIntegration, AntiEntropyRemovesAKeyThePeerCollected) {
+  TempDir dir;
+  constexpr int64_t kFenceAfter = 1000;
+  auto n1 = StartNode(Options("n1", dir, kFenceAfter));
+  ASSERT_NE(n1, nullptr);
+  NodeOptions o2 = Options("n2", dir, kFenceAfter);
+  o2.peers = {n1->peer_address()};
+  auto n2 = StartNode(o2);
+  ASSERT_NE(n2, nullptr);
+  ASSERT_TRUE(n1->CreateCollection("reg", "lww").ok());
+  ASSERT_TRUE(n1->Write("reg", "k", WriteOp::Put("v1")).ok());
+  std::vector<std::string> digests;
+  ASSERT_TRUE(WaitForEqualDigests({n1.get(), n2.get()}, kDeadlineMillis, &digests));
+
+  // Cut off: n2 writes, then n1 deletes (stamped later, so the delete wins where both meet).
+  n2->RemovePeer(n1->peer_address());
+  ASSERT_TRUE(WaitFor([&] { return n1->GetStatus().peers.empty() && n2->GetStatus().peers.empty(); }));
+  ASSERT_TRUE(n2->Write("reg", "k", WriteOp::Put("w")).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(n1->Write("reg", "k", WriteOp::Delete()).ok());
+  // n1 fences n2 and collects its tombstone.
+  ASSERT_TRUE(WaitFor([&] {
+    replication::GcStatus g = n1->GetStatus().gc;
+    return g.fenced.count("n2") != 0 && g.removed_total >= 1;
+  }));
+
+  // Healed: n1 takes n2's write (nothing left to beat it), n2 takes the delete, which wins there,
+  // and collects it once n1 acknowledged everything.
+  n2->AddPeer(n1->peer_address());
+  ASSERT_TRUE(WaitFor([&] {
+    auto r1 = n1->Read("reg", "k");
+    return r1.ok() && r1->found && n2->GetStatus().gc.removed_total >= 1;
+  }));
+  EXPECT_FALSE(Found(*n2, "reg", "k"));
+  EXPECT_EQ(n1->Read("reg", "k")->values, std::vector<std::string>{"w"});
+
+  auto runs = n1->RunAntiEntropy();
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_TRUE((*runs)[0].status.ok()) << (*runs)[0].status;
+  ASSERT_TRUE(WaitFor([&] { return !Found(*n1, "reg", "k"); }));
+  EXPECT_EQ(n1->GetStatus().replica.stale_keys_dropped, 1u);
+  ASSERT_TRUE(WaitForEqualDigests({n1.get(), n2.get()}, kDeadlineMillis, &digests)) << digests[0] << " " << digests[1];
+}
+
 }  // namespace
 }  // namespace syncline::testing

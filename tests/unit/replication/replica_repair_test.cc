@@ -267,5 +267,34 @@ TEST(ReplicaGc, ASnapshotInstallDropsTheKeysItsSourceCollected) {
   EXPECT_EQ(b.replica->stats().stale_keys_dropped, 2u);
 }
 
+TEST(ReplicaGc, AntiEntropyDropsTheKeysAPeerCollected) {
+  Node a(1), b(2);
+  ASSERT_TRUE(a.replica->WriteAndWait("reg", "k", WriteOp::Put("old")).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("tags", "t", WriteOp::AddElement("e")).ok());
+  Apply(*b.replica, a.Log());
+  ASSERT_TRUE(a.replica->WriteAndWait("reg", "k", WriteOp::Delete()).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("tags", "t", WriteOp::RemoveElement("e")).ok());
+  ASSERT_EQ(CollectAll(*a.replica, a.replica->Context().vv(), 0).removed, 2u);
+  ASSERT_TRUE(b.replica->WriteAndWait("reg", "mine", WriteOp::Put("b")).ok());
+
+  // a answered a fetch of these keys "missing", with its vector: b drops what a had seen.
+  std::vector<std::string> items = {Item("reg", "k"), Item("tags", "t"), Item("reg", "mine"), Item("reg", "absent")};
+  Result<uint64_t> dropped = Status::Internal("not called");
+  b.replica->DropStale(items, a.replica->Context().vv(), [&](Result<uint64_t> r) { dropped = std::move(r); });
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_EQ(*dropped, 2u);
+  EXPECT_FALSE(b.replica->Read("reg", "k")->found);
+  EXPECT_FALSE(b.replica->Read("tags", "t")->found);
+  EXPECT_EQ(b.replica->Read("reg", "mine")->values, std::vector<std::string>{"b"}) << "a never saw it: kept";
+  EXPECT_EQ(a.Fingerprint().count + 1, b.Fingerprint().count);
+
+  // An empty vector (a peer that holds nothing) drops nothing; a malformed item key is refused.
+  b.replica->DropStale({Item("reg", "mine")}, VersionVector(), [&](Result<uint64_t> r) { dropped = std::move(r); });
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(*dropped, 0u);
+  b.replica->DropStale({"no-separator"}, a.replica->Context().vv(), [&](Result<uint64_t> r) { dropped = std::move(r); });
+  EXPECT_FALSE(dropped.ok());
+}
+
 }  // namespace
 }  // namespace syncline::replication

@@ -291,6 +291,13 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // Unavailable while a snapshot is being installed, or the store's error; nothing was merged
   // then.
   void MergeStates(std::string source, SnapshotChunkData states, std::function<void(Result<uint64_t>)> done);
+  // Anti-entropy's counterpart of a snapshot install's dropping (gc.h): the peer whose node
+  // context covers `peer_vv` holds none of `item_keys`. Each of them held here whose every change
+  // that vector covers (Resolver::SeenBy) was collected there, so it is removed here too, in one
+  // transaction. `done` (writer thread) gets the number removed (also counted in
+  // ReplicaStats::stale_keys_dropped), Corruption for an item key that does not parse, or
+  // Unavailable while a snapshot is being installed.
+  void DropStale(std::vector<std::string> item_keys, VersionVector peer_vv, std::function<void(Result<uint64_t>)> done);
 
   // Log retention (log_retention.cc; see retention.h). The counters per origin that may be
   // missing from the log (truncated, or installed by a snapshot): a subscriber lacking any of
