@@ -77,7 +77,7 @@ std::string GcJson(const replication::GcStatus& g, const replication::ReplicaSta
     << ",\"scanned_total\":" << g.scanned_total << ",\"removed_total\":" << g.removed_total
     << ",\"dropped_total\":" << g.dropped_total << ",\"stale_states_skipped\":" << r.stale_states_skipped
     << ",\"stale_keys_dropped\":" << r.stale_keys_dropped << ",\"fenced_total\":" << g.fenced_total
-    << ",\"last_error\":" << Quote(g.last_error) << ",\"fenced\":[";
+    << ",\"held_back\":" << Quote(g.held_back) << ",\"last_error\":" << Quote(g.last_error) << ",\"fenced\":[";
   size_t i = 0;
   for (const auto& [peer, since] : g.fenced) {
     o << (i++ > 0 ? "," : "") << "{\"peer\":" << Quote(peer) << ",\"since_unix_millis\":" << since << "}";

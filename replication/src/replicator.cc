@@ -161,7 +161,7 @@ void Replicator::OnPeerConnected(const PeerInfo& info) {
   Log("peer " + info.node_id + " connected");
   Peer& peer = peers_[info.node_id];
   peer.info = info;
-  GcPeerUp(info.node_id);
+  GcPeerUp(info.node_id, info.replica_id);
   peer.session = std::make_unique<ShippingSession>(options_.shipping, replica_, NowMillis(), options_.leadership);
   peer.generation = next_generation_++;
   SessionOutput out;

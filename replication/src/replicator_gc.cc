@@ -15,7 +15,7 @@ int64_t WallClockMillis() {
 
 }  // namespace
 
-Result<std::optional<VersionVector>> Replicator::StabilityHorizonNow(int64_t now, bool standalone_own) {
+Result<std::optional<VersionVector>> Replicator::StabilityHorizonNow(int64_t now, bool for_gc) {
   // Every peer this node ever heard from counts: its last persisted acknowledgement, or what its
   // live session says now; except peers fenced for staying away too long.
   std::map<std::string, VersionVector> acks;
@@ -37,6 +37,8 @@ Result<std::optional<VersionVector>> Replicator::StabilityHorizonNow(int64_t now
     if (!vv.empty() || acks.count(id) == 0) acks[id] = vv;
   }
   std::vector<VersionVector> counted;
+  VersionVector own = replica_->Context().vv();
+  std::string held_back;
   for (auto& [id, vv] : acks) {
     // A peer not heard from since this node started is timed from the start.
     auto heard = gc_last_heard_.emplace(id, now).first->second;
@@ -53,16 +55,32 @@ Result<std::optional<VersionVector>> Replicator::StabilityHorizonNow(int64_t now
     }
     if (gc_.fenced.erase(id) != 0) Log("peer '" + id + "' is back: no longer fenced");
     counted.push_back(vv);
+    if (for_gc && held_back.empty()) {
+      // The horizon's second property (conflict-model.md, "Tombstones and collection"): a change
+      // not applied here yet must have been made by a replica that had applied the horizon. The
+      // peer's own changes up to what its acknowledgement reports for it were made before it; once
+      // we hold those, any other change of it comes after the acknowledgement.
+      auto rid = gc_replica_ids_.find(id);
+      if (rid == gc_replica_ids_.end()) {
+        held_back = "peer '" + id + "' has not connected since this node started";
+      } else if (own.Get(rid->second) < vv.Get(rid->second)) {
+        held_back = "waiting for peer '" + id + "''s own changes up to " + std::to_string(vv.Get(rid->second)) +
+                    " (held here: " + std::to_string(own.Get(rid->second)) + ")";
+      }
+    }
   }
+  if (for_gc) gc_.held_back = held_back;
+  if (!held_back.empty()) return std::optional<VersionVector>();
   std::optional<VersionVector> horizon = StabilityHorizon(counted);
   // A node without peers (none configured, none ever heard from), or whose every peer is fenced,
   // is the only replica that counts.
   bool alone = acks.empty() ? gc_last_heard_.empty() && options_.peers.empty() : counted.empty();
-  if (standalone_own && !horizon.has_value() && alone) horizon = replica_->Context().vv();
+  if (for_gc && !horizon.has_value() && alone) horizon = own;
   return horizon;
 }
 
-void Replicator::GcPeerUp(const std::string& node_id) {
+void Replicator::GcPeerUp(const std::string& node_id, ReplicaId replica_id) {
+  gc_replica_ids_[node_id] = replica_id;
   // A peer is a replica from the moment it connects: until it acknowledges something, it counts
   // as holding nothing (the horizon stays empty), so nothing is collected that it may still hold.
   gc_last_heard_[node_id] = NowMillis();
@@ -81,7 +99,7 @@ void Replicator::GcTick(int64_t now) {
   if (options_.gc.interval_millis <= 0 || gc_.running) return;
   if (last_gc_ != 0 && now - last_gc_ < options_.gc.interval_millis) return;
   last_gc_ = now;
-  auto horizon = StabilityHorizonNow(now, /*standalone_own=*/true);
+  auto horizon = StabilityHorizonNow(now, /*for_gc=*/true);
   if (!horizon.ok()) {
     gc_.last_error = horizon.status().ToString();
     PublishGc();

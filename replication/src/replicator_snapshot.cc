@@ -133,7 +133,7 @@ void Replicator::HandleSnapshot(SnapshotReceiverOutput out) {
 
 void Replicator::RunRetention(int64_t now) {
   if (retention_running_) return;  // the previous run's transaction is still queued
-  auto computed = StabilityHorizonNow(now, /*standalone_own=*/false);
+  auto computed = StabilityHorizonNow(now, /*for_gc=*/false);
   if (!computed.ok()) {
     retention_.last_error = computed.status().ToString();
     return;

@@ -64,6 +64,7 @@ struct GcStatus {
   bool running = false;                      // a pass is in progress
   std::map<std::string, int64_t> fenced;     // fenced peer -> wall-clock millis when fenced
   uint64_t fenced_total = 0;                 // peers fenced since start
+  std::string held_back;                     // why the last pass had no horizon, if it had none
   std::string last_error;
 };
 

@@ -128,16 +128,19 @@ class Replicator final : public TransportHandler {
   void HandleSnapshot(SnapshotReceiverOutput out);
   void RunRetention(int64_t now);
   // The stability horizon and fencing (replicator_gc.cc); io_context thread. The pointwise
-  // minimum of what every peer not fenced acknowledged (none: nothing known yet); with
-  // `standalone_own`, a node with no peer configured or ever heard from gets its own vector.
-  Result<std::optional<VersionVector>> StabilityHorizonNow(int64_t now, bool standalone_own);
+  // minimum of what every peer not fenced acknowledged (none: nothing known yet). `for_gc` adds
+  // what collection needs beyond truncation: a node alone (no peer configured or ever heard
+  // from, or every peer fenced) gets its own vector, and none is given until this node holds
+  // each counted peer's own changes up to what the peer acknowledged for itself.
+  Result<std::optional<VersionVector>> StabilityHorizonNow(int64_t now, bool for_gc);
   void GcTick(int64_t now);
-  void GcPeerUp(const std::string& node_id);
+  void GcPeerUp(const std::string& node_id, ReplicaId replica_id);
   void GcPeerDown(const std::string& node_id);
   void GcStep(std::string begin);
   void PublishGc();
   std::map<std::string, int64_t> gc_last_heard_;  // peer -> last time connected (steady millis)
   std::map<std::string, VersionVector> gc_acks_;   // peer -> last acknowledgement seen live
+  std::map<std::string, ReplicaId> gc_replica_ids_;  // peer -> its replica id (from its handshake)
   int64_t last_gc_ = 0;
   GcStatus gc_;
   // Anti-entropy sessions (replicator_anti_entropy.cc); io_context thread.
