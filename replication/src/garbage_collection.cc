@@ -20,6 +20,22 @@ struct ScannedKey {
 
 }  // namespace
 
+Replica::CollectionMap Replica::CollectionsNow() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return collections_;
+}
+
+std::function<Result<CollectionType>(std::string_view)> Replica::TypeLookup(const CollectionMap& collections) {
+  return [&collections](std::string_view coll) -> Result<CollectionType> {
+    auto it = collections.find(coll);
+    if (it == collections.end()) {
+      return Status::Corruption("the data table holds keys of collection '" + std::string(coll) +
+                                "', which the meta table does not name");
+    }
+    return it->second.type;
+  };
+}
+
 void Replica::CollectGarbageAsync(VersionVector horizon, std::string begin, uint64_t max_keys,
                                   std::function<void(Result<GcReport>)> done) {
   auto report = std::make_shared<GcReport>();
@@ -36,19 +52,8 @@ void Replica::CollectGarbageAsync(VersionVector horizon, std::string begin, uint
     // Never above what this node applied itself: a change the peers hold and we do not yet
     // could be concurrent with a tombstone collected here.
     VersionVector h = VersionVector::Min(horizon, ctx.vv());
-    std::map<std::string, Collection, std::less<>> collections;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      collections = collections_;
-    }
-    auto type_of = [&collections](std::string_view coll) -> Result<CollectionType> {
-      auto it = collections.find(coll);
-      if (it == collections.end()) {
-        return Status::Corruption("the data table holds keys of collection '" + std::string(coll) +
-                                  "', which the meta table does not name");
-      }
-      return it->second.type;
-    };
+    CollectionMap collections = CollectionsNow();
+    auto type_of = TypeLookup(collections);
     std::vector<ScannedKey> keys;
     bool stop = false;
     SYNCLINE_RETURN_IF_ERROR(internal::ForEachState(

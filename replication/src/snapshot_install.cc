@@ -169,21 +169,10 @@ Status Replica::DropSeenAbsent(core::WriteTxn& txn, const std::string& begin, co
   if (chunk.context.empty()) return Status::Ok();
   std::set<std::string, std::less<>> held;
   for (const SnapshotEntry& e : chunk.entries) held.insert(internal::DataKeyPrefix(e.collection, e.key));
-  std::map<std::string, Collection, std::less<>> collections;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    collections = collections_;
-  }
+  CollectionMap collections = CollectionsNow();
   // Collections this install registered in this transaction are not in collections_ yet.
   for (const auto& [name, t] : targets) collections.emplace(name, Collection{t.resolver, t.type, t.impl});
-  auto type_of = [&collections](std::string_view coll) -> Result<CollectionType> {
-    auto it = collections.find(coll);
-    if (it == collections.end()) {
-      return Status::Corruption("the data table holds keys of collection '" + std::string(coll) +
-                                "', which the meta table does not name");
-    }
-    return it->second.type;
-  };
+  auto type_of = TypeLookup(collections);
   std::vector<std::string> drop;
   SYNCLINE_RETURN_IF_ERROR(internal::ForEachState(
       txn, type_of,

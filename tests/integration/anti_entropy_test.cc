@@ -27,16 +27,6 @@ namespace {
 
 using replication::WriteOp;
 
-template <typename Pred>
-bool WaitFor(Pred pred, int64_t deadline_millis = 30'000) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_millis);
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
 NodeOptions Options(const std::string& id, const TempDir& dir) {
   NodeOptions o = TestNodeOptions(id, (dir / id).string());
   o.sync = core::SyncMode::kNoSync;

@@ -48,16 +48,6 @@ NodeOptions Options(const std::string& id, const TempDir& dir) {
   return o;
 }
 
-// Polls `pred` every 10 ms until it holds or the deadline passes.
-template <typename Pred>
-bool WaitFor(Pred pred, int64_t deadline_millis = kDeadlineMillis) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_millis);
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
 
 TEST(SnapshotIntegration, NewNodeBootstrapsFromASnapshotAndCatchesUp) {
   TempDir dir;

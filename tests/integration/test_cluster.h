@@ -2,8 +2,11 @@
 #ifndef SYNCLINE_TESTS_INTEGRATION_TEST_CLUSTER_H_
 #define SYNCLINE_TESTS_INTEGRATION_TEST_CLUSTER_H_
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "syncline/node/node.h"
@@ -19,6 +22,17 @@ std::unique_ptr<Node> StartNode(NodeOptions options);
 // Waits (polling, up to `deadline_millis`) until all nodes report the same digest; returns false
 // on timeout, with the digests seen last.
 bool WaitForEqualDigests(const std::vector<Node*>& nodes, int64_t deadline_millis, std::vector<std::string>* digests);
+
+// Polls `pred` every 10 ms until it holds (true) or `deadline_millis` passed (false).
+template <typename Pred>
+bool WaitFor(Pred pred, int64_t deadline_millis = 60'000) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(deadline_millis);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
 
 }  // namespace syncline::testing
 

@@ -207,17 +207,21 @@ TEST(ReplicaGc, TombstonesGoOnlyBelowTheHorizonAndLiveValuesStay) {
   EXPECT_EQ(CollectAll(*a.replica, VersionVector{{me, 1000}, {ReplicaId(77), 5}}, 0).removed, 0u);
 }
 
-TEST(ReplicaGc, ACollectedKeyDoesNotComeBackThroughAPeersOldState) {
-  Node a(1), b(2);
+// b receives a's register k and set t, then goes away holding them; a deletes both and, once
+// the horizon covers that, collects them; b also writes a key of its own that a never saw.
+void CollectWhileBIsAway(Node& a, Node& b) {
   ASSERT_TRUE(a.replica->WriteAndWait("reg", "k", WriteOp::Put("old")).ok());
   ASSERT_TRUE(a.replica->WriteAndWait("tags", "t", WriteOp::AddElement("e")).ok());
   Apply(*b.replica, a.Log());
-  // b goes away holding k and t; a deletes both and, once the horizon covers that, collects them.
   ASSERT_TRUE(a.replica->WriteAndWait("reg", "k", WriteOp::Delete()).ok());
   ASSERT_TRUE(a.replica->WriteAndWait("tags", "t", WriteOp::RemoveElement("e")).ok());
   ASSERT_EQ(CollectAll(*a.replica, a.replica->Context().vv(), 0).removed, 2u);
-  // b also wrote a key of its own that a never saw.
   ASSERT_TRUE(b.replica->WriteAndWait("reg", "mine", WriteOp::Put("b")).ok());
+}
+
+TEST(ReplicaGc, ACollectedKeyDoesNotComeBackThroughAPeersOldState) {
+  Node a(1), b(2);
+  ASSERT_NO_FATAL_FAILURE(CollectWhileBIsAway(a, b));
 
   // A repair from b: the states of k and t are stale here, the new key is merged.
   SnapshotChunkData chunk;
@@ -269,13 +273,7 @@ TEST(ReplicaGc, ASnapshotInstallDropsTheKeysItsSourceCollected) {
 
 TEST(ReplicaGc, AntiEntropyDropsTheKeysAPeerCollected) {
   Node a(1), b(2);
-  ASSERT_TRUE(a.replica->WriteAndWait("reg", "k", WriteOp::Put("old")).ok());
-  ASSERT_TRUE(a.replica->WriteAndWait("tags", "t", WriteOp::AddElement("e")).ok());
-  Apply(*b.replica, a.Log());
-  ASSERT_TRUE(a.replica->WriteAndWait("reg", "k", WriteOp::Delete()).ok());
-  ASSERT_TRUE(a.replica->WriteAndWait("tags", "t", WriteOp::RemoveElement("e")).ok());
-  ASSERT_EQ(CollectAll(*a.replica, a.replica->Context().vv(), 0).removed, 2u);
-  ASSERT_TRUE(b.replica->WriteAndWait("reg", "mine", WriteOp::Put("b")).ok());
+  ASSERT_NO_FATAL_FAILURE(CollectWhileBIsAway(a, b));
 
   // a answered a fetch of these keys "missing", with its vector: b drops what a had seen.
   std::vector<std::string> items = {Item("reg", "k"), Item("tags", "t"), Item("reg", "mine"), Item("reg", "absent")};

@@ -335,6 +335,11 @@ class Replica final : public ChangeSource, public SnapshotSource {
   };
   Replica(core::Store* store, ReplicaOptions options);
   Result<Collection> FindCollection(std::string_view name) const;
+  using CollectionMap = std::map<std::string, Collection, std::less<>>;
+  // A copy of the collections known now, and a lookup of a collection's type in such a copy for
+  // internal::ForEachState (Corruption for a collection it does not name).
+  CollectionMap CollectionsNow() const;
+  static std::function<Result<CollectionType>(std::string_view)> TypeLookup(const CollectionMap& collections);
   Status LoadMeta();
 
   core::Store* store_;
