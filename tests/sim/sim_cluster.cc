@@ -381,6 +381,27 @@ void SimCluster::ApplyRetention(int i, uint64_t max_changes_per_origin) {
         "log retention");
 }
 
+uint64_t SimCluster::CollectGarbage(int i) {
+  Node& n = *nodes_[i];
+  if (!n.up || !n.replica->Serving()) return 0;
+  VersionVector own = n.replica->Context().vv();
+  std::vector<VersionVector> acks;
+  for (int p = 0; p < size(); ++p) {
+    if (p == i) continue;
+    auto s = n.sessions.find(p);
+    if (s == n.sessions.end() || !s->second->peer_subscribed()) return 0;
+    VersionVector ack = s->second->peer_context().vv();
+    ReplicaId rid = nodes_[p]->replica->id();
+    if (own.Get(rid) < ack.Get(rid)) return 0;
+    acks.push_back(std::move(ack));
+  }
+  auto horizon = replication::StabilityHorizon(acks);
+  if (!horizon.has_value()) return 0;
+  auto report = n.replica->CollectGarbage(*horizon, std::string(), 0);
+  Check(report.status(), "garbage collection");
+  return report->removed;
+}
+
 std::string SimCluster::Digest(int i) {
   auto d = nodes_[i]->replica->Digest();
   Check(d.status(), "digest");

@@ -70,6 +70,11 @@ class SimCluster {
   // Log retention on node `i`: truncates below what its connected peers acknowledged and to at
   // most `max_changes_per_origin` changes per origin.
   void ApplyRetention(int i, uint64_t max_changes_per_origin);
+  // Garbage collection on node `i` (gc.h), with the horizon a node computes: the minimum of what
+  // its peers' sessions acknowledged, only once it has a subscribed session with every other node
+  // and holds each one's own changes up to what that one acknowledged for itself. Returns the keys
+  // removed (0 when down or no horizon).
+  uint64_t CollectGarbage(int i);
   std::string DebugSessions();
 
  private:

@@ -106,6 +106,25 @@ void Workload::Step(SimCluster& cluster) {
   cluster.Notify(node);
 }
 
+std::string Workload::ReadAll(SimCluster& cluster, int i) {
+  std::ostringstream out;
+  for (const char* coll : {"reg", "mv", "cnt", "tags", "doc"}) {
+    for (int k = 0; k < 5; ++k) {
+      std::string key = "k" + std::to_string(k);
+      auto r = cluster.replica(i).Read(coll, key);
+      if (!r.ok()) throw std::runtime_error("simulated read failed: " + r.status().ToString());
+      std::vector<std::string> values = r->values;
+      std::sort(values.begin(), values.end());
+      out << coll << "/" << key << "=" << (r->found ? "" : "absent ");
+      for (const auto& v : values) out << v << ",";
+      if (std::string(coll) == "cnt") out << r->counter;
+      if (std::string(coll) == "doc") out << r->rendered;
+      out << "\n";
+    }
+  }
+  return out.str();
+}
+
 std::string Workload::CheckConverged(SimCluster& cluster) {
   std::ostringstream err;
   std::string first_digest;

@@ -23,6 +23,8 @@ class Workload {
   void Step(SimCluster& cluster);
   // Checks every live replica against the model; returns "" or what is wrong.
   std::string CheckConverged(SimCluster& cluster);
+  // What node `i` reads for every key the workload can touch, in every collection, as text.
+  std::string ReadAll(SimCluster& cluster, int i);
 
   uint64_t writes() const { return writes_; }
 
