@@ -226,8 +226,10 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
     }
     *stale_skipped = 0;
     *stale_dropped = 0;
-    SYNCLINE_RETURN_IF_ERROR(internal::MergeStatesInto(txn, *targets, data->entries, what, stale_skipped.get()));
+    // Dropping first walks only what was here before the chunk (nothing, on a new node); the
+    // merge touches only the chunk's keys, which the drop leaves alone.
     SYNCLINE_RETURN_IF_ERROR(DropSeenAbsent(txn, begin, *data, *targets, stale_dropped.get()));
+    SYNCLINE_RETURN_IF_ERROR(internal::MergeStatesInto(txn, *targets, data->entries, what, stale_skipped.get()));
     SnapshotProgress p = progress.has_value() ? std::move(*progress) : SnapshotProgress();
     p.context = progress.has_value() ? VersionVector::Min(p.context, data->context) : data->context;
     p.installing = true;
