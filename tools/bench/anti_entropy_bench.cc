@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "reconcile_exchange.h"
 #include "syncline/replication/anti_entropy.h"
 
 namespace {
@@ -83,22 +84,10 @@ bool Reconcile(MemoryItemIndex& a, MemoryItemIndex& b,
     return false;
   }
   Clock::time_point start = Clock::now();
-  auto first = (*ra)->Initiate();
-  if (!first.ok()) {
-    std::fprintf(stderr, "initiate: %s\n", first.status().ToString().c_str());
+  syncline::Status exchanged = syncline::bench::Exchange(**ra, **rb);
+  if (!exchanged.ok()) {
+    std::fprintf(stderr, "reconciling: %s\n", exchanged.ToString().c_str());
     return false;
-  }
-  std::optional<std::string> msg = *first;
-  bool to_b = true;
-  while (msg) {
-    Reconciler* r = to_b ? rb->get() : ra->get();
-    auto next = r->HandleMessage(*msg);
-    if (!next.ok()) {
-      std::fprintf(stderr, "handle: %s\n", next.status().ToString().c_str());
-      return false;
-    }
-    msg = *next;
-    to_b = !to_b;
   }
   Clock::time_point found = Clock::now();
   const ReconcileStats& sa = (*ra)->stats();
