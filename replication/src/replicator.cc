@@ -28,6 +28,7 @@ Replicator::Replicator(asio::io_context& io, Replica* replica, ReplicatorOptions
 
 Replicator::~Replicator() {
   alive_->store(false);
+  AeWaitBuilds();
   replica_->SetCommitListener({});
 }
 
@@ -69,6 +70,7 @@ void Replicator::Stop() {
   PersistAcks();
   AeStopAll();
   alive_->store(false);
+  AeWaitBuilds();
   replica_->SetCommitListener({});
   timer_.cancel();
   peers_.clear();

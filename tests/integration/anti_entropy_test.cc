@@ -344,6 +344,12 @@ TEST(AntiEntropyIntegration, CorruptFrameIsRefusedCountedAndTheNodeKeepsWorking)
   bad.set_first(true);
   bad.set_message(std::string("\x02\x0c\x00\x00", 4));
   fake.Send("a", replication::MessageType::kAntiEntropy, bad.SerializeAsString());
+  // The message is examined once a's item index is built (off its io thread); a frame arriving
+  // before that would fail the session first, so the next one waits for the first refusal.
+  ASSERT_TRUE(WaitFor([&] {
+    const auto st = PeerAe(a->GetStatus(), "fake");
+    return st.has_value() && st->bad_frames == 1 && fake.ends().size() == 1;
+  }));
   // And bytes that do not parse at all.
   fake.Send("a", replication::MessageType::kAntiEntropyFetch, std::string("\xff\xff\xff", 3));
 
@@ -411,6 +417,40 @@ TEST(AntiEntropyIntegration, LeaderFollowerRepairsWithinOneEpochOnly) {
   ASSERT_TRUE(refused.ok()) << refused.status();
   EXPECT_EQ(refused->front().status.code(), StatusCode::kFailedPrecondition) << refused->front().status;
   EXPECT_NE(refused->front().status.message().find("epoch 99"), std::string::npos) << refused->front().status;
+}
+
+// The item index is built off the io thread; one above its bound fails the session on either
+// side with the bound named, and log shipping carries on meanwhile.
+TEST(AntiEntropyIntegration, AnIndexAboveItsBoundFailsTheSessionOnEitherSide) {
+  TempDir dir;
+  NodeOptions oa = Options("a", dir);
+  oa.anti_entropy.max_index_keys = 2;
+  auto a = StartNode(oa);
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(a->CreateCollection("users", "lww").ok());
+  NodeOptions ob = Options("b", dir);
+  ob.peers = {a->peer_address()};
+  auto b = StartNode(ob);
+  ASSERT_NE(b, nullptr);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(a->Write("users", "u" + std::to_string(i), WriteOp::Put("x")).ok());
+  std::vector<std::string> digests;
+  ASSERT_TRUE(WaitForEqualDigests({a.get(), b.get()}, 30'000, &digests));
+
+  // a initiates: its own index is above the bound.
+  auto runs = a->RunAntiEntropy("b");
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_FALSE((*runs)[0].status.ok());
+  EXPECT_NE((*runs)[0].status.message().find("max_index_keys"), std::string::npos) << (*runs)[0].status;
+  // b initiates: a refuses as responder, naming the bound.
+  runs = b->RunAntiEntropy("a");
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_FALSE((*runs)[0].status.ok());
+  EXPECT_NE((*runs)[0].status.message().find("max_index_keys"), std::string::npos) << (*runs)[0].status;
+  // Replication goes on.
+  ASSERT_TRUE(a->Write("users", "after", WriteOp::Put("y")).ok());
+  ASSERT_TRUE(WaitForEqualDigests({a.get(), b.get()}, 30'000, &digests));
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <asio.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -153,6 +154,16 @@ class Replicator final : public TransportHandler {
   Status AeAllowed(const std::string& node_id) const;
   Status AeStart(const std::string& node_id, std::function<void(AntiEntropyRun)> waiter);
   void AeOnMessage(const std::string& node_id, const Frame& frame);
+  // Handles a message of the running session `id` (its reconciler exists).
+  void AeHandleMessage(const std::string& node_id, uint64_t id, const std::string& message);
+  // Builds the session's item index on a thread of its own, then calls `then` on the io thread
+  // (not when the session ended or was replaced meanwhile). Stop waits for running builds.
+  void AeBuild(const std::string& node_id, std::shared_ptr<AeSession> s,
+               std::function<void(AeSession&, const Status&)> then);
+  void AeWaitBuilds();
+  std::mutex ae_build_mu_;
+  std::condition_variable ae_build_cv_;
+  int ae_builds_ = 0;
   void AeOnFetch(const std::string& node_id, const Frame& frame);
   void AeOnStates(const std::string& node_id, const Frame& frame);
   void AeOnEnd(const std::string& node_id, const Frame& frame);
