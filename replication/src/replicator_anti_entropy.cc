@@ -1,7 +1,7 @@
 // Replicator: anti-entropy sessions with the peers (docs/anti-entropy.md, "Running sessions").
 //
 // One session per peer at a time. The initiator builds its item index (one read transaction of
-// the data table), derives the session key from both handshake nonces and sends the Reconciler's
+// the data table, on a thread of its own: AeBuild), derives the session key from both handshake nonces and sends the Reconciler's
 // first message; the peer builds its own index and answers. When its Reconciler is done, each side
 // fetches the states of its need() keys from the other (at most max_keys_per_session, fetch by
 // fetch, under the repair throttle) and merges them through the resolvers (Replica::MergeStates);
