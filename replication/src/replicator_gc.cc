@@ -72,9 +72,14 @@ Result<std::optional<VersionVector>> Replicator::StabilityHorizonNow(int64_t now
   if (for_gc) gc_.held_back = held_back;
   if (!held_back.empty()) return std::optional<VersionVector>();
   std::optional<VersionVector> horizon = StabilityHorizon(counted);
-  // A node without peers (none configured, none ever heard from), or whose every peer is fenced,
-  // is the only replica that counts.
-  bool alone = acks.empty() ? gc_last_heard_.empty() && options_.peers.empty() : counted.empty();
+  // A node without peers (none configured, none ever heard from, and no other origin in its
+  // vector: changes from elsewhere mean replicas it has not heard from), or whose every peer is
+  // fenced, is the only replica that counts.
+  bool only_own_changes = true;
+  for (const auto& [origin, counter] : own.entries()) {
+    if (origin != replica_->id() && counter > 0) only_own_changes = false;
+  }
+  bool alone = acks.empty() ? gc_last_heard_.empty() && options_.peers.empty() && only_own_changes : counted.empty();
   if (for_gc && !horizon.has_value() && alone) horizon = own;
   return horizon;
 }
@@ -97,7 +102,11 @@ void Replicator::GcPeerDown(const std::string& node_id) {
 
 void Replicator::GcTick(int64_t now) {
   if (options_.gc.interval_millis <= 0 || gc_.running) return;
-  if (last_gc_ != 0 && now - last_gc_ < options_.gc.interval_millis) return;
+  if (last_gc_ == 0) {
+    last_gc_ = now;  // the first pass comes one interval after the start, as every later one
+    return;
+  }
+  if (now - last_gc_ < options_.gc.interval_millis) return;
   last_gc_ = now;
   auto horizon = StabilityHorizonNow(now, /*for_gc=*/true);
   if (!horizon.ok()) {
