@@ -76,8 +76,7 @@ void Replica::CollectGarbageAsync(VersionVector horizon, std::string begin, uint
       }
       std::string prefix = internal::DataKeyPrefix(k.collection, k.key);
       if (collected->remove_key) {
-        // Every sub-key of a key sorts below 0xff.
-        SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(core::Table::kData, prefix, prefix + "\xff"));
+        SYNCLINE_RETURN_IF_ERROR(internal::DeleteKeyRecords(txn, prefix));
         ++report->removed;
       } else if (collected->dropped > 0 && !internal::UsesRecords(c.type)) {
         auto records = internal::TxnKeyRecords(txn, k.collection, k.key);

@@ -101,8 +101,7 @@ void Replica::DropStale(std::vector<std::string> item_keys, VersionVector peer_v
       if (state.empty()) continue;
       SYNCLINE_ASSIGN_OR_RETURN(bool seen, c->impl->SeenBy(state, peer_vv));
       if (!seen) continue;
-      std::string prefix = internal::DataKeyPrefix(coll, key);
-      SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(core::Table::kData, prefix, prefix + "\xff"));
+      SYNCLINE_RETURN_IF_ERROR(internal::DeleteKeyRecords(txn, internal::DataKeyPrefix(coll, key)));
       ++*dropped;
     }
     return Status::Ok();

@@ -188,7 +188,7 @@ Status Replica::DropSeenAbsent(core::WriteTxn& txn, const std::string& begin, co
       },
       begin, chunk.last ? std::string_view() : std::string_view(chunk.next_begin)));
   for (const std::string& prefix : drop) {
-    SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(core::Table::kData, prefix, prefix + "\xff"));
+    SYNCLINE_RETURN_IF_ERROR(internal::DeleteKeyRecords(txn, prefix));
   }
   *dropped = drop.size();
   return Status::Ok();

@@ -282,4 +282,9 @@ Status ForEachState(core::ReadView& view, const std::function<Result<CollectionT
   return flush();
 }
 
+Status DeleteKeyRecords(core::WriteTxn& txn, std::string_view prefix) {
+  // Every sub-key of a key sorts below 0xff.
+  return txn.DeleteRange(core::Table::kData, prefix, std::string(prefix) + "\xff");
+}
+
 }  // namespace syncline::replication::internal

@@ -42,6 +42,9 @@ struct ParsedDataKey {
 // Splits a stored data-table key; Corruption when it is not of the form above.
 Result<ParsedDataKey> ParseDataKey(std::string_view stored);
 
+// Removes every record of one key (its whole state), given its DataKeyPrefix.
+Status DeleteKeyRecords(core::WriteTxn& txn, std::string_view prefix);
+
 // KeyRecords over the data table of a write transaction (which must outlive it).
 std::unique_ptr<conflict::KeyRecords> TxnKeyRecords(core::WriteTxn& txn, std::string_view collection,
                                                     std::string_view key);
