@@ -33,14 +33,7 @@ GcRun Run(uint64_t seed, bool collect) {
   ClusterOptions opts;
   opts.nodes = std::uniform_int_distribution<int>(3, 5)(rng);
   opts.topology = Topology::kMesh;
-  opts.network.drop = std::uniform_real_distribution<double>(0.0, 0.1)(rng);
-  opts.network.duplicate = std::uniform_real_distribution<double>(0.0, 0.1)(rng);
-  opts.network.max_delay_millis = std::uniform_int_distribution<int64_t>(2, 200)(rng);
-  opts.shipping.batch_max_changes = std::uniform_int_distribution<size_t>(1, 64)(rng);
-  opts.shipping.window_batches = std::uniform_int_distribution<size_t>(1, 4)(rng);
-  opts.shipping.retransmit_millis = 600;
-  opts.shipping.resubscribe_millis = 1000;
-  opts.shipping.relay_delay_millis = std::uniform_int_distribution<int64_t>(0, 1500)(rng);
+  RandomizeFaults(rng, &opts);
   GcRun run;
   try {
     SimCluster cluster(opts, seed);
@@ -49,15 +42,8 @@ GcRun Run(uint64_t seed, bool collect) {
     for (int i = 0; i < kOps; ++i) {
       int event = std::uniform_int_distribution<int>(0, 99)(rng);
       int node = std::uniform_int_distribution<int>(0, cluster.size() - 1)(rng);
-      if (event < 3) {
-        auto [a, b] = cluster.links()[std::uniform_int_distribution<size_t>(0, cluster.links().size() - 1)(rng)];
-        cluster.network().Cut(a, b);
-      } else if (event < 5) {
-        cluster.network().Heal();
-      } else if (event < 7) {
-        cluster.Crash(node);
-      } else if (event < 10) {
-        cluster.Restart(node);
+      if (event < 10) {
+        RandomFault(cluster, rng, event, node);
       } else if (event < 25) {
         if (collect) run.removed += cluster.CollectGarbage(node);
       } else {

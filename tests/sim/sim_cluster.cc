@@ -381,6 +381,30 @@ void SimCluster::ApplyRetention(int i, uint64_t max_changes_per_origin) {
         "log retention");
 }
 
+void RandomizeFaults(std::mt19937_64& rng, ClusterOptions* opts) {
+  opts->network.drop = std::uniform_real_distribution<double>(0.0, 0.1)(rng);
+  opts->network.duplicate = std::uniform_real_distribution<double>(0.0, 0.1)(rng);
+  opts->network.max_delay_millis = std::uniform_int_distribution<int64_t>(2, 200)(rng);
+  opts->shipping.batch_max_changes = std::uniform_int_distribution<size_t>(1, 64)(rng);
+  opts->shipping.window_batches = std::uniform_int_distribution<size_t>(1, 4)(rng);
+  opts->shipping.retransmit_millis = 600;
+  opts->shipping.resubscribe_millis = 1000;
+  opts->shipping.relay_delay_millis = std::uniform_int_distribution<int64_t>(0, 1500)(rng);
+}
+
+void RandomFault(SimCluster& cluster, std::mt19937_64& rng, int event, int node) {
+  if (event < 3) {
+    auto [a, b] = cluster.links()[std::uniform_int_distribution<size_t>(0, cluster.links().size() - 1)(rng)];
+    cluster.network().Cut(a, b);
+  } else if (event < 5) {
+    cluster.network().Heal();
+  } else if (event < 7) {
+    cluster.Crash(node);
+  } else {
+    cluster.Restart(node);
+  }
+}
+
 uint64_t SimCluster::CollectGarbage(int i) {
   Node& n = *nodes_[i];
   if (!n.up || !n.replica->Serving()) return 0;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,16 @@ struct ClusterOptions {
   // Called on every delivered snapshot chunk (from, to, frame): a test may corrupt it.
   std::function<void(int, int, replication::Frame*)> tamper_chunk;
 };
+
+class SimCluster;
+
+// Draws the faults of a randomized run into `opts`: drop and duplicate rates up to 10 %, delays
+// up to 200 ms, batch and window sizes, relay delays.
+void RandomizeFaults(std::mt19937_64& rng, ClusterOptions* opts);
+
+// One fault of a randomized run, for `event` below 10 (of 0..99): 0-2 cut a random link, 3-4 heal
+// every link, 5-6 crash `node`, 7-9 restart it.
+void RandomFault(SimCluster& cluster, std::mt19937_64& rng, int event, int node);
 
 class SimCluster {
  public:
