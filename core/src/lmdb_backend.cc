@@ -228,7 +228,7 @@ Status LmdbStore::CheckMetaReadOnly() {
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
   if (rc != 0) return LmdbStatus(rc, "starting a read transaction on " + dir_);
-  static const char* kNames[kNumTables] = {"data", "log", "meta", "peers", "feeds", "journal"};
+  static const char* kNames[kNumTables] = {"data", "log", "meta", "peers", "feeds", "journal", "index"};
   for (int i = 0; i < kNumTables; ++i) {
     rc = mdb_dbi_open(txn, kNames[i], 0, &dbis_[i]);
     if (rc != 0) {
@@ -277,7 +277,7 @@ Status LmdbStore::InitMeta() {
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
   if (rc != 0) return LmdbStatus(rc, "starting the first transaction on " + dir_);
-  static const char* kNames[kNumTables] = {"data", "log", "meta", "peers", "feeds", "journal"};
+  static const char* kNames[kNumTables] = {"data", "log", "meta", "peers", "feeds", "journal", "index"};
   for (int i = 0; i < kNumTables; ++i) {
     rc = mdb_dbi_open(txn, kNames[i], MDB_CREATE, &dbis_[i]);
     if (rc != 0) {

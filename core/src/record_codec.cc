@@ -34,6 +34,7 @@ std::string_view TableName(Table table) {
     case Table::kPeers: return "peers";
     case Table::kFeeds: return "feeds";
     case Table::kJournal: return "journal";
+    case Table::kIndex: return "index";
   }
   return "unknown";
 }

@@ -204,4 +204,34 @@ Result<RangeSum> ItemIndex::RangeFingerprint(std::string_view lower,
   return sum;
 }
 
+Status BoundItemIndex::Bound() const {
+  if (target == nullptr) return Status::FailedPrecondition("the item index was read outside a reconciler call");
+  return Status::Ok();
+}
+
+Result<uint64_t> BoundItemIndex::Size() const {
+  SYNCLINE_RETURN_IF_ERROR(Bound());
+  return target->Size();
+}
+
+Result<uint64_t> BoundItemIndex::Rank(std::string_view key) const {
+  SYNCLINE_RETURN_IF_ERROR(Bound());
+  return target->Rank(key);
+}
+
+Result<RangeSum> BoundItemIndex::PrefixSum(uint64_t rank) const {
+  SYNCLINE_RETURN_IF_ERROR(Bound());
+  return target->PrefixSum(rank);
+}
+
+Result<IndexedItem> BoundItemIndex::ItemAt(uint64_t rank) const {
+  SYNCLINE_RETURN_IF_ERROR(Bound());
+  return target->ItemAt(rank);
+}
+
+Status BoundItemIndex::ListItems(uint64_t begin, uint64_t end, std::vector<IndexedItem>* out) const {
+  SYNCLINE_RETURN_IF_ERROR(Bound());
+  return target->ListItems(begin, end, out);
+}
+
 }  // namespace syncline::replication

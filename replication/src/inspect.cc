@@ -161,6 +161,7 @@ Result<InspectReport> Inspect(core::Store* store, const InspectOptions& options)
 
   ReplicaOptions ro;
   ro.registry = registry;
+  ro.build_item_index = false;  // read-only: the index is neither checked nor built
   SYNCLINE_ASSIGN_OR_RETURN(auto replica, Replica::Open(store, ro));
   report.replica_id = replica->id();
   report.context = replica->Context();

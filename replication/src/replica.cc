@@ -118,6 +118,7 @@ Result<std::unique_ptr<Replica>> Replica::Open(core::Store* store, ReplicaOption
   std::unique_ptr<Replica> r(new Replica(store, std::move(options)));
   SYNCLINE_RETURN_IF_ERROR(r->LoadMeta());
   SYNCLINE_RETURN_IF_ERROR(r->LoadSnapshotMeta());
+  SYNCLINE_RETURN_IF_ERROR(r->OpenItemIndex());
   return r;
 }
 

@@ -1,10 +1,10 @@
-// Replica: anti-entropy support: the per-session item index, reading states by key for a peer's
-// fetch, and merging the states a peer sent through the collections' resolvers.
-#include <xxhash.h>
+// Replica: anti-entropy support: the stored item index (opening, reading, checking), reading
+// states by key for a peer's fetch, and merging the states a peer sent through the resolvers.
 
 #include <algorithm>
 #include <cstring>
 
+#include "item_index_table.h"
 #include "state_access.h"
 #include "state_merge.h"
 #include "syncline/replication/replica.h"
@@ -12,43 +12,61 @@
 namespace syncline::replication {
 
 
-StateDigest Replica::ItemDigest(std::string_view collection, std::string_view key, std::string_view state) {
-  // The bytes Digest() feeds per key: each field preceded by its length (4 bytes little-endian).
-  std::string buf;
-  buf.reserve(12 + collection.size() + key.size() + state.size());
-  for (std::string_view s : {collection, key, state}) {
-    for (int i = 0; i < 4; ++i) buf.push_back(static_cast<char>(s.size() >> (8 * i)));
-    buf.append(s);
+Status Replica::OpenItemIndex() {
+  index_key_ = DeriveIndexKey(options_.index_secret);
+  if (!options_.build_item_index) return Status::Ok();
+  bool current = false;
+  SYNCLINE_RETURN_IF_ERROR(store_->Read([&](core::ReadView& view) -> Status {
+    SYNCLINE_ASSIGN_OR_RETURN(current, internal::ItemIndexCurrent(view, index_key_));
+    return Status::Ok();
+  }));
+  if (!current) {
+    // First open by this version, or the cluster secret changed: one pass over the data.
+    SYNCLINE_RETURN_IF_ERROR(store_->WriteAndWait([&](core::WriteTxn& txn) -> Status {
+      SYNCLINE_ASSIGN_OR_RETURN(index_items_at_open_, internal::RebuildItemIndex(txn, index_key_));
+      return Status::Ok();
+    }).WithContext("building the anti-entropy item index"));
+    index_rebuilt_at_open_ = true;
+  } else {
+    SYNCLINE_RETURN_IF_ERROR(WithIndexUnchecked([&](const ItemIndex& index) -> Status {
+      SYNCLINE_ASSIGN_OR_RETURN(index_items_at_open_, index.Size());
+      return Status::Ok();
+    }));
   }
-  XXH128_hash_t h = XXH3_128bits(buf.data(), buf.size());
-  StateDigest d{};
-  for (int i = 0; i < 8; ++i) {
-    d[i] = static_cast<uint8_t>(h.high64 >> (56 - 8 * i));
-    d[8 + i] = static_cast<uint8_t>(h.low64 >> (56 - 8 * i));
-  }
-  return d;
+  index_live_ = true;
+  return Status::Ok();
 }
 
-Status Replica::BuildItemIndex(size_t max_keys, MemoryItemIndex* index) {
-  if (!Serving()) return NotServing();
-  auto type_of = [this](std::string_view coll) -> Result<CollectionType> {
-    SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(coll));
-    return c.type;
-  };
-  size_t keys = 0;
-  Status s = store_->Read([&](core::ReadView& view) -> Status {
-    return internal::ForEachState(view, type_of, [&](std::string_view coll, std::string_view key, std::string_view state) -> Status {
-      if (++keys > max_keys) {
-        return Status::ResourceExhausted("the data holds more than " + std::to_string(max_keys) +
-                                         " keys, the most an anti-entropy item index is built for "
-                                         "(raise anti_entropy max_index_keys)");
-      }
-      SYNCLINE_ASSIGN_OR_RETURN(std::string item, MakeItemKey(coll, key));
-      index->Upsert(item, ItemDigest(coll, key, state));
-      return Status::Ok();
-    });
+Status Replica::WithIndexUnchecked(const std::function<Status(const ItemIndex&)>& fn) const {
+  return store_->Read([&](core::ReadView& view) -> Status {
+    internal::StoredItemIndex index(view, index_key_);
+    SYNCLINE_RETURN_IF_ERROR(index.Load());
+    return fn(index);
   });
-  return s.WithContext("building the anti-entropy item index");
+}
+
+Status Replica::WithItemIndex(const std::function<Status(const ItemIndex&)>& fn) {
+  if (!index_live_) {
+    return Status::FailedPrecondition("this replica was opened without its anti-entropy item index");
+  }
+  if (!Serving()) return NotServing();
+  return WithIndexUnchecked(fn);
+}
+
+Status Replica::CallWithItemIndex(BoundItemIndex& bound, const std::function<Status()>& call) {
+  return WithItemIndex([&](const ItemIndex& index) -> Status {
+    bound.target = &index;
+    Status s = call();
+    bound.target = nullptr;
+    return s;
+  });
+}
+
+Status Replica::CheckItemIndex() const {
+  if (!index_live_) {
+    return Status::FailedPrecondition("this replica was opened without its anti-entropy item index");
+  }
+  return store_->Read([&](core::ReadView& view) { return internal::CheckItemIndex(view, index_key_); });
 }
 
 Status Replica::ReadStates(const std::vector<std::string>& item_keys, size_t max_bytes, SnapshotChunkData* out,
@@ -96,12 +114,12 @@ void Replica::DropStale(std::vector<std::string> item_keys, VersionVector peer_v
       SYNCLINE_RETURN_IF_ERROR(SplitItemKey(item, &coll, &key).WithContext("anti-entropy item key " + internal::HexPrefix(item)));
       auto c = FindCollection(coll);
       if (!c.ok()) continue;
-      auto records = internal::TxnKeyRecords(txn, coll, key);
+      auto records = internal::TxnKeyRecords(txn, IndexKeyForWrites(), coll, key);
       SYNCLINE_ASSIGN_OR_RETURN(std::string state, internal::LoadState(*records, c->type));
       if (state.empty()) continue;
       SYNCLINE_ASSIGN_OR_RETURN(bool seen, c->impl->SeenBy(state, peer_vv));
       if (!seen) continue;
-      SYNCLINE_RETURN_IF_ERROR(internal::DeleteKeyRecords(txn, internal::DataKeyPrefix(coll, key)));
+      SYNCLINE_RETURN_IF_ERROR(internal::DeleteKeyRecords(txn, IndexKeyForWrites(), internal::DataKeyPrefix(coll, key)));
       ++*dropped;
     }
     return Status::Ok();
@@ -139,9 +157,9 @@ void Replica::MergeStates(std::string source, SnapshotChunkData states, std::fun
   std::shared_ptr<const internal::StateTargets> targets = std::move(prepared).value();
   auto data = std::make_shared<SnapshotChunkData>(std::move(states));
   auto stale = std::make_shared<uint64_t>(0);
-  auto fn = [what, data, targets, stale](core::WriteTxn& txn) -> Status {
+  auto fn = [what, data, targets, stale, index_key = IndexKeyForWrites()](core::WriteTxn& txn) -> Status {
     *stale = 0;
-    return internal::MergeStatesInto(txn, *targets, data->entries, what, stale.get());
+    return internal::MergeStatesInto(txn, index_key, *targets, data->entries, what, stale.get());
   };
   store_->Submit(std::move(fn), [this, targets, data, stale, done = std::move(done)](Status s) {
     if (!s.ok()) {

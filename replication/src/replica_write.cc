@@ -166,7 +166,7 @@ void Replica::Write(std::string collection, std::string key, WriteOp op, WriteDo
     Dot dot{id_, ctx.vv().Get(id_) + 1};
     HlcTimestamp now = Now();
     conflict::WriteContext wctx{id_, now, dot};
-    std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, collection, key);
+    std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, IndexKeyForWrites(), collection, key);
     internal::UndoKeyRecords* undo = nullptr;
     if (undo_.load()) {
       auto wrapped = std::make_unique<internal::UndoKeyRecords>(std::move(records));
@@ -267,7 +267,7 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
         return Status::FailedPrecondition(where + " was made with resolver '" + ch.resolver +
                                           "' but the collection here uses '" + c.resolver + "'");
       }
-      std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, ch.collection, ch.key);
+      std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, IndexKeyForWrites(), ch.collection, ch.key);
       internal::UndoKeyRecords* undo = nullptr;
       if (undo_.load()) {
         auto wrapped = std::make_unique<internal::UndoKeyRecords>(std::move(records));
@@ -367,7 +367,7 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
       Dot dot{id_, ctx.vv().Get(id_) + 1};
       now = Now();
       conflict::WriteContext wctx{id_, now, dot};
-      std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, w.collection, w.key);
+      std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, IndexKeyForWrites(), w.collection, w.key);
       internal::UndoKeyRecords* undo = nullptr;
       if (undo_.load()) {
         auto wrapped = std::make_unique<internal::UndoKeyRecords>(std::move(records));

@@ -28,7 +28,6 @@ Replicator::Replicator(asio::io_context& io, Replica* replica, ReplicatorOptions
 
 Replicator::~Replicator() {
   alive_->store(false);
-  AeWaitBuilds();
   replica_->SetCommitListener({});
 }
 
@@ -70,7 +69,6 @@ void Replicator::Stop() {
   PersistAcks();
   AeStopAll();
   alive_->store(false);
-  AeWaitBuilds();
   replica_->SetCommitListener({});
   timer_.cancel();
   peers_.clear();

@@ -1,8 +1,9 @@
 // Replicator: anti-entropy sessions with the peers (docs/anti-entropy.md, "Running sessions").
 //
-// One session per peer at a time. The initiator builds its item index (one read transaction of
-// the data table, on a thread of its own: AeBuild), derives the session key from both handshake nonces and sends the Reconciler's
-// first message; the peer builds its own index and answers. When its Reconciler is done, each side
+// One session per peer at a time. Both sides read the item index the replica keeps in its store
+// (Replica::WithItemIndex: one read transaction per Reconciler call, AeSession::index). The
+// initiator derives the session key from both handshake nonces and sends the Reconciler's first
+// message; the peer answers. When its Reconciler is done, each side
 // fetches the states of its need() keys from the other (at most max_keys_per_session, fetch by
 // fetch, under the repair throttle) and merges them through the resolvers (Replica::MergeStates);
 // a fetch is answered by whoever receives it, statelessly. The responder ends with AntiEntropyEnd
@@ -10,10 +11,7 @@
 // and that End arrived. A frame that does not parse, breaks a bound or does not fit the session
 // is refused: counted, logged, answered with AntiEntropyEnd (not ok), and the session (if any)
 // fails; the connection and log shipping go on.
-#include <condition_variable>
-#include <mutex>
 #include <random>
-#include <thread>
 #include <set>
 
 #include "syncline/replication/replicator.h"
@@ -25,10 +23,8 @@ struct Replicator::AeSession {
   bool initiator = false;
   int64_t started = 0;
   int64_t last_heard = 0;
-  std::shared_ptr<MemoryItemIndex> index;
+  std::unique_ptr<BoundItemIndex> index = std::make_unique<BoundItemIndex>();
   std::unique_ptr<Reconciler> rec;
-  bool building = false;        // the item index is being built off the io thread (AeBuild)
-  std::string first_message;    // responder: the initiator's first message, handled once built
   bool reconciled = false;
   std::vector<std::string> to_fetch;
   // Keys only here, asked for too: the peer answers them missing, and with its version vector
@@ -67,7 +63,6 @@ std::string EndPayload(uint64_t session_id, bool ok, const std::string& reason, 
 }  // namespace
 
 void Replicator::AeInit() {
-  ae_index_key_ = DeriveIndexKey(options_.transport.handshake.secret);
   std::random_device rd;
   // Session ids only tell this node's sessions apart on one connection; random start values keep
   // a restarted node from reusing the ids of its previous life.
@@ -139,75 +134,35 @@ Status Replicator::AeStart(const std::string& node_id, std::function<void(AntiEn
   AntiEntropyPeerStatus& st = ae_status_[node_id];
   st.node_id = node_id;
   ++st.sessions_started;
-  AeBuild(node_id, s, [this, node_id](AeSession& session, const Status& built) {
-    auto peer = peers_.find(node_id);
-    Status ok = built;
-    if (ok.ok() && peer == peers_.end()) ok = Status::Unavailable("peer '" + node_id + "' disconnected");
-    std::string first;
-    if (ok.ok()) {
-      AntiEntropyKey key = DeriveSessionKey(ae_index_key_, peer->second.info.local_nonce, peer->second.info.peer_nonce);
-      auto rec = Reconciler::Create(session.index.get(), key, options_.anti_entropy.reconcile);
-      ok = rec.status();
-      if (ok.ok()) {
-        session.rec = std::move(rec).value();
-        auto initiated = session.rec->Initiate();
-        ok = initiated.status();
-        if (ok.ok()) first = std::move(initiated).value();
-      }
-    }
-    if (!ok.ok()) {
-      AeFinish(node_id, ok.WithContext("starting anti-entropy with '" + node_id + "'"));
-      AePublish();
-      return;
-    }
-    v1::AntiEntropyMessage msg;
-    msg.set_session_id(session.run.session_id);
-    msg.set_message(std::move(first));
-    msg.set_first(true);
-    if (!AeSend(node_id, MessageType::kAntiEntropy, msg.SerializeAsString())) {
-      AeFinish(node_id, Status::Unavailable("could not send the first anti-entropy message to '" + node_id + "'"));
-    }
+  AeSession& session = *s;
+  auto peer = peers_.find(node_id);
+  AntiEntropyKey key =
+      DeriveSessionKey(replica_->index_key(), peer->second.info.local_nonce, peer->second.info.peer_nonce);
+  auto rec = Reconciler::Create(session.index.get(), key, options_.anti_entropy.reconcile);
+  Status ok = rec.status();
+  std::string first;
+  if (ok.ok()) {
+    session.rec = std::move(rec).value();
+    ok = replica_->CallWithItemIndex(*session.index, [&]() -> Status {
+      SYNCLINE_ASSIGN_OR_RETURN(first, session.rec->Initiate());
+      return Status::Ok();
+    });
+  }
+  if (!ok.ok()) {
+    Status err = ok.WithContext("starting anti-entropy with '" + node_id + "'");
+    AeFinish(node_id, err);  // its waiters hear of it
     AePublish();
-  });
+    return Status::Ok();
+  }
+  v1::AntiEntropyMessage msg;
+  msg.set_session_id(session.run.session_id);
+  msg.set_message(std::move(first));
+  msg.set_first(true);
+  if (!AeSend(node_id, MessageType::kAntiEntropy, msg.SerializeAsString())) {
+    AeFinish(node_id, Status::Unavailable("could not send the first anti-entropy message to '" + node_id + "'"));
+  }
   AePublish();
   return Status::Ok();
-}
-
-void Replicator::AeBuild(const std::string& node_id, std::shared_ptr<AeSession> s,
-                         std::function<void(AeSession&, const Status&)> then) {
-  // The index is read from one read transaction, about a second per million keys: built on a
-  // thread of its own so the io thread keeps carrying every peer's frames meanwhile.
-  s->building = true;
-  {
-    std::lock_guard<std::mutex> lock(ae_build_mu_);
-    ++ae_builds_;
-  }
-  auto alive = alive_;
-  size_t max_keys = options_.anti_entropy.max_index_keys;
-  std::thread([this, alive, node_id, s, then = std::move(then), max_keys]() mutable {
-    {
-      auto index = std::make_shared<MemoryItemIndex>(ae_index_key_);
-      Status built = replica_->BuildItemIndex(max_keys, index.get());
-      asio::post(io_, [this, alive, node_id, s = std::move(s), then = std::move(then), index = std::move(index),
-                       built = std::move(built)]() {
-        if (!alive->load()) return;
-        auto it = ae_sessions_.find(node_id);
-        if (it == ae_sessions_.end() || it->second != s) return;  // ended or replaced meanwhile
-        s->building = false;
-        s->last_heard = NowMillis();
-        if (built.ok()) s->index = index;
-        then(*s, built);
-      });
-    }
-    // Nothing captured refers to this object past here; Stop waits for this count.
-    std::lock_guard<std::mutex> lock(ae_build_mu_);
-    if (--ae_builds_ == 0) ae_build_cv_.notify_all();
-  }).detach();
-}
-
-void Replicator::AeWaitBuilds() {
-  std::unique_lock<std::mutex> lock(ae_build_mu_);
-  ae_build_cv_.wait(lock, [this] { return ae_builds_ == 0; });
 }
 
 void Replicator::AeFrame(const std::string& node_id, const Frame& frame) {
@@ -281,12 +236,6 @@ void Replicator::AeOnMessage(const std::string& node_id, const Frame& frame) {
       it = ae_sessions_.end();
     }
   }
-  if (it != ae_sessions_.end() && it->second->building) {
-    // The first message of this session is already waiting for our index.
-    AeRefuse(node_id, "an AntiEntropy frame", id,
-             Status::FailedPrecondition("a second message of session " + std::to_string(id) + " before our answer"));
-    return;
-  }
   if (it == ae_sessions_.end() || it->second->rec == nullptr) {
     // A new session: we respond.
     Status allowed = AeAllowed(node_id);
@@ -306,33 +255,21 @@ void Replicator::AeOnMessage(const std::string& node_id, const Frame& frame) {
     s->run.peer = node_id;
     s->run.session_id = id;
     s->run.bytes_received += frame.payload.size();
-    s->first_message = msg.message();
     ae_sessions_[node_id] = s;
     AntiEntropyPeerStatus& st = ae_status_[node_id];
     st.node_id = node_id;
     ++st.sessions_started;
-    AeBuild(node_id, s, [this, node_id, id](AeSession& session, const Status& built) {
-      auto peer = peers_.find(node_id);
-      Status ok = built;
-      if (ok.ok() && peer == peers_.end()) ok = Status::Unavailable("peer '" + node_id + "' disconnected");
-      if (ok.ok()) {
-        AntiEntropyKey key = DeriveSessionKey(ae_index_key_, peer->second.info.peer_nonce, peer->second.info.local_nonce);
-        auto rec = Reconciler::Create(session.index.get(), key, options_.anti_entropy.reconcile);
-        ok = rec.status();
-        if (ok.ok()) session.rec = std::move(rec).value();
-      }
-      if (!ok.ok()) {
-        Log("anti-entropy session " + std::to_string(id) + " from '" + node_id + "' refused: " + ok.ToString());
-        (void)AeSend(node_id, MessageType::kAntiEntropyEnd, EndPayload(id, false, ok.message(), nullptr));
-        AeFinish(node_id, ok);
-        AePublish();
-        return;
-      }
-      std::string first = std::move(session.first_message);
-      AeHandleMessage(node_id, id, first);
-      AePublish();
-    });
-    return;
+    auto peer = peers_.find(node_id);
+    AntiEntropyKey key =
+        DeriveSessionKey(replica_->index_key(), peer->second.info.peer_nonce, peer->second.info.local_nonce);
+    auto rec = Reconciler::Create(s->index.get(), key, options_.anti_entropy.reconcile);
+    if (!rec.ok()) {
+      Log("anti-entropy session " + std::to_string(id) + " from '" + node_id + "' refused: " + rec.status().ToString());
+      (void)AeSend(node_id, MessageType::kAntiEntropyEnd, EndPayload(id, false, rec.status().message(), nullptr));
+      AeFinish(node_id, rec.status());
+      return;
+    }
+    s->rec = std::move(rec).value();
   }
   AeHandleMessage(node_id, id, msg.message());
 }
@@ -344,7 +281,12 @@ void Replicator::AeHandleMessage(const std::string& node_id, uint64_t id, const 
              Status::FailedPrecondition("a message of session " + std::to_string(id) + " after it was reconciled"));
     return;
   }
-  auto reply = s.rec->HandleMessage(message);
+  Result<std::optional<std::string>> reply = std::optional<std::string>();
+  Status read = replica_->CallWithItemIndex(*s.index, [&]() -> Status {
+    reply = s.rec->HandleMessage(message);
+    return Status::Ok();
+  });
+  if (!read.ok()) reply = read;
   if (!reply.ok()) {
     AeRefuse(node_id, "AntiEntropy message of session " + std::to_string(id), id, reply.status());
     return;

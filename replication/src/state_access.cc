@@ -2,6 +2,8 @@
 
 #include <optional>
 
+#include "item_index_table.h"
+
 #include "syncline/conflict/map.h"
 #include "syncline/conflict/or_set.h"
 
@@ -77,7 +79,8 @@ std::string PrefixEnd(std::string begin) {
 
 class TxnRecords final : public conflict::KeyRecords {
  public:
-  TxnRecords(core::WriteTxn& txn, std::string prefix) : txn_(txn), prefix_(std::move(prefix)) {}
+  TxnRecords(core::WriteTxn& txn, std::string prefix, const AntiEntropyKey* index_key)
+      : txn_(txn), prefix_(std::move(prefix)), index_key_(index_key) {}
 
   Result<std::optional<std::string>> Get(std::string_view sub) override {
     auto v = txn_.Get(core::Table::kData, prefix_ + std::string(sub));
@@ -86,9 +89,9 @@ class TxnRecords final : public conflict::KeyRecords {
     return v.status();
   }
   Status Put(std::string_view sub, std::string_view value) override {
-    return txn_.Put(core::Table::kData, prefix_ + std::string(sub), value);
+    return Change(sub, std::optional<std::string>(std::string(value)));
   }
-  Status Delete(std::string_view sub) override { return txn_.Delete(core::Table::kData, prefix_ + std::string(sub)); }
+  Status Delete(std::string_view sub) override { return Change(sub, std::nullopt); }
   Status Scan(std::string_view prefix,
               const std::function<bool(std::string_view sub, std::string_view value)>& visit) override {
     std::string begin = prefix_ + std::string(prefix);
@@ -99,8 +102,22 @@ class TxnRecords final : public conflict::KeyRecords {
   }
 
  private:
+  // Writes or removes one record and keeps the item index in step (item_index_table.h).
+  Status Change(std::string_view sub, const std::optional<std::string>& after) {
+    std::string key = prefix_ + std::string(sub);
+    std::optional<std::string> before;
+    bool indexed = index_key_ != nullptr && CountsTowardDigest(sub);
+    if (indexed) {
+      SYNCLINE_ASSIGN_OR_RETURN(before, Get(sub));
+    }
+    SYNCLINE_RETURN_IF_ERROR(after ? txn_.Put(core::Table::kData, key, *after) : txn_.Delete(core::Table::kData, key));
+    if (!indexed) return Status::Ok();
+    return IndexRecordChange(txn_, *index_key_, ItemOfPrefix(prefix_), sub, before, after);
+  }
+
   core::WriteTxn& txn_;
   std::string prefix_;
+  const AntiEntropyKey* index_key_;
 };
 
 class ViewRecords final : public conflict::KeyRecords {
@@ -140,9 +157,11 @@ std::unique_ptr<conflict::KeyRecords> ViewKeyRecords(core::ReadView& view, std::
   return std::make_unique<ViewRecords>(view, DataKeyPrefix(collection, key));
 }
 
-std::unique_ptr<conflict::KeyRecords> TxnKeyRecords(core::WriteTxn& txn, std::string_view collection,
+std::string_view ItemOfPrefix(std::string_view prefix) { return prefix.substr(0, prefix.size() - 2); }
+
+std::unique_ptr<conflict::KeyRecords> TxnKeyRecords(core::WriteTxn& txn, const AntiEntropyKey* index_key, std::string_view collection,
                                                     std::string_view key) {
-  return std::make_unique<TxnRecords>(txn, DataKeyPrefix(collection, key));
+  return std::make_unique<TxnRecords>(txn, DataKeyPrefix(collection, key), index_key);
 }
 
 Result<std::optional<std::string>> MapKeyRecords::Get(std::string_view sub) {
@@ -282,9 +301,11 @@ Status ForEachState(core::ReadView& view, const std::function<Result<CollectionT
   return flush();
 }
 
-Status DeleteKeyRecords(core::WriteTxn& txn, std::string_view prefix) {
+Status DeleteKeyRecords(core::WriteTxn& txn, const AntiEntropyKey* index_key, std::string_view prefix) {
   // Every sub-key of a key sorts below 0xff.
-  return txn.DeleteRange(core::Table::kData, prefix, std::string(prefix) + "\xff");
+  SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(core::Table::kData, prefix, std::string(prefix) + "\xff"));
+  if (index_key == nullptr) return Status::Ok();
+  return IndexRemoveItem(txn, *index_key, ItemOfPrefix(prefix));
 }
 
 }  // namespace syncline::replication::internal

@@ -16,6 +16,7 @@
 #include "syncline/conflict/record_layout.h"
 #include "syncline/conflict/resolver.h"
 #include "syncline/core/store.h"
+#include "syncline/replication/anti_entropy.h"
 #include "syncline/replication/replica.h"
 
 namespace syncline::replication::internal {
@@ -42,11 +43,16 @@ struct ParsedDataKey {
 // Splits a stored data-table key; Corruption when it is not of the form above.
 Result<ParsedDataKey> ParseDataKey(std::string_view stored);
 
-// Removes every record of one key (its whole state), given its DataKeyPrefix.
-Status DeleteKeyRecords(core::WriteTxn& txn, std::string_view prefix);
+// The item key (anti_entropy.h, MakeItemKey) of a DataKeyPrefix.
+std::string_view ItemOfPrefix(std::string_view prefix);
 
-// KeyRecords over the data table of a write transaction (which must outlive it).
-std::unique_ptr<conflict::KeyRecords> TxnKeyRecords(core::WriteTxn& txn, std::string_view collection,
+// Removes every record of one key (its whole state), given its DataKeyPrefix, and its item from
+// the item index (item_index_table.h) when `index_key` is given.
+Status DeleteKeyRecords(core::WriteTxn& txn, const AntiEntropyKey* index_key, std::string_view prefix);
+
+// KeyRecords over the data table of a write transaction (which must outlive it). With an
+// `index_key`, every record written or removed updates the item index in the same transaction.
+std::unique_ptr<conflict::KeyRecords> TxnKeyRecords(core::WriteTxn& txn, const AntiEntropyKey* index_key, std::string_view collection,
                                                     std::string_view key);
 
 // KeyRecords reading through a view; Put and Delete fail with FailedPrecondition.

@@ -48,7 +48,7 @@ Result<std::shared_ptr<const StateTargets>> PrepareStates(
   return std::shared_ptr<const StateTargets>(std::move(targets));
 }
 
-Status MergeStatesInto(core::WriteTxn& txn, const StateTargets& targets, const std::vector<SnapshotEntry>& entries,
+Status MergeStatesInto(core::WriteTxn& txn, const AntiEntropyKey* index_key, const StateTargets& targets, const std::vector<SnapshotEntry>& entries,
                        const std::string& what, uint64_t* stale) {
   for (const auto& [name, t] : targets) {
     std::string key = "collection/" + name;
@@ -67,7 +67,7 @@ Status MergeStatesInto(core::WriteTxn& txn, const StateTargets& targets, const s
   SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadNodeContext(txn));
   for (const SnapshotEntry& e : entries) {
     const StateTarget& t = targets.find(e.collection)->second;
-    auto records = TxnKeyRecords(txn, e.collection, e.key);
+    auto records = TxnKeyRecords(txn, index_key, e.collection, e.key);
     bool absent = false;
     if (UsesRecords(t.type)) {
       absent = true;

@@ -419,39 +419,5 @@ TEST(AntiEntropyIntegration, LeaderFollowerRepairsWithinOneEpochOnly) {
   EXPECT_NE(refused->front().status.message().find("epoch 99"), std::string::npos) << refused->front().status;
 }
 
-// The item index is built off the io thread; one above its bound fails the session on either
-// side with the bound named, and log shipping carries on meanwhile.
-TEST(AntiEntropyIntegration, AnIndexAboveItsBoundFailsTheSessionOnEitherSide) {
-  TempDir dir;
-  NodeOptions oa = Options("a", dir);
-  oa.anti_entropy.max_index_keys = 2;
-  auto a = StartNode(oa);
-  ASSERT_NE(a, nullptr);
-  ASSERT_TRUE(a->CreateCollection("users", "lww").ok());
-  NodeOptions ob = Options("b", dir);
-  ob.peers = {a->peer_address()};
-  auto b = StartNode(ob);
-  ASSERT_NE(b, nullptr);
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(a->Write("users", "u" + std::to_string(i), WriteOp::Put("x")).ok());
-  std::vector<std::string> digests;
-  ASSERT_TRUE(WaitForEqualDigests({a.get(), b.get()}, 30'000, &digests));
-
-  // a initiates: its own index is above the bound.
-  auto runs = a->RunAntiEntropy("b");
-  ASSERT_TRUE(runs.ok()) << runs.status();
-  ASSERT_EQ(runs->size(), 1u);
-  EXPECT_FALSE((*runs)[0].status.ok());
-  EXPECT_NE((*runs)[0].status.message().find("max_index_keys"), std::string::npos) << (*runs)[0].status;
-  // b initiates: a refuses as responder, naming the bound.
-  runs = b->RunAntiEntropy("a");
-  ASSERT_TRUE(runs.ok()) << runs.status();
-  ASSERT_EQ(runs->size(), 1u);
-  EXPECT_FALSE((*runs)[0].status.ok());
-  EXPECT_NE((*runs)[0].status.message().find("max_index_keys"), std::string::npos) << (*runs)[0].status;
-  // Replication goes on.
-  ASSERT_TRUE(a->Write("users", "after", WriteOp::Put("y")).ok());
-  ASSERT_TRUE(WaitForEqualDigests({a.get(), b.get()}, 30'000, &digests));
-}
-
 }  // namespace
 }  // namespace syncline::testing

@@ -429,7 +429,17 @@ uint64_t SimCluster::CollectGarbage(int i) {
 std::string SimCluster::Digest(int i) {
   auto d = nodes_[i]->replica->Digest();
   Check(d.status(), "digest");
-  return *d;
+  // The stored anti-entropy item index must describe the data exactly, and replicas holding
+  // equal data must hold equal index sums (the item digest is canonical): both go into the
+  // string compared.
+  Check(nodes_[i]->replica->CheckItemIndex(), "item index check");
+  replication::RangeSum sum;
+  Check(nodes_[i]->replica->WithItemIndex([&](const replication::ItemIndex& index) -> Status {
+    SYNCLINE_ASSIGN_OR_RETURN(sum, index.RangeFingerprint("", std::nullopt));
+    return Status::Ok();
+  }),
+        "item index sum");
+  return *d + "/index:" + std::to_string(sum.lo) + ":" + std::to_string(sum.hi) + ":" + std::to_string(sum.count);
 }
 
 }  // namespace syncline::sim

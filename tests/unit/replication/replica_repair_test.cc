@@ -1,4 +1,4 @@
-// Replica's anti-entropy support on the in-memory store: the per-session item index agrees with
+// Replica's anti-entropy support on the in-memory store: the stored item index agrees with
 // the data (equal states, equal fingerprints), ReadStates and MergeStates repair a difference
 // through the resolvers for every type, a delete is not undone, and bad input is refused with
 // nothing merged. Garbage collection removes tombstones only below the horizon, and a collected
@@ -12,8 +12,6 @@
 namespace syncline::replication {
 namespace {
 
-const AntiEntropyKey kIndexKey = DeriveIndexKey("test-secret");
-
 struct Node {
   ManualClock clock{1'800'000'000'000};
   std::unique_ptr<core::Store> store;
@@ -25,6 +23,7 @@ struct Node {
     store = core::OpenMemoryStore(so);
     ReplicaOptions ro;
     ro.clock = &clock;
+    ro.index_secret = "test-secret";
     auto r = Replica::Open(store.get(), ro);
     EXPECT_TRUE(r.ok()) << r.status();
     replica = std::move(r).value();
@@ -41,11 +40,17 @@ struct Node {
     }
     return out;
   }
+  // The stored item index's sum over everything, after checking it against the data.
   RangeSum Fingerprint() {
-    MemoryItemIndex index(kIndexKey);
-    Status s = replica->BuildItemIndex(1000, &index);
+    Status check = replica->CheckItemIndex();
+    EXPECT_TRUE(check.ok()) << check;
+    RangeSum sum;
+    Status s = replica->WithItemIndex([&](const ItemIndex& index) -> Status {
+      SYNCLINE_ASSIGN_OR_RETURN(sum, index.RangeFingerprint("", std::nullopt));
+      return Status::Ok();
+    });
     EXPECT_TRUE(s.ok()) << s;
-    return index.RangeFingerprint("", std::nullopt).value();
+    return sum;
   }
   Result<uint64_t> Merge(SnapshotChunkData chunk) {
     Result<uint64_t> out = Status::Internal("not called");
@@ -123,11 +128,6 @@ TEST(ReplicaRepair, ADeleteIsNotUndoneWhicheverWayTheStatesGo) {
 TEST(ReplicaRepair, BadInputIsRefusedAndNothingIsMerged) {
   Node a(1);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(a.replica->WriteAndWait("reg", "k" + std::to_string(i), WriteOp::Put("v")).ok());
-  MemoryItemIndex index(kIndexKey);
-  Status bound = a.replica->BuildItemIndex(2, &index);
-  EXPECT_EQ(bound.code(), StatusCode::kResourceExhausted) << bound;
-  EXPECT_NE(bound.message().find("max_index_keys"), std::string::npos) << bound;
-
   SnapshotChunkData chunk;
   std::vector<std::string> missing;
   ASSERT_TRUE(a.replica->ReadStates({Item("reg", "k0"), Item("reg", "nope"), Item("other", "k")}, 1 << 20, &chunk,

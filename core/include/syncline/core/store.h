@@ -11,6 +11,8 @@
 //   peers (what each peer has acknowledged)
 //   feeds (change-feed consumer cursors)
 //   journal (the conflict journal: sequence -> entry; see conflict/journal.h)
+//   index (the anti-entropy item index and its range sums, kept beside data by the replica;
+//          docs/anti-entropy.md)
 // Keys are ordered bytewise. Every stored value is wrapped in a record carrying a format
 // version and a checksum over table, key and value; every read verifies it and reports a
 // mismatch as Corruption naming the table and key, never returning the bytes.
@@ -49,8 +51,8 @@
 
 namespace syncline::core {
 
-enum class Table : uint8_t { kData = 0, kLog = 1, kMeta = 2, kPeers = 3, kFeeds = 4, kJournal = 5 };
-inline constexpr int kNumTables = 6;
+enum class Table : uint8_t { kData = 0, kLog = 1, kMeta = 2, kPeers = 3, kFeeds = 4, kJournal = 5, kIndex = 6 };
+inline constexpr int kNumTables = 7;
 std::string_view TableName(Table table);
 
 // Largest key the store accepts in any table (LMDB's compile-time limit is 511).

@@ -115,6 +115,23 @@ class ItemIndex {
                                     std::optional<std::string_view> upper) const;
 };
 
+// An ItemIndex that forwards to `target`, which the owner sets for the length of each
+// Reconciler call (e.g. to the replica's stored index inside Replica::WithItemIndex, one read
+// transaction per call) and clears after it; FailedPrecondition while no target is set.
+class BoundItemIndex final : public ItemIndex {
+ public:
+  const ItemIndex* target = nullptr;
+
+  Result<uint64_t> Size() const override;
+  Result<uint64_t> Rank(std::string_view key) const override;
+  Result<RangeSum> PrefixSum(uint64_t rank) const override;
+  Result<IndexedItem> ItemAt(uint64_t rank) const override;
+  Status ListItems(uint64_t begin, uint64_t end, std::vector<IndexedItem>* out) const override;
+
+ private:
+  Status Bound() const;
+};
+
 // An in-memory ItemIndex: a treap ordered by item key whose nodes carry their subtree's
 // RangeSum, so every operation is O(log n) expected. Not thread-safe.
 class MemoryItemIndex final : public ItemIndex {

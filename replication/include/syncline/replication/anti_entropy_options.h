@@ -33,10 +33,6 @@ struct AntiEntropyOptions {
   uint64_t repair_bytes_per_second = 0;
   // Most keys a session fetches; the rest waits for the next session. Default 100,000.
   size_t max_keys_per_session = 100000;
-  // Most keys the per-session item index may hold (it is built in memory from the data table at
-  // the start of each session); a larger data set refuses the session with ResourceExhausted.
-  // Default 2,000,000 (about 200 MB while a session runs).
-  size_t max_index_keys = 2000000;
   // Keys asked for in one fetch (default 256), and the most a fetch received may name (1024).
   size_t fetch_keys = 256;
   size_t max_fetch_keys_accepted = 1024;

@@ -150,6 +150,14 @@ struct ReplicaOptions {
   // Largest value, element or delta a write accepts. Default 1 MiB.
   size_t max_value_bytes = size_t{1} << 20;
   conflict::JournalOptions journal;
+  // The cluster secret the anti-entropy item index is keyed with (DeriveIndexKey); every replica
+  // of a cluster must use the same one (the node passes its cluster secret). Changing it
+  // rebuilds the index at the next open.
+  std::string index_secret;
+  // Open checks the stored item index and rebuilds it when needed (one write transaction over
+  // the whole data). False only for read-only use (inspect): the index is then neither built
+  // nor updated, and WithItemIndex is refused.
+  bool build_item_index = true;
 };
 
 class Replica final : public ChangeSource, public SnapshotSource {
@@ -268,13 +276,22 @@ class Replica final : public ChangeSource, public SnapshotSource {
   SnapshotProgress snapshot_progress() const;
 
   // Anti-entropy (replica_repair.cc; see anti_entropy_options.h and docs/anti-entropy.md).
-  // The digest of one key's state as the item index holds it: XXH3-128 over the same
-  // length-prefixed collection, key and canonical state that Digest() hashes per key.
-  static StateDigest ItemDigest(std::string_view collection, std::string_view key, std::string_view state);
-  // Fills `index` with every key of every collection (item key MakeItemKey(collection, key),
-  // ItemDigest), from one read transaction. ResourceExhausted naming the bound when there are
-  // more than `max_keys` keys; Unavailable while a snapshot is being installed.
-  Status BuildItemIndex(size_t max_keys, MemoryItemIndex* index);
+  // The item index is kept in the store's `index` table and updated by every write, in the
+  // write's transaction (docs/anti-entropy.md, "The item index"). Runs `fn` over it, as of one
+  // read transaction; `fn`'s error comes back as it is. FailedPrecondition when the replica was
+  // opened without building it (ReplicaOptions::build_item_index), Unavailable while a snapshot
+  // is being installed.
+  Status WithItemIndex(const std::function<Status(const ItemIndex&)>& fn);
+  // Runs one Reconciler `call` with `bound` set to the stored index (WithItemIndex) during it.
+  Status CallWithItemIndex(BoundItemIndex& bound, const std::function<Status()>& call);
+  // Compares the stored item index with one computed from the data: Corruption naming the first
+  // difference. O(data); for tests and scrubs.
+  Status CheckItemIndex() const;
+  // The key the item index's hashes are keyed with (DeriveIndexKey of ReplicaOptions::index_secret).
+  const AntiEntropyKey& index_key() const { return index_key_; }
+  // Items (keys) the index held when the replica was opened, and whether it was rebuilt then.
+  uint64_t index_items_at_open() const { return index_items_at_open_; }
+  bool index_rebuilt_at_open() const { return index_rebuilt_at_open_; }
   // Reads the whole encoded states of `item_keys` from one read transaction into `out` (entries in
   // the order asked, with their collections' resolvers and this node's version vector); a key
   // not held here (or unknown collection) goes to `*missing`. Stops once `max_bytes` of keys and
@@ -341,6 +358,11 @@ class Replica final : public ChangeSource, public SnapshotSource {
   CollectionMap CollectionsNow() const;
   static std::function<Result<CollectionType>(std::string_view)> TypeLookup(const CollectionMap& collections);
   Status LoadMeta();
+  // Checks the stored item index at open and rebuilds it when it is absent or keyed otherwise.
+  Status OpenItemIndex();
+  Status WithIndexUnchecked(const std::function<Status(const ItemIndex&)>& fn) const;
+  // The index key for write paths: null when the index is not kept (see build_item_index).
+  const AntiEntropyKey* IndexKeyForWrites() const { return index_live_ ? &index_key_ : nullptr; }
 
   core::Store* store_;
   ReplicaOptions options_;
@@ -375,6 +397,11 @@ class Replica final : public ChangeSource, public SnapshotSource {
                   const internal::UndoKeyRecords& records);
   std::atomic<bool> undo_{false};
   uint64_t undo_seq_ = 0;
+
+  AntiEntropyKey index_key_{};
+  bool index_live_ = false;
+  uint64_t index_items_at_open_ = 0;
+  bool index_rebuilt_at_open_ = false;
 };
 
 }  // namespace syncline::replication

@@ -15,7 +15,6 @@
 #include <asio.hpp>
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -156,14 +155,6 @@ class Replicator final : public TransportHandler {
   void AeOnMessage(const std::string& node_id, const Frame& frame);
   // Handles a message of the running session `id` (its reconciler exists).
   void AeHandleMessage(const std::string& node_id, uint64_t id, const std::string& message);
-  // Builds the session's item index on a thread of its own, then calls `then` on the io thread
-  // (not when the session ended or was replaced meanwhile). Stop waits for running builds.
-  void AeBuild(const std::string& node_id, std::shared_ptr<AeSession> s,
-               std::function<void(AeSession&, const Status&)> then);
-  void AeWaitBuilds();
-  std::mutex ae_build_mu_;
-  std::condition_variable ae_build_cv_;
-  int ae_builds_ = 0;
   void AeOnFetch(const std::string& node_id, const Frame& frame);
   void AeOnStates(const std::string& node_id, const Frame& frame);
   void AeOnEnd(const std::string& node_id, const Frame& frame);
@@ -174,7 +165,6 @@ class Replicator final : public TransportHandler {
   void AePublish();
   std::map<std::string, std::shared_ptr<AeSession>> ae_sessions_;  // by peer node id
   std::map<std::string, AntiEntropyPeerStatus> ae_status_;         // by peer node id
-  AntiEntropyKey ae_index_key_{};
   uint64_t ae_next_id_ = 0;
   uint64_t ae_next_fetch_ = 1;
   int64_t ae_last_run_ = 0;

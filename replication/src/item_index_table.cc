@@ -1,0 +1,509 @@
+// The stored anti-entropy item index: maintenance in the write path, rebuild, check, and the
+// ItemIndex the Reconciler reads (see item_index_table.h for the layout).
+#include "item_index_table.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "state_access.h"
+
+namespace syncline::replication::internal {
+
+namespace {
+
+constexpr std::string_view kMetaKey = "m";
+constexpr std::string_view kLastBlockKey = "c";
+constexpr char kItemTag = 'i';
+constexpr char kBlockTag = 'b';
+// Every block key sorts in ["b", "d"); every item key in ["i", "j").
+constexpr std::string_view kBlocksBegin = "b";
+constexpr std::string_view kBlocksEnd = "d";
+constexpr std::string_view kItemsEnd = "j";
+// Version 1 of this layout, then 8 bytes that depend on the index key.
+constexpr std::string_view kFormat = "item-index-v1:";
+// Items per block when the index is built in one pass: half the most a block holds, so that
+// inserts do not cut every block at once.
+constexpr uint64_t kBuildBlockItems = kMaxBlockItems / 2;
+
+void Put64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+uint64_t Get64(std::string_view in) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(in[i]);
+  return v;
+}
+
+std::string ItemKeyOf(std::string_view item) {
+  std::string k(1, kItemTag);
+  k.append(item);
+  return k;
+}
+
+// A 128-bit sum kept as a RangeSum whose count is the number of records summed.
+StateDigest DigestBytes(const RangeSum& d) {
+  StateDigest out{};
+  for (int i = 0; i < 8; ++i) {
+    out[i] = static_cast<uint8_t>(d.lo >> (8 * i));
+    out[8 + i] = static_cast<uint8_t>(d.hi >> (8 * i));
+  }
+  return out;
+}
+
+RangeSum RecordHash(std::string_view sub, std::string_view value) {
+  std::string buf;
+  buf.reserve(10 + sub.size() + value.size());
+  uint64_t n = sub.size();
+  while (n >= 0x80) {
+    buf.push_back(static_cast<char>((n & 0x7f) | 0x80));
+    n >>= 7;
+  }
+  buf.push_back(static_cast<char>(n));
+  buf.append(sub);
+  buf.append(value);
+  XXH128_hash_t h = XXH3_128bits(buf.data(), buf.size());
+  return RangeSum{h.low64, h.high64, 1};
+}
+
+std::string EncodeItem(const RangeSum& digest) {
+  std::string out;
+  Put64(&out, digest.lo);
+  Put64(&out, digest.hi);
+  Put64(&out, digest.count);
+  return out;
+}
+
+Result<RangeSum> DecodeItem(std::string_view item, std::string_view v) {
+  if (v.size() != 24) {
+    return Status::Corruption("index entry of item '" + PrintableItem(item) + "' holds " + std::to_string(v.size()) +
+                              " bytes, not 24");
+  }
+  return RangeSum{Get64(v), Get64(v.substr(8)), Get64(v.substr(16))};
+}
+
+std::string EncodeBlock(const RangeSum& sum, std::string_view lo) {
+  std::string out;
+  Put64(&out, sum.lo);
+  Put64(&out, sum.hi);
+  Put64(&out, sum.count);
+  out.append(lo);
+  return out;
+}
+
+struct DecodedBlock {
+  RangeSum sum;
+  std::string lo;
+};
+
+Result<DecodedBlock> DecodeBlock(std::string_view key, std::string_view v) {
+  if (v.size() < 24) {
+    return Status::Corruption("index block '" + PrintableItem(key) + "' holds " + std::to_string(v.size()) +
+                              " bytes, fewer than 24");
+  }
+  return DecodedBlock{RangeSum{Get64(v), Get64(v.substr(8)), Get64(v.substr(16))}, std::string(v.substr(24))};
+}
+
+std::string CheckValue(const AntiEntropyKey& index_key) {
+  RangeSum h = HashItem(index_key, "item index check", StateDigest{});
+  std::string out(kFormat);
+  Put64(&out, h.lo);
+  return out;
+}
+
+// The first entry of `table` in [begin, end), if any.
+Result<std::optional<std::pair<std::string, std::string>>> First(core::ReadView& view, std::string_view begin,
+                                                                  std::string_view end) {
+  std::optional<std::pair<std::string, std::string>> found;
+  SYNCLINE_RETURN_IF_ERROR(view.Scan(core::Table::kIndex, begin, end, [&](std::string_view k, std::string_view v) {
+    found.emplace(std::string(k), std::string(v));
+    return false;
+  }));
+  return found;
+}
+
+// The block whose range holds `item`: the first block key above "b" + item (its upper bound
+// is above the item), else the last block.
+Result<std::pair<std::string, DecodedBlock>> BlockOf(core::ReadView& view, std::string_view item) {
+  std::string begin(1, kBlockTag);
+  begin.append(item);
+  begin.push_back('\0');
+  SYNCLINE_ASSIGN_OR_RETURN(auto found, First(view, begin, kBlocksEnd));
+  if (!found) return Status::Corruption("the item index has no last block (index table entry \"c\")");
+  SYNCLINE_ASSIGN_OR_RETURN(DecodedBlock block, DecodeBlock(found->first, found->second));
+  return std::make_pair(std::move(found->first), std::move(block));
+}
+
+// Adds `delta` (count: items) to the block holding `item`, then cuts or removes the block.
+Status UpdateBlock(core::WriteTxn& txn, const AntiEntropyKey& index_key, std::string_view item,
+                   const RangeSum& add, const RangeSum& remove) {
+  SYNCLINE_ASSIGN_OR_RETURN(auto found, BlockOf(txn, item));
+  auto& [key, block] = found;
+  if (block.sum.count + add.count < remove.count) {
+    return Status::Corruption("index block '" + PrintableItem(key) + "' counts " + std::to_string(block.sum.count) +
+                              " items, fewer than item '" + PrintableItem(item) + "' removes");
+  }
+  block.sum.Add(add);
+  block.sum.Subtract(remove);
+  bool last = key == kLastBlockKey;
+  if (block.sum.count == 0 && !last) {
+    // The next block takes this block's range over.
+    SYNCLINE_RETURN_IF_ERROR(txn.Delete(core::Table::kIndex, key));
+    SYNCLINE_ASSIGN_OR_RETURN(auto next, First(txn, key + std::string(1, '\0'), kBlocksEnd));
+    if (!next) return Status::Corruption("the item index has no last block (index table entry \"c\")");
+    SYNCLINE_ASSIGN_OR_RETURN(DecodedBlock nb, DecodeBlock(next->first, next->second));
+    return txn.Put(core::Table::kIndex, next->first, EncodeBlock(nb.sum, block.lo));
+  }
+  if (block.sum.count <= kMaxBlockItems) return txn.Put(core::Table::kIndex, key, EncodeBlock(block.sum, block.lo));
+  // Cut in two at the middle item: [lo, mid) gets a key of its own, [mid, hi) keeps this one.
+  uint64_t left_count = block.sum.count / 2;
+  RangeSum left;
+  std::string mid;
+  Status decode;
+  std::string end = last ? std::string(kItemsEnd) : ItemKeyOf(std::string_view(key).substr(1));
+  SYNCLINE_RETURN_IF_ERROR(
+      txn.Scan(core::Table::kIndex, ItemKeyOf(block.lo), end, [&](std::string_view k, std::string_view v) {
+        std::string_view it = k.substr(1);
+        if (left.count == left_count) {
+          mid.assign(it);
+          return false;
+        }
+        auto d = DecodeItem(it, v);
+        if (!d.ok()) {
+          decode = d.status();
+          return false;
+        }
+        left.Add(HashItem(index_key, it, DigestBytes(*d)));
+        return true;
+      }));
+  SYNCLINE_RETURN_IF_ERROR(decode);
+  if (left.count != left_count || mid.empty()) {
+    return Status::Corruption("index block '" + PrintableItem(key) + "' counts " + std::to_string(block.sum.count) +
+                              " items but its range holds fewer");
+  }
+  RangeSum right = block.sum;
+  right.Subtract(left);
+  SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kIndex, std::string(1, kBlockTag) + mid, EncodeBlock(left, block.lo)));
+  return txn.Put(core::Table::kIndex, key, EncodeBlock(right, mid));
+}
+
+// Builds items and blocks in key order from (item, digest) pairs given in order.
+class IndexBuilder {
+ public:
+  IndexBuilder(core::WriteTxn& txn, const AntiEntropyKey& index_key) : txn_(txn), index_key_(index_key) {}
+
+  Status Add(const std::string& item, const RangeSum& digest) {
+    if (block_.count == kBuildBlockItems) {
+      SYNCLINE_RETURN_IF_ERROR(txn_.Put(core::Table::kIndex, std::string(1, kBlockTag) + item, EncodeBlock(block_, lo_)));
+      lo_ = item;
+      block_ = RangeSum();
+    }
+    block_.Add(HashItem(index_key_, item, DigestBytes(digest)));
+    ++items_;
+    return txn_.Put(core::Table::kIndex, ItemKeyOf(item), EncodeItem(digest));
+  }
+  Status Finish() { return txn_.Put(core::Table::kIndex, kLastBlockKey, EncodeBlock(block_, lo_)); }
+  uint64_t items() const { return items_; }
+
+ private:
+  core::WriteTxn& txn_;
+  const AntiEntropyKey& index_key_;
+  RangeSum block_;
+  std::string lo_;
+  uint64_t items_ = 0;
+};
+
+// Visits (item, digest) for every key of the data table, in order.
+Status ForEachDataItem(core::ReadView& view, const std::function<Status(const std::string&, const RangeSum&)>& visit) {
+  std::string item;
+  RangeSum digest;
+  bool have = false;
+  Status inner;
+  SYNCLINE_RETURN_IF_ERROR(view.Scan(core::Table::kData, "", "", [&](std::string_view k, std::string_view v) {
+    auto parsed = ParseDataKey(k);
+    if (!parsed.ok()) {
+      inner = parsed.status();
+      return false;
+    }
+    std::string_view it = k.substr(0, k.size() - parsed->sub.size() - 2);
+    if (!have || it != item) {
+      if (have && digest.count > 0) {
+        inner = visit(item, digest);
+        if (!inner.ok()) return false;
+      }
+      item.assign(it);
+      digest = RangeSum();
+      have = true;
+    }
+    if (CountsTowardDigest(parsed->sub)) digest.Add(RecordHash(parsed->sub, v));
+    return true;
+  }));
+  SYNCLINE_RETURN_IF_ERROR(inner);
+  if (have && digest.count > 0) return visit(item, digest);
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string PrintableItem(std::string_view item) {
+  std::string out;
+  for (char c : item.substr(0, 96)) {
+    auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f && c != '\\') {
+      out.push_back(c);
+    } else {
+      static const char* kHex = "0123456789abcdef";
+      out += "\\x";
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 15]);
+    }
+  }
+  if (item.size() > 96) out += "...";
+  return out;
+}
+
+bool CountsTowardDigest(std::string_view sub) { return sub.empty() || sub[0] != 'i'; }
+
+Status IndexRecordChange(core::WriteTxn& txn, const AntiEntropyKey& index_key, std::string_view item,
+                         std::string_view sub, const std::optional<std::string>& before,
+                         const std::optional<std::string>& after) {
+  if (!CountsTowardDigest(sub) || before == after) return Status::Ok();
+  std::string ikey = ItemKeyOf(item);
+  auto stored = txn.Get(core::Table::kIndex, ikey);
+  if (!stored.ok() && !stored.status().IsNotFound()) return stored.status();
+  RangeSum digest;
+  RangeSum old_hash;
+  if (stored.ok()) {
+    SYNCLINE_ASSIGN_OR_RETURN(digest, DecodeItem(item, *stored));
+    old_hash = HashItem(index_key, item, DigestBytes(digest));
+  }
+  if (before) {
+    if (digest.count == 0) {
+      return Status::Corruption("the item index holds no record of key '" + PrintableItem(item) +
+                                "' that the data table holds; rebuild it (see docs/anti-entropy.md)");
+    }
+    digest.Subtract(RecordHash(sub, *before));
+  }
+  if (after) digest.Add(RecordHash(sub, *after));
+  RangeSum new_hash;
+  if (digest.count == 0) {
+    SYNCLINE_RETURN_IF_ERROR(txn.Delete(core::Table::kIndex, ikey));
+  } else {
+    SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kIndex, ikey, EncodeItem(digest)));
+    new_hash = HashItem(index_key, item, DigestBytes(digest));
+  }
+  return UpdateBlock(txn, index_key, item, new_hash, old_hash);
+}
+
+Status IndexRemoveItem(core::WriteTxn& txn, const AntiEntropyKey& index_key, std::string_view item) {
+  std::string ikey = ItemKeyOf(item);
+  auto stored = txn.Get(core::Table::kIndex, ikey);
+  if (stored.status().IsNotFound()) return Status::Ok();
+  if (!stored.ok()) return stored.status();
+  SYNCLINE_ASSIGN_OR_RETURN(RangeSum digest, DecodeItem(item, *stored));
+  SYNCLINE_RETURN_IF_ERROR(txn.Delete(core::Table::kIndex, ikey));
+  return UpdateBlock(txn, index_key, item, RangeSum(), HashItem(index_key, item, DigestBytes(digest)));
+}
+
+Result<bool> ItemIndexCurrent(core::ReadView& view, const AntiEntropyKey& index_key) {
+  auto m = view.Get(core::Table::kIndex, kMetaKey);
+  if (m.status().IsNotFound()) return false;
+  if (!m.ok()) return m.status();
+  return *m == CheckValue(index_key);
+}
+
+Result<uint64_t> RebuildItemIndex(core::WriteTxn& txn, const AntiEntropyKey& index_key) {
+  SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(core::Table::kIndex, "", ""));
+  IndexBuilder builder(txn, index_key);
+  SYNCLINE_RETURN_IF_ERROR(ForEachDataItem(txn, [&](const std::string& item, const RangeSum& digest) {
+    return builder.Add(item, digest);
+  }));
+  SYNCLINE_RETURN_IF_ERROR(builder.Finish());
+  SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kIndex, kMetaKey, CheckValue(index_key)));
+  return builder.items();
+}
+
+Status CheckItemIndex(core::ReadView& view, const AntiEntropyKey& index_key) {
+  SYNCLINE_ASSIGN_OR_RETURN(bool current, ItemIndexCurrent(view, index_key));
+  if (!current) return Status::Corruption("the item index was not built with this index key");
+  // Items: the stored ones against the data table, in order.
+  std::vector<std::pair<std::string, RangeSum>> expected;
+  SYNCLINE_RETURN_IF_ERROR(ForEachDataItem(view, [&](const std::string& item, const RangeSum& digest) {
+    expected.emplace_back(item, digest);
+    return Status::Ok();
+  }));
+  size_t n = 0;
+  Status mismatch;
+  SYNCLINE_RETURN_IF_ERROR(view.Scan(core::Table::kIndex, "i", kItemsEnd, [&](std::string_view k, std::string_view v) {
+    std::string_view item = k.substr(1);
+    auto d = DecodeItem(item, v);
+    if (!d.ok()) {
+      mismatch = d.status();
+    } else if (n >= expected.size() || expected[n].first != item) {
+      mismatch = Status::Corruption("the item index holds key '" + PrintableItem(item) + "', the data table " +
+                                    (n < expected.size() ? "'" + PrintableItem(expected[n].first) + "' there" : "nothing more"));
+    } else if (!(*d == expected[n].second)) {
+      mismatch = Status::Corruption("the item index's digest of key '" + PrintableItem(item) + "' is not the data's");
+    }
+    ++n;
+    return mismatch.ok();
+  }));
+  SYNCLINE_RETURN_IF_ERROR(mismatch);
+  if (n != expected.size()) {
+    return Status::Corruption("the item index lacks key '" + PrintableItem(expected[n].first) + "' of the data table");
+  }
+  // Blocks: contiguous from the empty key, and each sums exactly its range's items.
+  StoredItemIndex stored(view, index_key);
+  SYNCLINE_RETURN_IF_ERROR(stored.Load());
+  SYNCLINE_ASSIGN_OR_RETURN(uint64_t size, stored.Size());
+  if (size != expected.size()) {
+    return Status::Corruption("the item index's blocks count " + std::to_string(size) + " items, the data table has " +
+                              std::to_string(expected.size()));
+  }
+  RangeSum running;
+  size_t next_block = 0;
+  for (uint64_t r = 0; r <= size; ++r) {
+    bool boundary = r == size || (next_block < stored.blocks() && stored.block_start(next_block) == r);
+    while (next_block < stored.blocks() && stored.block_start(next_block) <= r) ++next_block;
+    if (boundary) {
+      SYNCLINE_ASSIGN_OR_RETURN(RangeSum prefix, stored.PrefixSum(r));
+      if (!(prefix == running)) {
+        return Status::Corruption("the item index's sum of the first " + std::to_string(r) +
+                                  " items is not the sum of their hashes");
+      }
+    }
+    if (r < size) running.Add(HashItem(index_key, expected[r].first, DigestBytes(expected[r].second)));
+  }
+  return Status::Ok();
+}
+
+Status StoredItemIndex::Load() {
+  blocks_.clear();
+  total_ = RangeSum();
+  std::string expect_lo;
+  bool last_seen = false;
+  Status inner;
+  SYNCLINE_RETURN_IF_ERROR(view_.Scan(core::Table::kIndex, kBlocksBegin, kBlocksEnd, [&](std::string_view k, std::string_view v) {
+    auto b = DecodeBlock(k, v);
+    if (!b.ok()) {
+      inner = b.status();
+      return false;
+    }
+    if (b->lo != expect_lo) {
+      inner = Status::Corruption("index block '" + PrintableItem(k) + "' starts at '" + PrintableItem(b->lo) +
+                                 "', where the previous block ends at '" + PrintableItem(expect_lo) + "'");
+      return false;
+    }
+    Block block;
+    block.lo = std::move(b->lo);
+    if (k == kLastBlockKey) {
+      last_seen = true;
+    } else {
+      block.hi = std::string(k.substr(1));
+      expect_lo = *block.hi;
+    }
+    block.sum = b->sum;
+    block.before = total_.count;
+    block.sum_before = total_;
+    total_.Add(block.sum);
+    blocks_.push_back(std::move(block));
+    return true;
+  }));
+  SYNCLINE_RETURN_IF_ERROR(inner);
+  if (!last_seen) return Status::Corruption("the item index has no last block (index table entry \"c\")");
+  return Status::Ok();
+}
+
+Result<uint64_t> StoredItemIndex::Size() const { return total_.count; }
+
+size_t StoredItemIndex::BlockOfRank(uint64_t rank) const {
+  auto it = std::partition_point(blocks_.begin(), blocks_.end(),
+                                 [rank](const Block& b) { return b.before + b.sum.count <= rank; });
+  return static_cast<size_t>(std::min<ptrdiff_t>(it - blocks_.begin(), static_cast<ptrdiff_t>(blocks_.size()) - 1));
+}
+
+Status StoredItemIndex::ScanFrom(size_t b, const std::function<bool(std::string_view, const StateDigest&)>& visit) const {
+  Status inner;
+  SYNCLINE_RETURN_IF_ERROR(view_.Scan(core::Table::kIndex, ItemKeyOf(blocks_[b].lo), kItemsEnd,
+                                      [&](std::string_view k, std::string_view v) {
+                                        std::string_view item = k.substr(1);
+                                        auto d = DecodeItem(item, v);
+                                        if (!d.ok()) {
+                                          inner = d.status();
+                                          return false;
+                                        }
+                                        return visit(item, DigestBytes(*d));
+                                      }));
+  return inner;
+}
+
+Result<uint64_t> StoredItemIndex::Rank(std::string_view key) const {
+  auto it = std::partition_point(blocks_.begin(), blocks_.end(),
+                                 [key](const Block& b) { return b.hi.has_value() && *b.hi <= key; });
+  if (it == blocks_.end()) return Status::Corruption("the item index has no last block");
+  uint64_t below = 0;
+  SYNCLINE_RETURN_IF_ERROR(view_.Scan(core::Table::kIndex, ItemKeyOf(it->lo), ItemKeyOf(key),
+                                      [&](std::string_view, std::string_view) {
+                                        ++below;
+                                        return true;
+                                      }));
+  if (below > it->sum.count) {
+    return Status::Corruption("index block at '" + PrintableItem(it->lo) + "' counts " + std::to_string(it->sum.count) +
+                              " items but its range holds more");
+  }
+  return it->before + below;
+}
+
+Result<RangeSum> StoredItemIndex::PrefixSum(uint64_t rank) const {
+  if (rank > total_.count) {
+    return Status::InvalidArgument("prefix sum of " + std::to_string(rank) + " items; the index holds " +
+                                   std::to_string(total_.count));
+  }
+  if (rank == total_.count) return total_;
+  const Block& b = blocks_[BlockOfRank(rank)];
+  uint64_t within = rank - b.before;
+  RangeSum sum = b.sum_before;
+  if (within == 0) return sum;
+  uint64_t seen = 0;
+  SYNCLINE_RETURN_IF_ERROR(ScanFrom(&b - blocks_.data(), [&](std::string_view item, const StateDigest& d) {
+    sum.Add(HashItem(index_key_, item, d));
+    return ++seen < within;
+  }));
+  if (seen != within) return Status::Corruption("the item index holds fewer items than its blocks count");
+  return sum;
+}
+
+Result<IndexedItem> StoredItemIndex::ItemAt(uint64_t rank) const {
+  if (rank >= total_.count) {
+    return Status::InvalidArgument("item " + std::to_string(rank) + " asked; the index holds " +
+                                   std::to_string(total_.count));
+  }
+  std::vector<IndexedItem> one;
+  SYNCLINE_RETURN_IF_ERROR(ListItems(rank, rank + 1, &one));
+  return std::move(one.front());
+}
+
+Status StoredItemIndex::ListItems(uint64_t begin, uint64_t end, std::vector<IndexedItem>* out) const {
+  if (begin > end || end > total_.count) {
+    return Status::InvalidArgument("items [" + std::to_string(begin) + ", " + std::to_string(end) +
+                                   ") asked; the index holds " + std::to_string(total_.count));
+  }
+  if (begin == end) return Status::Ok();
+  size_t b = BlockOfRank(begin);
+  uint64_t skip = begin - blocks_[b].before;
+  uint64_t want = end - begin;
+  uint64_t got = 0;
+  SYNCLINE_RETURN_IF_ERROR(ScanFrom(b, [&](std::string_view item, const StateDigest& d) {
+    if (skip > 0) {
+      --skip;
+      return true;
+    }
+    out->push_back(IndexedItem{std::string(item), d});
+    return ++got < want;
+  }));
+  if (got != want) return Status::Corruption("the item index holds fewer items than its blocks count");
+  return Status::Ok();
+}
+
+}  // namespace syncline::replication::internal

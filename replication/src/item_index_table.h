@@ -1,0 +1,103 @@
+// The anti-entropy item index kept in the store's `index` table, beside the data it describes
+// (docs/anti-entropy.md, "The item index"). The replica's write path updates it inside the
+// transaction that changes a key's records, so the fingerprints always describe committed data.
+//
+// Layout of the `index` table:
+//   "m"                the index's format and a check value of the index key it was built with
+//   "i" + item key  -> the item's digest (16 bytes) then varint: how many records it sums
+//   "b" + hi        -> a block: the items with lo <= item key < hi, as
+//                      sum.lo (8 LE) sum.hi (8 LE) count (8 LE) then the bytes of lo
+//   "c"             -> the last block (no upper bound), same value
+// Blocks partition the item-key space: the first one starts at the empty key and each starts
+// where the previous one ends. A block that grows past kMaxBlockItems is cut in two; an empty
+// one is removed (its range joins the next block), except the last, which always exists.
+//
+// An item's digest is the sum modulo 2^128 of XXH3-128(varint len(sub) || sub || value) over
+// the key's records, except a set's dot-index records ("i" + dot), which repeat what the element
+// records hold. Equal states are stored as equal records (the record layout is canonical), so
+// equal states have equal digests; a record changing changes the digest by one subtraction and
+// one addition, whatever the size of the key's state.
+//
+// Thread-safety: functions act only on the view or transaction given.
+#ifndef SYNCLINE_REPLICATION_SRC_ITEM_INDEX_TABLE_H_
+#define SYNCLINE_REPLICATION_SRC_ITEM_INDEX_TABLE_H_
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "syncline/core/store.h"
+#include "syncline/replication/anti_entropy.h"
+
+namespace syncline::replication::internal {
+
+inline constexpr uint64_t kMaxBlockItems = 256;
+
+// `item` for messages: printable bytes as they are, others as \xNN, cut after 96 bytes.
+std::string PrintableItem(std::string_view item);
+
+// True when the record `sub` of a key counts toward its digest.
+bool CountsTowardDigest(std::string_view sub);
+
+// Records one record of `item_key` changing from `before` to `after` (nullopt: absent).
+Status IndexRecordChange(core::WriteTxn& txn, const AntiEntropyKey& index_key, std::string_view item_key,
+                         std::string_view sub, const std::optional<std::string>& before,
+                         const std::optional<std::string>& after);
+
+// Removes `item_key` and everything summed for it (all of the key's records were deleted).
+Status IndexRemoveItem(core::WriteTxn& txn, const AntiEntropyKey& index_key, std::string_view item_key);
+
+// True when the table holds an index of this format built with `index_key`.
+Result<bool> ItemIndexCurrent(core::ReadView& view, const AntiEntropyKey& index_key);
+
+// Replaces the table's contents with the index of the data table as it is. Returns the number
+// of items.
+Result<uint64_t> RebuildItemIndex(core::WriteTxn& txn, const AntiEntropyKey& index_key);
+
+// Compares the stored index with one computed from the data table: OK when they agree,
+// Corruption naming the first difference otherwise.
+Status CheckItemIndex(core::ReadView& view, const AntiEntropyKey& index_key);
+
+// The ItemIndex the Reconciler reads, over the stored table through `view` (which must
+// outlive it). Load() reads the block list once (O(items / block size)); every call after
+// that reads at most one block's items, or the items it returns.
+class StoredItemIndex final : public ItemIndex {
+ public:
+  StoredItemIndex(core::ReadView& view, const AntiEntropyKey& index_key) : view_(view), index_key_(index_key) {}
+  Status Load();
+
+  Result<uint64_t> Size() const override;
+  Result<uint64_t> Rank(std::string_view key) const override;
+  Result<RangeSum> PrefixSum(uint64_t rank) const override;
+  Result<IndexedItem> ItemAt(uint64_t rank) const override;
+  Status ListItems(uint64_t begin, uint64_t end, std::vector<IndexedItem>* out) const override;
+
+  size_t blocks() const { return blocks_.size(); }
+  // Items in the blocks before block `i`.
+  uint64_t block_start(size_t i) const { return blocks_[i].before; }
+
+ private:
+  struct Block {
+    std::string lo;
+    std::optional<std::string> hi;
+    RangeSum sum;
+    uint64_t before = 0;  // items in the blocks before this one
+    RangeSum sum_before;
+  };
+  // The block holding the item of `rank` (< Size()).
+  size_t BlockOfRank(uint64_t rank) const;
+  // Visits the items from the start of block `b` in order (across later blocks too) until
+  // `visit` returns false.
+  Status ScanFrom(size_t b, const std::function<bool(std::string_view item, const StateDigest&)>& visit) const;
+
+  core::ReadView& view_;
+  AntiEntropyKey index_key_;
+  std::vector<Block> blocks_;
+  RangeSum total_;
+};
+
+}  // namespace syncline::replication::internal
+
+#endif  // SYNCLINE_REPLICATION_SRC_ITEM_INDEX_TABLE_H_
