@@ -423,36 +423,47 @@ size_t StoredItemIndex::BlockOfRank(uint64_t rank) const {
   return static_cast<size_t>(std::min<ptrdiff_t>(it - blocks_.begin(), static_cast<ptrdiff_t>(blocks_.size()) - 1));
 }
 
-Status StoredItemIndex::ScanFrom(size_t b, const std::function<bool(std::string_view, const StateDigest&)>& visit) const {
+Result<const StoredItemIndex::BlockItems*> StoredItemIndex::Items(size_t b) const {
+  auto cached = items_.find(b);
+  if (cached != items_.end()) return &cached->second;
+  const Block& block = blocks_[b];
+  BlockItems items;
+  items.keys.reserve(block.sum.count);
+  items.digests.reserve(block.sum.count);
+  items.prefix.reserve(block.sum.count + 1);
+  items.prefix.push_back(block.sum_before);
+  std::string end = block.hi ? ItemKeyOf(*block.hi) : std::string(kItemsEnd);
   Status inner;
-  SYNCLINE_RETURN_IF_ERROR(view_.Scan(core::Table::kIndex, ItemKeyOf(blocks_[b].lo), kItemsEnd,
-                                      [&](std::string_view k, std::string_view v) {
-                                        std::string_view item = k.substr(1);
-                                        auto d = DecodeItem(item, v);
-                                        if (!d.ok()) {
-                                          inner = d.status();
-                                          return false;
-                                        }
-                                        return visit(item, DigestBytes(*d));
-                                      }));
-  return inner;
+  SYNCLINE_RETURN_IF_ERROR(view_.Scan(core::Table::kIndex, ItemKeyOf(block.lo), end, [&](std::string_view k, std::string_view v) {
+    std::string_view item = k.substr(1);
+    auto d = DecodeItem(item, v);
+    if (!d.ok()) {
+      inner = d.status();
+      return false;
+    }
+    items.keys.emplace_back(item);
+    items.digests.push_back(DigestBytes(*d));
+    RangeSum next = items.prefix.back();
+    next.Add(HashItem(index_key_, item, items.digests.back()));
+    items.prefix.push_back(next);
+    return items.keys.size() <= block.sum.count;
+  }));
+  SYNCLINE_RETURN_IF_ERROR(inner);
+  if (items.keys.size() != block.sum.count) {
+    return Status::Corruption("index block at '" + PrintableItem(block.lo) + "' counts " + std::to_string(block.sum.count) +
+                              " items but its range holds " + (items.keys.size() > block.sum.count ? "more" : "fewer"));
+  }
+  return &items_.emplace(b, std::move(items)).first->second;
 }
 
 Result<uint64_t> StoredItemIndex::Rank(std::string_view key) const {
   auto it = std::partition_point(blocks_.begin(), blocks_.end(),
                                  [key](const Block& b) { return b.hi.has_value() && *b.hi <= key; });
   if (it == blocks_.end()) return Status::Corruption("the item index has no last block");
-  uint64_t below = 0;
-  SYNCLINE_RETURN_IF_ERROR(view_.Scan(core::Table::kIndex, ItemKeyOf(it->lo), ItemKeyOf(key),
-                                      [&](std::string_view, std::string_view) {
-                                        ++below;
-                                        return true;
-                                      }));
-  if (below > it->sum.count) {
-    return Status::Corruption("index block at '" + PrintableItem(it->lo) + "' counts " + std::to_string(it->sum.count) +
-                              " items but its range holds more");
-  }
-  return it->before + below;
+  SYNCLINE_ASSIGN_OR_RETURN(const BlockItems* items, Items(static_cast<size_t>(it - blocks_.begin())));
+  auto below = std::lower_bound(items->keys.begin(), items->keys.end(), key,
+                                [](const std::string& a, std::string_view b) { return std::string_view(a) < b; });
+  return it->before + static_cast<uint64_t>(below - items->keys.begin());
 }
 
 Result<RangeSum> StoredItemIndex::PrefixSum(uint64_t rank) const {
@@ -461,17 +472,11 @@ Result<RangeSum> StoredItemIndex::PrefixSum(uint64_t rank) const {
                                    std::to_string(total_.count));
   }
   if (rank == total_.count) return total_;
-  const Block& b = blocks_[BlockOfRank(rank)];
-  uint64_t within = rank - b.before;
-  RangeSum sum = b.sum_before;
-  if (within == 0) return sum;
-  uint64_t seen = 0;
-  SYNCLINE_RETURN_IF_ERROR(ScanFrom(&b - blocks_.data(), [&](std::string_view item, const StateDigest& d) {
-    sum.Add(HashItem(index_key_, item, d));
-    return ++seen < within;
-  }));
-  if (seen != within) return Status::Corruption("the item index holds fewer items than its blocks count");
-  return sum;
+  size_t b = BlockOfRank(rank);
+  uint64_t within = rank - blocks_[b].before;
+  if (within == 0) return blocks_[b].sum_before;
+  SYNCLINE_ASSIGN_OR_RETURN(const BlockItems* items, Items(b));
+  return items->prefix[within];
 }
 
 Result<IndexedItem> StoredItemIndex::ItemAt(uint64_t rank) const {
@@ -479,9 +484,10 @@ Result<IndexedItem> StoredItemIndex::ItemAt(uint64_t rank) const {
     return Status::InvalidArgument("item " + std::to_string(rank) + " asked; the index holds " +
                                    std::to_string(total_.count));
   }
-  std::vector<IndexedItem> one;
-  SYNCLINE_RETURN_IF_ERROR(ListItems(rank, rank + 1, &one));
-  return std::move(one.front());
+  size_t b = BlockOfRank(rank);
+  SYNCLINE_ASSIGN_OR_RETURN(const BlockItems* items, Items(b));
+  uint64_t within = rank - blocks_[b].before;
+  return IndexedItem{items->keys[within], items->digests[within]};
 }
 
 Status StoredItemIndex::ListItems(uint64_t begin, uint64_t end, std::vector<IndexedItem>* out) const {
@@ -489,20 +495,14 @@ Status StoredItemIndex::ListItems(uint64_t begin, uint64_t end, std::vector<Inde
     return Status::InvalidArgument("items [" + std::to_string(begin) + ", " + std::to_string(end) +
                                    ") asked; the index holds " + std::to_string(total_.count));
   }
-  if (begin == end) return Status::Ok();
-  size_t b = BlockOfRank(begin);
-  uint64_t skip = begin - blocks_[b].before;
-  uint64_t want = end - begin;
-  uint64_t got = 0;
-  SYNCLINE_RETURN_IF_ERROR(ScanFrom(b, [&](std::string_view item, const StateDigest& d) {
-    if (skip > 0) {
-      --skip;
-      return true;
+  uint64_t rank = begin;
+  while (rank < end) {
+    size_t b = BlockOfRank(rank);
+    SYNCLINE_ASSIGN_OR_RETURN(const BlockItems* items, Items(b));
+    for (uint64_t i = rank - blocks_[b].before; i < items->keys.size() && rank < end; ++i, ++rank) {
+      out->push_back(IndexedItem{items->keys[i], items->digests[i]});
     }
-    out->push_back(IndexedItem{std::string(item), d});
-    return ++got < want;
-  }));
-  if (got != want) return Status::Corruption("the item index holds fewer items than its blocks count");
+  }
   return Status::Ok();
 }
 

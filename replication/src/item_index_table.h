@@ -23,6 +23,7 @@
 #define SYNCLINE_REPLICATION_SRC_ITEM_INDEX_TABLE_H_
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,8 +62,8 @@ Result<uint64_t> RebuildItemIndex(core::WriteTxn& txn, const AntiEntropyKey& ind
 Status CheckItemIndex(core::ReadView& view, const AntiEntropyKey& index_key);
 
 // The ItemIndex the Reconciler reads, over the stored table through `view` (which must
-// outlive it). Load() reads the block list once (O(items / block size)); every call after
-// that reads at most one block's items, or the items it returns.
+// outlive it). Load() reads the block list once (O(items / block size)); a call after that
+// reads the items of the blocks it touches, each block once for the object's life.
 class StoredItemIndex final : public ItemIndex {
  public:
   StoredItemIndex(core::ReadView& view, const AntiEntropyKey& index_key) : view_(view), index_key_(index_key) {}
@@ -86,16 +87,21 @@ class StoredItemIndex final : public ItemIndex {
     uint64_t before = 0;  // items in the blocks before this one
     RangeSum sum_before;
   };
+  // One block's items, read once per index object: keys, digests and prefix sums.
+  struct BlockItems {
+    std::vector<std::string> keys;
+    std::vector<StateDigest> digests;
+    std::vector<RangeSum> prefix;  // prefix[i]: the sum of the first i items of the block
+  };
   // The block holding the item of `rank` (< Size()).
   size_t BlockOfRank(uint64_t rank) const;
-  // Visits the items from the start of block `b` in order (across later blocks too) until
-  // `visit` returns false.
-  Status ScanFrom(size_t b, const std::function<bool(std::string_view item, const StateDigest&)>& visit) const;
+  Result<const BlockItems*> Items(size_t b) const;
 
   core::ReadView& view_;
   AntiEntropyKey index_key_;
   std::vector<Block> blocks_;
   RangeSum total_;
+  mutable std::map<size_t, BlockItems> items_;  // by block, as read
 };
 
 }  // namespace syncline::replication::internal
