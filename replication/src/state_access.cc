@@ -83,10 +83,19 @@ class TxnRecords final : public conflict::KeyRecords {
       : txn_(txn), prefix_(std::move(prefix)), index_key_(index_key) {}
 
   Result<std::optional<std::string>> Get(std::string_view sub) override {
+    if (index_key_ != nullptr) {
+      auto seen = seen_.find(sub);
+      if (seen != seen_.end()) return seen->second;
+    }
     auto v = txn_.Get(core::Table::kData, prefix_ + std::string(sub));
-    if (v.ok()) return std::optional<std::string>(std::move(v).value());
-    if (v.status().IsNotFound()) return std::optional<std::string>();
-    return v.status();
+    std::optional<std::string> out;
+    if (v.ok()) {
+      out = std::move(v).value();
+    } else if (!v.status().IsNotFound()) {
+      return v.status();
+    }
+    if (index_key_ != nullptr && CountsTowardDigest(sub)) seen_[std::string(sub)] = out;
+    return out;
   }
   Status Put(std::string_view sub, std::string_view value) override {
     return Change(sub, std::optional<std::string>(std::string(value)));
@@ -112,12 +121,17 @@ class TxnRecords final : public conflict::KeyRecords {
     }
     SYNCLINE_RETURN_IF_ERROR(after ? txn_.Put(core::Table::kData, key, *after) : txn_.Delete(core::Table::kData, key));
     if (!indexed) return Status::Ok();
+    seen_[std::string(sub)] = after;
     return IndexRecordChange(txn_, *index_key_, ItemOfPrefix(prefix_), sub, before, after);
   }
 
   core::WriteTxn& txn_;
   std::string prefix_;
   const AntiEntropyKey* index_key_;
+  // The counted records read or written through this object, as they now are: the "before" of a
+  // change is then not read twice. Valid because one write function changes a key's records
+  // through one KeyRecords at a time.
+  std::map<std::string, std::optional<std::string>, std::less<>> seen_;
 };
 
 class ViewRecords final : public conflict::KeyRecords {
