@@ -22,7 +22,7 @@ constexpr std::string_view kBlocksBegin = "b";
 constexpr std::string_view kBlocksEnd = "d";
 constexpr std::string_view kItemsEnd = "j";
 // Version 1 of this layout, then 8 bytes that depend on the index key.
-constexpr std::string_view kFormat = "item-index-v1:";
+constexpr std::string_view kFormat = "item-index-v2:";
 // Items per block when the index is built in one pass: half the most a block holds, so that
 // inserts do not cut every block at once.
 constexpr uint64_t kBuildBlockItems = kMaxBlockItems / 2;
@@ -67,20 +67,30 @@ RangeSum RecordHash(std::string_view sub, std::string_view value) {
   return RangeSum{h.low64, h.high64, 1};
 }
 
-std::string EncodeItem(const RangeSum& digest) {
+// An item's entry: its digest (count: records summed) and its keyed hash, kept so that neither
+// a change nor a read recomputes it.
+struct ItemEntry {
+  RangeSum digest;
+  RangeSum hash;  // HashItem(index key, item, digest), count 1
+};
+
+std::string EncodeItem(const ItemEntry& e) {
   std::string out;
-  Put64(&out, digest.lo);
-  Put64(&out, digest.hi);
-  Put64(&out, digest.count);
+  Put64(&out, e.digest.lo);
+  Put64(&out, e.digest.hi);
+  Put64(&out, e.digest.count);
+  Put64(&out, e.hash.lo);
+  Put64(&out, e.hash.hi);
   return out;
 }
 
-Result<RangeSum> DecodeItem(std::string_view item, std::string_view v) {
-  if (v.size() != 24) {
+Result<ItemEntry> DecodeItem(std::string_view item, std::string_view v) {
+  if (v.size() != 40) {
     return Status::Corruption("index entry of item '" + PrintableItem(item) + "' holds " + std::to_string(v.size()) +
-                              " bytes, not 24");
+                              " bytes, not 40");
   }
-  return RangeSum{Get64(v), Get64(v.substr(8)), Get64(v.substr(16))};
+  return ItemEntry{RangeSum{Get64(v), Get64(v.substr(8)), Get64(v.substr(16))},
+                   RangeSum{Get64(v.substr(24)), Get64(v.substr(32)), 1}};
 }
 
 std::string EncodeBlock(const RangeSum& sum, std::string_view lo) {
@@ -136,7 +146,7 @@ Result<std::pair<std::string, DecodedBlock>> BlockOf(core::ReadView& view, std::
 }
 
 // Adds `delta` (count: items) to the block holding `item`, then cuts or removes the block.
-Status UpdateBlock(core::WriteTxn& txn, const AntiEntropyKey& index_key, std::string_view item,
+Status UpdateBlock(core::WriteTxn& txn, std::string_view item,
                    const RangeSum& add, const RangeSum& remove) {
   SYNCLINE_ASSIGN_OR_RETURN(auto found, BlockOf(txn, item));
   auto& [key, block] = found;
@@ -174,7 +184,7 @@ Status UpdateBlock(core::WriteTxn& txn, const AntiEntropyKey& index_key, std::st
           decode = d.status();
           return false;
         }
-        left.Add(HashItem(index_key, it, DigestBytes(*d)));
+        left.Add(d->hash);
         return true;
       }));
   SYNCLINE_RETURN_IF_ERROR(decode);
@@ -199,9 +209,10 @@ class IndexBuilder {
       lo_ = item;
       block_ = RangeSum();
     }
-    block_.Add(HashItem(index_key_, item, DigestBytes(digest)));
+    ItemEntry e{digest, HashItem(index_key_, item, DigestBytes(digest))};
+    block_.Add(e.hash);
     ++items_;
-    return txn_.Put(core::Table::kIndex, ItemKeyOf(item), EncodeItem(digest));
+    return txn_.Put(core::Table::kIndex, ItemKeyOf(item), EncodeItem(e));
   }
   Status Finish() { return txn_.Put(core::Table::kIndex, kLastBlockKey, EncodeBlock(block_, lo_)); }
   uint64_t items() const { return items_; }
@@ -275,8 +286,9 @@ Status IndexRecordChange(core::WriteTxn& txn, const AntiEntropyKey& index_key, s
   RangeSum digest;
   RangeSum old_hash;
   if (stored.ok()) {
-    SYNCLINE_ASSIGN_OR_RETURN(digest, DecodeItem(item, *stored));
-    old_hash = HashItem(index_key, item, DigestBytes(digest));
+    SYNCLINE_ASSIGN_OR_RETURN(ItemEntry e, DecodeItem(item, *stored));
+    digest = e.digest;
+    old_hash = e.hash;
   }
   if (before) {
     if (digest.count == 0) {
@@ -290,20 +302,20 @@ Status IndexRecordChange(core::WriteTxn& txn, const AntiEntropyKey& index_key, s
   if (digest.count == 0) {
     SYNCLINE_RETURN_IF_ERROR(txn.Delete(core::Table::kIndex, ikey));
   } else {
-    SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kIndex, ikey, EncodeItem(digest)));
     new_hash = HashItem(index_key, item, DigestBytes(digest));
+    SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kIndex, ikey, EncodeItem(ItemEntry{digest, new_hash})));
   }
-  return UpdateBlock(txn, index_key, item, new_hash, old_hash);
+  return UpdateBlock(txn, item, new_hash, old_hash);
 }
 
-Status IndexRemoveItem(core::WriteTxn& txn, const AntiEntropyKey& index_key, std::string_view item) {
+Status IndexRemoveItem(core::WriteTxn& txn, std::string_view item) {
   std::string ikey = ItemKeyOf(item);
   auto stored = txn.Get(core::Table::kIndex, ikey);
   if (stored.status().IsNotFound()) return Status::Ok();
   if (!stored.ok()) return stored.status();
-  SYNCLINE_ASSIGN_OR_RETURN(RangeSum digest, DecodeItem(item, *stored));
+  SYNCLINE_ASSIGN_OR_RETURN(ItemEntry e, DecodeItem(item, *stored));
   SYNCLINE_RETURN_IF_ERROR(txn.Delete(core::Table::kIndex, ikey));
-  return UpdateBlock(txn, index_key, item, RangeSum(), HashItem(index_key, item, DigestBytes(digest)));
+  return UpdateBlock(txn, item, RangeSum(), e.hash);
 }
 
 Result<bool> ItemIndexCurrent(core::ReadView& view, const AntiEntropyKey& index_key) {
@@ -343,8 +355,10 @@ Status CheckItemIndex(core::ReadView& view, const AntiEntropyKey& index_key) {
     } else if (n >= expected.size() || expected[n].first != item) {
       mismatch = Status::Corruption("the item index holds key '" + PrintableItem(item) + "', the data table " +
                                     (n < expected.size() ? "'" + PrintableItem(expected[n].first) + "' there" : "nothing more"));
-    } else if (!(*d == expected[n].second)) {
+    } else if (!(d->digest == expected[n].second)) {
       mismatch = Status::Corruption("the item index's digest of key '" + PrintableItem(item) + "' is not the data's");
+    } else if (!(d->hash == HashItem(index_key, item, DigestBytes(d->digest)))) {
+      mismatch = Status::Corruption("the item index's hash of key '" + PrintableItem(item) + "' is not its digest's");
     }
     ++n;
     return mismatch.ok();
@@ -442,9 +456,9 @@ Result<const StoredItemIndex::BlockItems*> StoredItemIndex::Items(size_t b) cons
       return false;
     }
     items.keys.emplace_back(item);
-    items.digests.push_back(DigestBytes(*d));
+    items.digests.push_back(DigestBytes(d->digest));
     RangeSum next = items.prefix.back();
-    next.Add(HashItem(index_key_, item, items.digests.back()));
+    next.Add(d->hash);
     items.prefix.push_back(next);
     return items.keys.size() <= block.sum.count;
   }));

@@ -4,7 +4,8 @@
 //
 // Layout of the `index` table:
 //   "m"                the index's format and a check value of the index key it was built with
-//   "i" + item key  -> the item's digest (16 bytes) then varint: how many records it sums
+//   "i" + item key  -> the item's digest (16 bytes), how many records it sums (8 LE), and its
+//                      keyed hash HashItem(index key, item key, digest) (16 bytes)
 //   "b" + hi        -> a block: the items with lo <= item key < hi, as
 //                      sum.lo (8 LE) sum.hi (8 LE) count (8 LE) then the bytes of lo
 //   "c"             -> the last block (no upper bound), same value
@@ -48,7 +49,7 @@ Status IndexRecordChange(core::WriteTxn& txn, const AntiEntropyKey& index_key, s
                          const std::optional<std::string>& after);
 
 // Removes `item_key` and everything summed for it (all of the key's records were deleted).
-Status IndexRemoveItem(core::WriteTxn& txn, const AntiEntropyKey& index_key, std::string_view item_key);
+Status IndexRemoveItem(core::WriteTxn& txn, std::string_view item_key);
 
 // True when the table holds an index of this format built with `index_key`.
 Result<bool> ItemIndexCurrent(core::ReadView& view, const AntiEntropyKey& index_key);

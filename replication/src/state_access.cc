@@ -319,7 +319,7 @@ Status DeleteKeyRecords(core::WriteTxn& txn, const AntiEntropyKey* index_key, st
   // Every sub-key of a key sorts below 0xff.
   SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(core::Table::kData, prefix, std::string(prefix) + "\xff"));
   if (index_key == nullptr) return Status::Ok();
-  return IndexRemoveItem(txn, *index_key, ItemOfPrefix(prefix));
+  return IndexRemoveItem(txn, ItemOfPrefix(prefix));
 }
 
 }  // namespace syncline::replication::internal

@@ -6,51 +6,18 @@
 // install (which drops the local keys its source collected).
 #include <gtest/gtest.h>
 
-#include "syncline/core/memory_store.h"
-#include "syncline/replication/replica.h"
+#include "replica_node.h"
 
 namespace syncline::replication {
 namespace {
 
-struct Node {
-  ManualClock clock{1'800'000'000'000};
-  std::unique_ptr<core::Store> store;
-  std::unique_ptr<Replica> replica;
-
-  explicit Node(uint64_t seed) {
-    core::MemoryStoreOptions so;
-    so.seed = seed;
-    store = core::OpenMemoryStore(so);
-    ReplicaOptions ro;
-    ro.clock = &clock;
-    ro.index_secret = "test-secret";
-    auto r = Replica::Open(store.get(), ro);
-    EXPECT_TRUE(r.ok()) << r.status();
-    replica = std::move(r).value();
-    for (auto [name, resolver] : {std::pair{"reg", "lww"}, {"mv", "mv"}, {"cnt", "counter"}, {"tags", "set"},
-                                  {"doc", "map"}}) {
-      EXPECT_TRUE(replica->CreateCollection(name, resolver).ok());
-    }
-  }
-  std::vector<core::Change> Log() {
-    std::vector<core::Change> out;
-    DotContext ctx = replica->Context();
-    for (const auto& e : ctx.vv().entries()) {
-      EXPECT_TRUE(replica->ReadLog(e.first, 1, 1'000'000, 1 << 30, &out).ok());
-    }
-    return out;
-  }
+struct Node : testing::ReplicaNode {
+  using ReplicaNode::ReplicaNode;
   // The stored item index's sum over everything, after checking it against the data.
   RangeSum Fingerprint() {
     Status check = replica->CheckItemIndex();
     EXPECT_TRUE(check.ok()) << check;
-    RangeSum sum;
-    Status s = replica->WithItemIndex([&](const ItemIndex& index) -> Status {
-      SYNCLINE_ASSIGN_OR_RETURN(sum, index.RangeFingerprint("", std::nullopt));
-      return Status::Ok();
-    });
-    EXPECT_TRUE(s.ok()) << s;
-    return sum;
+    return IndexSum();
   }
   Result<uint64_t> Merge(SnapshotChunkData chunk) {
     Result<uint64_t> out = Status::Internal("not called");
@@ -71,11 +38,7 @@ struct Node {
 
 std::string Item(std::string_view coll, std::string_view key) { return MakeItemKey(coll, key).value(); }
 
-void Apply(Replica& r, std::vector<core::Change> changes) {
-  Status out = Status::Internal("not called");
-  r.ApplyChanges(std::move(changes), [&](Result<ApplyStats> s) { out = s.status(); });
-  ASSERT_TRUE(out.ok()) << out;
-}
+using testing::Apply;
 
 TEST(ReplicaRepair, IndexFollowsTheDataAndStatesRepairEveryType) {
   Node a(1), b(2);
