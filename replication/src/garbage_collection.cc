@@ -76,10 +76,10 @@ void Replica::CollectGarbageAsync(VersionVector horizon, std::string begin, uint
       }
       std::string prefix = internal::DataKeyPrefix(k.collection, k.key);
       if (collected->remove_key) {
-        SYNCLINE_RETURN_IF_ERROR(internal::DeleteKeyRecords(txn, IndexKeyForWrites(), prefix));
+        SYNCLINE_RETURN_IF_ERROR(internal::DeleteKeyRecords(txn, IndexForWrites(), prefix));
         ++report->removed;
       } else if (collected->dropped > 0 && !internal::UsesRecords(c.type)) {
-        auto records = internal::TxnKeyRecords(txn, IndexKeyForWrites(), k.collection, k.key);
+        auto records = internal::TxnKeyRecords(txn, IndexForWrites(), k.collection, k.key);
         SYNCLINE_RETURN_IF_ERROR(internal::StoreBlob(*records, k.state));
         report->dropped += collected->dropped;
       }

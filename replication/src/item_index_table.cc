@@ -145,20 +145,12 @@ Result<std::pair<std::string, DecodedBlock>> BlockOf(core::ReadView& view, std::
   return std::make_pair(std::move(found->first), std::move(block));
 }
 
-// Adds `delta` (count: items) to the block holding `item`, then cuts or removes the block.
-Status UpdateBlock(core::WriteTxn& txn, std::string_view item,
-                   const RangeSum& add, const RangeSum& remove) {
-  SYNCLINE_ASSIGN_OR_RETURN(auto found, BlockOf(txn, item));
-  auto& [key, block] = found;
-  if (block.sum.count + add.count < remove.count) {
-    return Status::Corruption("index block '" + PrintableItem(key) + "' counts " + std::to_string(block.sum.count) +
-                              " items, fewer than item '" + PrintableItem(item) + "' removes");
-  }
-  block.sum.Add(add);
-  block.sum.Subtract(remove);
+// Writes back a block whose sum changed: removes it when it emptied (the next block takes its
+// range over; the last block always stays), cuts it into pieces of kBuildBlockItems items when it
+// grew past kMaxBlockItems, else stores it.
+Status FinishBlock(core::WriteTxn& txn, const std::string& key, const DecodedBlock& block) {
   bool last = key == kLastBlockKey;
   if (block.sum.count == 0 && !last) {
-    // The next block takes this block's range over.
     SYNCLINE_RETURN_IF_ERROR(txn.Delete(core::Table::kIndex, key));
     SYNCLINE_ASSIGN_OR_RETURN(auto next, First(txn, key + std::string(1, '\0'), kBlocksEnd));
     if (!next) return Status::Corruption("the item index has no last block (index table entry \"c\")");
@@ -166,36 +158,47 @@ Status UpdateBlock(core::WriteTxn& txn, std::string_view item,
     return txn.Put(core::Table::kIndex, next->first, EncodeBlock(nb.sum, block.lo));
   }
   if (block.sum.count <= kMaxBlockItems) return txn.Put(core::Table::kIndex, key, EncodeBlock(block.sum, block.lo));
-  // Cut in two at the middle item: [lo, mid) gets a key of its own, [mid, hi) keeps this one.
-  uint64_t left_count = block.sum.count / 2;
-  RangeSum left;
-  std::string mid;
-  Status decode;
+  // Every piece but the last gets a key of its own ("b" + the next piece's first item); the last
+  // keeps this block's key.
+  RangeSum piece, total;
+  std::string piece_lo = block.lo;
+  Status inner;
   std::string end = last ? std::string(kItemsEnd) : ItemKeyOf(std::string_view(key).substr(1));
   SYNCLINE_RETURN_IF_ERROR(
       txn.Scan(core::Table::kIndex, ItemKeyOf(block.lo), end, [&](std::string_view k, std::string_view v) {
         std::string_view it = k.substr(1);
-        if (left.count == left_count) {
-          mid.assign(it);
-          return false;
-        }
         auto d = DecodeItem(it, v);
         if (!d.ok()) {
-          decode = d.status();
+          inner = d.status();
           return false;
         }
-        left.Add(d->hash);
+        if (piece.count == kBuildBlockItems) {
+          inner = txn.Put(core::Table::kIndex, std::string(1, kBlockTag) + std::string(it), EncodeBlock(piece, piece_lo));
+          if (!inner.ok()) return false;
+          piece_lo.assign(it);
+          piece = RangeSum();
+        }
+        piece.Add(d->hash);
+        total.Add(d->hash);
         return true;
       }));
-  SYNCLINE_RETURN_IF_ERROR(decode);
-  if (left.count != left_count || mid.empty()) {
+  SYNCLINE_RETURN_IF_ERROR(inner);
+  if (!(total == block.sum)) {
     return Status::Corruption("index block '" + PrintableItem(key) + "' counts " + std::to_string(block.sum.count) +
-                              " items but its range holds fewer");
+                              " items but its range holds " + std::to_string(total.count) + " with another sum");
   }
-  RangeSum right = block.sum;
-  right.Subtract(left);
-  SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kIndex, std::string(1, kBlockTag) + mid, EncodeBlock(left, block.lo)));
-  return txn.Put(core::Table::kIndex, key, EncodeBlock(right, mid));
+  return txn.Put(core::Table::kIndex, key, EncodeBlock(piece, piece_lo));
+}
+
+Status ApplyToBlock(const std::string& key, DecodedBlock* block, std::string_view item, const RangeSum& add,
+                    const RangeSum& remove) {
+  if (block->sum.count + add.count < remove.count) {
+    return Status::Corruption("index block '" + PrintableItem(key) + "' counts " + std::to_string(block->sum.count) +
+                              " items, fewer than item '" + PrintableItem(item) + "' removes");
+  }
+  block->sum.Add(add);
+  block->sum.Subtract(remove);
+  return Status::Ok();
 }
 
 // Builds items and blocks in key order from (item, digest) pairs given in order.
@@ -276,46 +279,83 @@ std::string PrintableItem(std::string_view item) {
 
 bool CountsTowardDigest(std::string_view sub) { return sub.empty() || sub[0] != 'i'; }
 
-Status IndexRecordChange(core::WriteTxn& txn, const AntiEntropyKey& index_key, std::string_view item,
-                         std::string_view sub, const std::optional<std::string>& before,
-                         const std::optional<std::string>& after) {
+Status IndexUpdates::RecordChange(core::WriteTxn& txn, std::string_view item, std::string_view sub,
+                                  const std::optional<std::string>& before, const std::optional<std::string>& after) {
   if (!CountsTowardDigest(sub) || before == after) return Status::Ok();
   std::string ikey = ItemKeyOf(item);
-  auto stored = txn.Get(core::Table::kIndex, ikey);
-  if (!stored.ok() && !stored.status().IsNotFound()) return stored.status();
   RangeSum digest;
   RangeSum old_hash;
-  if (stored.ok()) {
-    SYNCLINE_ASSIGN_OR_RETURN(ItemEntry e, DecodeItem(item, *stored));
-    digest = e.digest;
-    old_hash = e.hash;
-  }
-  if (before) {
-    if (digest.count == 0) {
-      return Status::Corruption("the item index holds no record of key '" + PrintableItem(item) +
-                                "' that the data table holds; rebuild it (see docs/anti-entropy.md)");
+  if (sub == kStateSub) {
+    // A blob-type key: its one record is its whole digest, so the entry need not be read.
+    if (before) old_hash = HashItem(key_, item, DigestBytes(RecordHash(sub, *before)));
+  } else {
+    auto stored = txn.Get(core::Table::kIndex, ikey);
+    if (!stored.ok() && !stored.status().IsNotFound()) return stored.status();
+    if (stored.ok()) {
+      SYNCLINE_ASSIGN_OR_RETURN(ItemEntry e, DecodeItem(item, *stored));
+      digest = e.digest;
+      old_hash = e.hash;
     }
-    digest.Subtract(RecordHash(sub, *before));
+    if (before) {
+      if (digest.count == 0) {
+        return Status::Corruption("the item index holds no record of key '" + PrintableItem(item) +
+                                  "' that the data table holds; rebuild it (see docs/anti-entropy.md)");
+      }
+      digest.Subtract(RecordHash(sub, *before));
+    }
   }
   if (after) digest.Add(RecordHash(sub, *after));
   RangeSum new_hash;
   if (digest.count == 0) {
     SYNCLINE_RETURN_IF_ERROR(txn.Delete(core::Table::kIndex, ikey));
   } else {
-    new_hash = HashItem(index_key, item, DigestBytes(digest));
+    new_hash = HashItem(key_, item, DigestBytes(digest));
     SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kIndex, ikey, EncodeItem(ItemEntry{digest, new_hash})));
   }
-  return UpdateBlock(txn, item, new_hash, old_hash);
+  return Block(txn, item, new_hash, old_hash);
 }
 
-Status IndexRemoveItem(core::WriteTxn& txn, std::string_view item) {
+Status IndexUpdates::RemoveItem(core::WriteTxn& txn, std::string_view item) {
   std::string ikey = ItemKeyOf(item);
   auto stored = txn.Get(core::Table::kIndex, ikey);
   if (stored.status().IsNotFound()) return Status::Ok();
   if (!stored.ok()) return stored.status();
   SYNCLINE_ASSIGN_OR_RETURN(ItemEntry e, DecodeItem(item, *stored));
   SYNCLINE_RETURN_IF_ERROR(txn.Delete(core::Table::kIndex, ikey));
-  return UpdateBlock(txn, item, RangeSum(), e.hash);
+  return Block(txn, item, RangeSum(), e.hash);
+}
+
+Status IndexUpdates::Block(core::WriteTxn& txn, std::string_view item, const RangeSum& add, const RangeSum& remove) {
+  if (batched_) {
+    auto& [a, r] = pending_[std::string(item)];
+    a.Add(add);
+    r.Add(remove);
+    return Status::Ok();
+  }
+  SYNCLINE_ASSIGN_OR_RETURN(auto found, BlockOf(txn, item));
+  SYNCLINE_RETURN_IF_ERROR(ApplyToBlock(found.first, &found.second, item, add, remove));
+  return FinishBlock(txn, found.first, found.second);
+}
+
+std::optional<IndexUpdates> BatchOf(const IndexUpdates* index) {
+  if (index == nullptr) return std::nullopt;
+  return IndexUpdates(index->key(), /*batched=*/true);
+}
+
+Status IndexUpdates::Flush(core::WriteTxn& txn) {
+  // Items in order: those of one block are consecutive, so each block is read and written once.
+  std::optional<std::pair<std::string, DecodedBlock>> block;
+  for (const auto& [item, delta] : pending_) {
+    bool inside = block.has_value() && (block->first == kLastBlockKey || item < std::string_view(block->first).substr(1));
+    if (!inside) {
+      if (block) SYNCLINE_RETURN_IF_ERROR(FinishBlock(txn, block->first, block->second));
+      SYNCLINE_ASSIGN_OR_RETURN(block, BlockOf(txn, item));
+    }
+    SYNCLINE_RETURN_IF_ERROR(ApplyToBlock(block->first, &block->second, item, delta.first, delta.second));
+  }
+  if (block) SYNCLINE_RETURN_IF_ERROR(FinishBlock(txn, block->first, block->second));
+  pending_.clear();
+  return Status::Ok();
 }
 
 Result<bool> ItemIndexCurrent(core::ReadView& view, const AntiEntropyKey& index_key) {

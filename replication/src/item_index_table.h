@@ -10,8 +10,8 @@
 //                      sum.lo (8 LE) sum.hi (8 LE) count (8 LE) then the bytes of lo
 //   "c"             -> the last block (no upper bound), same value
 // Blocks partition the item-key space: the first one starts at the empty key and each starts
-// where the previous one ends. A block that grows past kMaxBlockItems is cut in two; an empty
-// one is removed (its range joins the next block), except the last, which always exists.
+// where the previous one ends. A block that grows past kMaxBlockItems is cut into pieces of
+// kMaxBlockItems / 2; an empty one is removed (its range joins the next block), except the last, which always exists.
 //
 // An item's digest is the sum modulo 2^128 of XXH3-128(varint len(sub) || sub || value) over
 // the key's records, except a set's dot-index records ("i" + dot), which repeat what the element
@@ -43,13 +43,34 @@ std::string PrintableItem(std::string_view item);
 // True when the record `sub` of a key counts toward its digest.
 bool CountsTowardDigest(std::string_view sub);
 
-// Records one record of `item_key` changing from `before` to `after` (nullopt: absent).
-Status IndexRecordChange(core::WriteTxn& txn, const AntiEntropyKey& index_key, std::string_view item_key,
-                         std::string_view sub, const std::optional<std::string>& before,
-                         const std::optional<std::string>& after);
+// Keeps the index in step with changes of the data table, in the writing transaction. Each
+// change updates the item's entry at once; its block is updated at once too, or, when `batched`,
+// gathered and applied by Flush in one ordered pass (one read and one write per block touched),
+// which must then run before the write function returns. A non-batched object holds no state and
+// may serve any number of write functions.
+class IndexUpdates {
+ public:
+  IndexUpdates(const AntiEntropyKey& key, bool batched) : key_(key), batched_(batched) {}
+  const AntiEntropyKey& key() const { return key_; }
 
-// Removes `item_key` and everything summed for it (all of the key's records were deleted).
-Status IndexRemoveItem(core::WriteTxn& txn, std::string_view item_key);
+  // Record `sub` of `item_key` changed from `before` to `after` (nullopt: absent).
+  Status RecordChange(core::WriteTxn& txn, std::string_view item_key, std::string_view sub,
+                      const std::optional<std::string>& before, const std::optional<std::string>& after);
+  // Every record of `item_key` was deleted.
+  Status RemoveItem(core::WriteTxn& txn, std::string_view item_key);
+  Status Flush(core::WriteTxn& txn);
+
+ private:
+  Status Block(core::WriteTxn& txn, std::string_view item_key, const RangeSum& add, const RangeSum& remove);
+
+  AntiEntropyKey key_;
+  bool batched_;
+  std::map<std::string, std::pair<RangeSum, RangeSum>, std::less<>> pending_;  // item -> (added, removed)
+};
+
+// A batched IndexUpdates with `index`'s key, none when `index` is null: for a write function
+// that changes many keys; Flush it before the function returns.
+std::optional<IndexUpdates> BatchOf(const IndexUpdates* index);
 
 // True when the table holds an index of this format built with `index_key`.
 Result<bool> ItemIndexCurrent(core::ReadView& view, const AntiEntropyKey& index_key);

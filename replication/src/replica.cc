@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "item_index_table.h"
 #include "state_access.h"
 #include "syncline/conflict/counter.h"
 #include "syncline/conflict/lww.h"

@@ -33,6 +33,7 @@ Status Replica::OpenItemIndex() {
       return Status::Ok();
     }));
   }
+  index_updates_ = std::make_unique<internal::IndexUpdates>(index_key_, /*batched=*/false);
   index_live_ = true;
   return Status::Ok();
 }
@@ -114,12 +115,12 @@ void Replica::DropStale(std::vector<std::string> item_keys, VersionVector peer_v
       SYNCLINE_RETURN_IF_ERROR(SplitItemKey(item, &coll, &key).WithContext("anti-entropy item key " + internal::HexPrefix(item)));
       auto c = FindCollection(coll);
       if (!c.ok()) continue;
-      auto records = internal::TxnKeyRecords(txn, IndexKeyForWrites(), coll, key);
+      auto records = internal::TxnKeyRecords(txn, IndexForWrites(), coll, key);
       SYNCLINE_ASSIGN_OR_RETURN(std::string state, internal::LoadState(*records, c->type));
       if (state.empty()) continue;
       SYNCLINE_ASSIGN_OR_RETURN(bool seen, c->impl->SeenBy(state, peer_vv));
       if (!seen) continue;
-      SYNCLINE_RETURN_IF_ERROR(internal::DeleteKeyRecords(txn, IndexKeyForWrites(), internal::DataKeyPrefix(coll, key)));
+      SYNCLINE_RETURN_IF_ERROR(internal::DeleteKeyRecords(txn, IndexForWrites(), internal::DataKeyPrefix(coll, key)));
       ++*dropped;
     }
     return Status::Ok();
@@ -157,9 +158,9 @@ void Replica::MergeStates(std::string source, SnapshotChunkData states, std::fun
   std::shared_ptr<const internal::StateTargets> targets = std::move(prepared).value();
   auto data = std::make_shared<SnapshotChunkData>(std::move(states));
   auto stale = std::make_shared<uint64_t>(0);
-  auto fn = [what, data, targets, stale, index_key = IndexKeyForWrites()](core::WriteTxn& txn) -> Status {
+  auto fn = [what, data, targets, stale, index = IndexForWrites()](core::WriteTxn& txn) -> Status {
     *stale = 0;
-    return internal::MergeStatesInto(txn, index_key, *targets, data->entries, what, stale.get());
+    return internal::MergeStatesInto(txn, index, *targets, data->entries, what, stale.get());
   };
   store_->Submit(std::move(fn), [this, targets, data, stale, done = std::move(done)](Status s) {
     if (!s.ok()) {

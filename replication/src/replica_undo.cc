@@ -96,7 +96,7 @@ void Replica::RollBack(std::function<bool(const Dot&)> orphan, std::string why,
       if (fo == first_orphan.end() || n < fo->second) continue;
       Dot dot{ReplicaId(entry.origin()), entry.counter()};
       std::string where = "taking back change " + dot.replica.ToString() + ":" + std::to_string(dot.counter);
-      auto records = internal::TxnKeyRecords(txn, IndexKeyForWrites(), entry.collection(), entry.key());
+      auto records = internal::TxnKeyRecords(txn, IndexForWrites(), entry.collection(), entry.key());
       for (const auto& r : entry.records()) {
         Status s = r.present() ? records->Put(r.sub(), r.value()) : records->Delete(r.sub());
         SYNCLINE_RETURN_IF_ERROR(s.WithContext(where));
@@ -133,7 +133,7 @@ void Replica::RollBack(std::function<bool(const Dot&)> orphan, std::string why,
       auto change = txn.GetChange(dot);
       if (!change.ok()) return change.status().WithContext(where);
       SYNCLINE_ASSIGN_OR_RETURN(Collection c, FindCollection(change->collection));
-      std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, IndexKeyForWrites(), change->collection, change->key);
+      std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, IndexForWrites(), change->collection, change->key);
       auto undo = std::make_unique<internal::UndoKeyRecords>(std::move(records));
       conflict::MergeOutcome outcome;
       SYNCLINE_RETURN_IF_ERROR(

@@ -1,6 +1,7 @@
 // Replica: local writes and applying peers' changes (see replica.h).
 #include <memory>
 
+#include "item_index_table.h"
 #include "state_access.h"
 #include "undo_records.h"
 #include "syncline/conflict/counter.h"
@@ -166,7 +167,7 @@ void Replica::Write(std::string collection, std::string key, WriteOp op, WriteDo
     Dot dot{id_, ctx.vv().Get(id_) + 1};
     HlcTimestamp now = Now();
     conflict::WriteContext wctx{id_, now, dot};
-    std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, IndexKeyForWrites(), collection, key);
+    std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, IndexForWrites(), collection, key);
     internal::UndoKeyRecords* undo = nullptr;
     if (undo_.load()) {
       auto wrapped = std::make_unique<internal::UndoKeyRecords>(std::move(records));
@@ -229,6 +230,7 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
   auto fn = [this, out, batch](core::WriteTxn& txn) -> Status {
     *out = Outcome{};
     SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
+    std::optional<internal::IndexUpdates> index = internal::BatchOf(IndexForWrites());
     bool any = false;
     for (const core::Change& ch : *batch) {
       std::string where = "change " + ch.dot.replica.ToString() + ":" + std::to_string(ch.dot.counter) + " to '" +
@@ -267,7 +269,8 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
         return Status::FailedPrecondition(where + " was made with resolver '" + ch.resolver +
                                           "' but the collection here uses '" + c.resolver + "'");
       }
-      std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, IndexKeyForWrites(), ch.collection, ch.key);
+      std::unique_ptr<conflict::KeyRecords> records =
+          internal::TxnKeyRecords(txn, index ? &*index : nullptr, ch.collection, ch.key);
       internal::UndoKeyRecords* undo = nullptr;
       if (undo_.load()) {
         auto wrapped = std::make_unique<internal::UndoKeyRecords>(std::move(records));
@@ -300,7 +303,7 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
       any = true;
     }
     if (any) SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "context", ctx.Encode()));
-    return Status::Ok();
+    return index ? index->Flush(txn) : Status::Ok();
   };
   store_->Submit(std::move(fn), [this, out, batch, done = std::move(done)](Status s) {
     if (!s.ok()) {
@@ -359,6 +362,7 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
   auto fn = [this, colls = std::move(colls), batch, also = std::move(also), results](core::WriteTxn& txn) -> Status {
     results->clear();
     SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
+    std::optional<internal::IndexUpdates> index = internal::BatchOf(IndexForWrites());
     HlcTimestamp now;
     for (size_t i = 0; i < batch->size(); ++i) {
       const KeyedWrite& w = (*batch)[i];
@@ -367,7 +371,8 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
       Dot dot{id_, ctx.vv().Get(id_) + 1};
       now = Now();
       conflict::WriteContext wctx{id_, now, dot};
-      std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, IndexKeyForWrites(), w.collection, w.key);
+      std::unique_ptr<conflict::KeyRecords> records =
+          internal::TxnKeyRecords(txn, index ? &*index : nullptr, w.collection, w.key);
       internal::UndoKeyRecords* undo = nullptr;
       if (undo_.load()) {
         auto wrapped = std::make_unique<internal::UndoKeyRecords>(std::move(records));
@@ -394,7 +399,7 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
       SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "hlc", PackHlc(now)));
     }
     if (also) SYNCLINE_RETURN_IF_ERROR(also(txn));
-    return Status::Ok();
+    return index ? index->Flush(txn) : Status::Ok();
   };
   store_->Submit(std::move(fn), [this, results, done = std::move(done)](Status s) {
     if (!s.ok()) {

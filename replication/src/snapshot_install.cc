@@ -188,7 +188,7 @@ Status Replica::DropSeenAbsent(core::WriteTxn& txn, const std::string& begin, co
       },
       begin, chunk.last ? std::string_view() : std::string_view(chunk.next_begin)));
   for (const std::string& prefix : drop) {
-    SYNCLINE_RETURN_IF_ERROR(internal::DeleteKeyRecords(txn, IndexKeyForWrites(), prefix));
+    SYNCLINE_RETURN_IF_ERROR(internal::DeleteKeyRecords(txn, IndexForWrites(), prefix));
   }
   *dropped = drop.size();
   return Status::Ok();
@@ -229,7 +229,7 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
     // Dropping first walks only what was here before the chunk (nothing, on a new node); the
     // merge touches only the chunk's keys, which the drop leaves alone.
     SYNCLINE_RETURN_IF_ERROR(DropSeenAbsent(txn, begin, *data, *targets, stale_dropped.get()));
-    SYNCLINE_RETURN_IF_ERROR(internal::MergeStatesInto(txn, IndexKeyForWrites(), *targets, data->entries, what, stale_skipped.get()));
+    SYNCLINE_RETURN_IF_ERROR(internal::MergeStatesInto(txn, IndexForWrites(), *targets, data->entries, what, stale_skipped.get()));
     SnapshotProgress p = progress.has_value() ? std::move(*progress) : SnapshotProgress();
     p.context = progress.has_value() ? VersionVector::Min(p.context, data->context) : data->context;
     p.installing = true;

@@ -79,11 +79,11 @@ std::string PrefixEnd(std::string begin) {
 
 class TxnRecords final : public conflict::KeyRecords {
  public:
-  TxnRecords(core::WriteTxn& txn, std::string prefix, const AntiEntropyKey* index_key)
-      : txn_(txn), prefix_(std::move(prefix)), index_key_(index_key) {}
+  TxnRecords(core::WriteTxn& txn, std::string prefix, IndexUpdates* index)
+      : txn_(txn), prefix_(std::move(prefix)), index_(index) {}
 
   Result<std::optional<std::string>> Get(std::string_view sub) override {
-    if (index_key_ != nullptr) {
+    if (index_ != nullptr) {
       auto seen = seen_.find(sub);
       if (seen != seen_.end()) return seen->second;
     }
@@ -94,7 +94,7 @@ class TxnRecords final : public conflict::KeyRecords {
     } else if (!v.status().IsNotFound()) {
       return v.status();
     }
-    if (index_key_ != nullptr && CountsTowardDigest(sub)) seen_[std::string(sub)] = out;
+    if (index_ != nullptr && CountsTowardDigest(sub)) seen_[std::string(sub)] = out;
     return out;
   }
   Status Put(std::string_view sub, std::string_view value) override {
@@ -115,19 +115,19 @@ class TxnRecords final : public conflict::KeyRecords {
   Status Change(std::string_view sub, const std::optional<std::string>& after) {
     std::string key = prefix_ + std::string(sub);
     std::optional<std::string> before;
-    bool indexed = index_key_ != nullptr && CountsTowardDigest(sub);
+    bool indexed = index_ != nullptr && CountsTowardDigest(sub);
     if (indexed) {
       SYNCLINE_ASSIGN_OR_RETURN(before, Get(sub));
     }
     SYNCLINE_RETURN_IF_ERROR(after ? txn_.Put(core::Table::kData, key, *after) : txn_.Delete(core::Table::kData, key));
     if (!indexed) return Status::Ok();
     seen_[std::string(sub)] = after;
-    return IndexRecordChange(txn_, *index_key_, ItemOfPrefix(prefix_), sub, before, after);
+    return index_->RecordChange(txn_, ItemOfPrefix(prefix_), sub, before, after);
   }
 
   core::WriteTxn& txn_;
   std::string prefix_;
-  const AntiEntropyKey* index_key_;
+  IndexUpdates* index_;
   // The counted records read or written through this object, as they now are: the "before" of a
   // change is then not read twice. Valid because one write function changes a key's records
   // through one KeyRecords at a time.
@@ -173,9 +173,9 @@ std::unique_ptr<conflict::KeyRecords> ViewKeyRecords(core::ReadView& view, std::
 
 std::string_view ItemOfPrefix(std::string_view prefix) { return prefix.substr(0, prefix.size() - 2); }
 
-std::unique_ptr<conflict::KeyRecords> TxnKeyRecords(core::WriteTxn& txn, const AntiEntropyKey* index_key, std::string_view collection,
+std::unique_ptr<conflict::KeyRecords> TxnKeyRecords(core::WriteTxn& txn, IndexUpdates* index, std::string_view collection,
                                                     std::string_view key) {
-  return std::make_unique<TxnRecords>(txn, DataKeyPrefix(collection, key), index_key);
+  return std::make_unique<TxnRecords>(txn, DataKeyPrefix(collection, key), index);
 }
 
 Result<std::optional<std::string>> MapKeyRecords::Get(std::string_view sub) {
@@ -315,11 +315,11 @@ Status ForEachState(core::ReadView& view, const std::function<Result<CollectionT
   return flush();
 }
 
-Status DeleteKeyRecords(core::WriteTxn& txn, const AntiEntropyKey* index_key, std::string_view prefix) {
+Status DeleteKeyRecords(core::WriteTxn& txn, IndexUpdates* index, std::string_view prefix) {
   // Every sub-key of a key sorts below 0xff.
   SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(core::Table::kData, prefix, std::string(prefix) + "\xff"));
-  if (index_key == nullptr) return Status::Ok();
-  return IndexRemoveItem(txn, ItemOfPrefix(prefix));
+  if (index == nullptr) return Status::Ok();
+  return index->RemoveItem(txn, ItemOfPrefix(prefix));
 }
 
 }  // namespace syncline::replication::internal

@@ -21,6 +21,8 @@
 
 namespace syncline::replication::internal {
 
+class IndexUpdates;  // item_index_table.h
+
 // The sub-key of the single record holding a blob-type state.
 inline constexpr std::string_view kStateSub = "s";
 
@@ -47,12 +49,12 @@ Result<ParsedDataKey> ParseDataKey(std::string_view stored);
 std::string_view ItemOfPrefix(std::string_view prefix);
 
 // Removes every record of one key (its whole state), given its DataKeyPrefix, and its item from
-// the item index (item_index_table.h) when `index_key` is given.
-Status DeleteKeyRecords(core::WriteTxn& txn, const AntiEntropyKey* index_key, std::string_view prefix);
+// the item index (item_index_table.h) when `index` is given.
+Status DeleteKeyRecords(core::WriteTxn& txn, IndexUpdates* index, std::string_view prefix);
 
 // KeyRecords over the data table of a write transaction (which must outlive it). With an
-// `index_key`, every record written or removed updates the item index in the same transaction.
-std::unique_ptr<conflict::KeyRecords> TxnKeyRecords(core::WriteTxn& txn, const AntiEntropyKey* index_key, std::string_view collection,
+// `index`, every record written or removed updates the item index in the same transaction.
+std::unique_ptr<conflict::KeyRecords> TxnKeyRecords(core::WriteTxn& txn, IndexUpdates* index, std::string_view collection,
                                                     std::string_view key);
 
 // KeyRecords reading through a view; Put and Delete fail with FailedPrecondition.

@@ -1,5 +1,9 @@
 #include "state_merge.h"
 
+#include <optional>
+
+#include "item_index_table.h"
+
 #include "state_access.h"
 
 namespace syncline::replication::internal {
@@ -48,7 +52,7 @@ Result<std::shared_ptr<const StateTargets>> PrepareStates(
   return std::shared_ptr<const StateTargets>(std::move(targets));
 }
 
-Status MergeStatesInto(core::WriteTxn& txn, const AntiEntropyKey* index_key, const StateTargets& targets, const std::vector<SnapshotEntry>& entries,
+Status MergeStatesInto(core::WriteTxn& txn, const IndexUpdates* index, const StateTargets& targets, const std::vector<SnapshotEntry>& entries,
                        const std::string& what, uint64_t* stale) {
   for (const auto& [name, t] : targets) {
     std::string key = "collection/" + name;
@@ -65,9 +69,11 @@ Status MergeStatesInto(core::WriteTxn& txn, const AntiEntropyKey* index_key, con
     }
   }
   SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadNodeContext(txn));
+  std::optional<IndexUpdates> batch = BatchOf(index);
+  IndexUpdates* updates = batch ? &*batch : nullptr;
   for (const SnapshotEntry& e : entries) {
     const StateTarget& t = targets.find(e.collection)->second;
-    auto records = TxnKeyRecords(txn, index_key, e.collection, e.key);
+    auto records = TxnKeyRecords(txn, updates, e.collection, e.key);
     bool absent = false;
     if (UsesRecords(t.type)) {
       absent = true;
@@ -96,7 +102,7 @@ Status MergeStatesInto(core::WriteTxn& txn, const AntiEntropyKey* index_key, con
     Status merged = MergeDelta(*records, t.type, *t.impl, e.state, nullptr, nullptr, nullptr);
     if (!merged.ok()) return merged.WithContext("merging '" + e.collection + "' key " + HexPrefix(e.key) + " from " + what);
   }
-  return Status::Ok();
+  return batch ? batch->Flush(txn) : Status::Ok();
 }
 
 }  // namespace syncline::replication::internal

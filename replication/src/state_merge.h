@@ -45,13 +45,13 @@ Result<std::shared_ptr<const StateTargets>> PrepareStates(
 // In the writer's transaction: writes the meta record of every collection new here
 // (FailedPrecondition for one that exists with another resolver), then merges every entry:
 // stores the canonical state of a blob-type key new here, joins it into the stored state
-// otherwise. Entries must have passed PrepareStates with `targets`. With `index_key`, the item
-// index follows (state_access.h, TxnKeyRecords).
+// otherwise. Entries must have passed PrepareStates with `targets`. With `index`, the item index
+// follows, its blocks updated once for the whole batch (item_index_table.h).
 //
 // An entry for a key this node holds no record of, whose every change this node's context has
 // seen (Resolver::SeenBy), is skipped and counted in `*stale` (if not null): the key was removed
 // here by garbage collection, and merging the peer's older state would bring deleted data back.
-Status MergeStatesInto(core::WriteTxn& txn, const AntiEntropyKey* index_key, const StateTargets& targets, const std::vector<SnapshotEntry>& entries,
+Status MergeStatesInto(core::WriteTxn& txn, const IndexUpdates* index, const StateTargets& targets, const std::vector<SnapshotEntry>& entries,
                        const std::string& what, uint64_t* stale = nullptr);
 
 }  // namespace syncline::replication::internal

@@ -52,7 +52,11 @@ TEST(ItemIndex, FollowsEveryWritePathAndAgreesWithARebuild) {
       ASSERT_TRUE(a.replica->CheckItemIndex().ok()) << a.replica->CheckItemIndex();
     }
   }
-  // Log shipping into another replica, and its own writes on top.
+  // Log shipping into another replica (one batch into an empty index), then a second batch
+  // that touches many of the blocks the first one made.
+  Apply(*b.replica, a.Log());
+  ASSERT_TRUE(b.replica->CheckItemIndex().ok()) << b.replica->CheckItemIndex();
+  for (int i = 0; i < 1000; ++i) ASSERT_NO_FATAL_FAILURE(RandomWrite(*a.replica, rng, 400));
   Apply(*b.replica, a.Log());
   ASSERT_TRUE(b.replica->CheckItemIndex().ok()) << b.replica->CheckItemIndex();
   EXPECT_EQ(a.IndexSum(), b.IndexSum());
@@ -142,17 +146,24 @@ TEST(ItemIndex, TwoStoredIndexesReconcileToExactlyTheirDifference) {
 TEST(ItemIndex, ADamagedEntryIsReportedWithItsKey) {
   Node a(1);
   ASSERT_TRUE(a.replica->WriteAndWait("reg", "victim", WriteOp::Put("v")).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("tags", "victim", WriteOp::AddElement("x")).ok());
   ASSERT_TRUE(a.replica->CheckItemIndex().ok());
-  std::string entry = "i" + MakeItemKey("reg", "victim").value();
-  ASSERT_TRUE(a.store->Put(core::Table::kIndex, entry, "short").ok());
+  for (const char* coll : {"reg", "tags"}) {
+    ASSERT_TRUE(a.store->Put(core::Table::kIndex, "i" + MakeItemKey(coll, "victim").value(), "short").ok());
+  }
   Status check = a.replica->CheckItemIndex();
   EXPECT_EQ(check.code(), StatusCode::kCorruption) << check;
   EXPECT_NE(check.message().find("victim"), std::string::npos) << check;
-  // A write to that key fails naming it, and the data is left as it was.
-  auto w = a.replica->WriteAndWait("reg", "victim", WriteOp::Put("w"));
+  // A set's entry is read by a write: the write fails naming the key, and the data is left as it was.
+  auto w = a.replica->WriteAndWait("tags", "victim", WriteOp::AddElement("y"));
   EXPECT_EQ(w.status().code(), StatusCode::kCorruption) << w.status();
   EXPECT_NE(w.status().message().find("victim"), std::string::npos) << w.status();
-  EXPECT_EQ(a.replica->Read("reg", "victim")->values, std::vector<std::string>{"v"});
+  EXPECT_EQ(a.replica->Read("tags", "victim")->values, std::vector<std::string>{"x"});
+  // A register's entry is its one record's hash: a write rewrites it from the data, whatever it held.
+  ASSERT_TRUE(a.replica->WriteAndWait("reg", "victim", WriteOp::Put("w")).ok());
+  check = a.replica->CheckItemIndex();
+  EXPECT_EQ(check.code(), StatusCode::kCorruption) << check;  // the set's entry is still damaged
+  EXPECT_NE(check.message().find("tags"), std::string::npos) << check;
   // Reopening with another secret rebuilds it from the data.
   a.Reopen("other");
   EXPECT_TRUE(a.replica->CheckItemIndex().ok()) << a.replica->CheckItemIndex();

@@ -51,6 +51,7 @@
 namespace syncline::replication {
 
 namespace internal {
+class IndexUpdates;
 class UndoKeyRecords;
 struct StateTarget;
 using StateTargets = std::map<std::string, StateTarget, std::less<>>;
@@ -361,8 +362,9 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // Checks the stored item index at open and rebuilds it when it is absent or keyed otherwise.
   Status OpenItemIndex();
   Status WithIndexUnchecked(const std::function<Status(const ItemIndex&)>& fn) const;
-  // The index key for write paths: null when the index is not kept (see build_item_index).
-  const AntiEntropyKey* IndexKeyForWrites() const { return index_live_ ? &index_key_ : nullptr; }
+  // The item index updates for write paths: null when the index is not kept (see
+  // build_item_index). Not batched, so shared by every write function.
+  internal::IndexUpdates* IndexForWrites() const { return index_live_ ? index_updates_.get() : nullptr; }
 
   core::Store* store_;
   ReplicaOptions options_;
@@ -400,6 +402,7 @@ class Replica final : public ChangeSource, public SnapshotSource {
 
   AntiEntropyKey index_key_{};
   bool index_live_ = false;
+  std::unique_ptr<internal::IndexUpdates> index_updates_;
   uint64_t index_items_at_open_ = 0;
   bool index_rebuilt_at_open_ = false;
 };
