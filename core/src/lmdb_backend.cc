@@ -233,6 +233,10 @@ Status LmdbStore::CheckMetaReadOnly() {
     rc = mdb_dbi_open(txn, kNames[i], 0, &dbis_[i]);
     if (rc != 0) {
       mdb_txn_abort(txn);
+      if (rc == MDB_NOTFOUND && static_cast<Table>(i) == Table::kIndex) {
+        return Status::FailedPrecondition(dir_ + " was written by an earlier version (it has no table 'index'); "
+                                          "open it once with a node of this version, then read it");
+      }
       if (rc == MDB_NOTFOUND) {
         return Status::FailedPrecondition(dir_ + " is not a syncline data directory: its LMDB environment has no table '" +
                                           kNames[i] + "'");
