@@ -141,6 +141,7 @@ TEST_F(LeaderFollowerProcesses, QuorumWritesSurviveKillingTheLeaderAndPromotingA
   // The old leader restarts from its config, learns epoch 2 and follows n2; it refuses writes.
   int pid = StartDaemon({SYNCLINE_NODE, "--config", nodes[0].config}, cdir + "/n1/restart.log");
   ASSERT_GT(pid, 0);
+  DaemonGuard restarted(pid);  // the cluster file still names the pid n1 had before
   ASSERT_TRUE(Eventually([&] {
     auto s = StatusOf(nodes[0].client);
     return s.ok() && s->epoch == 2 && s->role == "follower" && s->leader == "n2";

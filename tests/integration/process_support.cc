@@ -1,6 +1,7 @@
 #include "process_support.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,6 +60,17 @@ int StartDaemon(const std::vector<std::string>& argv, const std::string& log) {
   if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) pid = 0;
   posix_spawn_file_actions_destroy(&actions);
   return pid;
+}
+
+void StopDaemon(int pid, int grace_millis) {
+  if (pid <= 0 || ::kill(pid, SIGTERM) != 0) return;
+  int st = 0;
+  for (int waited = 0; waited < grace_millis; waited += 20) {
+    if (::waitpid(pid, &st, WNOHANG) == pid) return;
+    ::usleep(20 * 1000);
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &st, 0);
 }
 
 std::vector<ClusterNode> ReadClusterFile(const std::string& dir) {

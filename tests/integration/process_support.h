@@ -20,6 +20,23 @@ ProgramRun RunProgram(std::vector<std::string> argv, const std::string& cwd = ""
 // (0 when it could not be started).
 int StartDaemon(const std::vector<std::string>& argv, const std::string& log);
 
+// Stops a daemon started by StartDaemon: SIGTERM, then SIGKILL if it has not exited within
+// `grace_millis`; waits for it. Nothing happens for pid <= 0 or a process already reaped.
+void StopDaemon(int pid, int grace_millis = 15000);
+
+// Stops the daemon it holds when it goes out of scope (also when an assertion ends the test
+// early), so a restarted node never outlives its test.
+class DaemonGuard {
+ public:
+  explicit DaemonGuard(int pid) : pid_(pid) {}
+  ~DaemonGuard() { StopDaemon(pid_); }
+  DaemonGuard(const DaemonGuard&) = delete;
+  DaemonGuard& operator=(const DaemonGuard&) = delete;
+
+ private:
+  int pid_;
+};
+
 struct ClusterNode {
   std::string id, client, peer, admin, data_dir;
   std::string config;  // the node's config file, to restart it
