@@ -29,9 +29,6 @@ std::string EncodeRecord(Table table, std::string_view key, std::string_view pay
 // The payload of `record`, or Corruption naming the table and key.
 Result<std::string_view> DecodeRecord(Table table, std::string_view key, std::string_view record);
 
-// A printable rendering of a key for error messages (escaped, truncated).
-std::string PrintableKey(std::string_view key);
-
 // Checks a key and value against the store limits; InvalidArgument naming the table.
 Status CheckKeyAndValue(Table table, std::string_view key, size_t value_size, size_t max_value_bytes);
 

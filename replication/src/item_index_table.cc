@@ -86,7 +86,7 @@ std::string EncodeItem(const ItemEntry& e) {
 
 Result<ItemEntry> DecodeItem(std::string_view item, std::string_view v) {
   if (v.size() != 40) {
-    return Status::Corruption("index entry of item '" + PrintableItem(item) + "' holds " + std::to_string(v.size()) +
+    return Status::Corruption("index entry of item '" + core::PrintableKey(item) + "' holds " + std::to_string(v.size()) +
                               " bytes, not 40");
   }
   return ItemEntry{RangeSum{Get64(v), Get64(v.substr(8)), Get64(v.substr(16))},
@@ -109,7 +109,7 @@ struct DecodedBlock {
 
 Result<DecodedBlock> DecodeBlock(std::string_view key, std::string_view v) {
   if (v.size() < 24) {
-    return Status::Corruption("index block '" + PrintableItem(key) + "' holds " + std::to_string(v.size()) +
+    return Status::Corruption("index block '" + core::PrintableKey(key) + "' holds " + std::to_string(v.size()) +
                               " bytes, fewer than 24");
   }
   return DecodedBlock{RangeSum{Get64(v), Get64(v.substr(8)), Get64(v.substr(16))}, std::string(v.substr(24))};
@@ -184,7 +184,7 @@ Status FinishBlock(core::WriteTxn& txn, const std::string& key, const DecodedBlo
       }));
   SYNCLINE_RETURN_IF_ERROR(inner);
   if (!(total == block.sum)) {
-    return Status::Corruption("index block '" + PrintableItem(key) + "' counts " + std::to_string(block.sum.count) +
+    return Status::Corruption("index block '" + core::PrintableKey(key) + "' counts " + std::to_string(block.sum.count) +
                               " items but its range holds " + std::to_string(total.count) + " with another sum");
   }
   return txn.Put(core::Table::kIndex, key, EncodeBlock(piece, piece_lo));
@@ -193,8 +193,8 @@ Status FinishBlock(core::WriteTxn& txn, const std::string& key, const DecodedBlo
 Status ApplyToBlock(const std::string& key, DecodedBlock* block, std::string_view item, const RangeSum& add,
                     const RangeSum& remove) {
   if (block->sum.count + add.count < remove.count) {
-    return Status::Corruption("index block '" + PrintableItem(key) + "' counts " + std::to_string(block->sum.count) +
-                              " items, fewer than item '" + PrintableItem(item) + "' removes");
+    return Status::Corruption("index block '" + core::PrintableKey(key) + "' counts " + std::to_string(block->sum.count) +
+                              " items, fewer than item '" + core::PrintableKey(item) + "' removes");
   }
   block->sum.Add(add);
   block->sum.Subtract(remove);
@@ -260,23 +260,6 @@ Status ForEachDataItem(core::ReadView& view, const std::function<Status(const st
 
 }  // namespace
 
-std::string PrintableItem(std::string_view item) {
-  std::string out;
-  for (char c : item.substr(0, 96)) {
-    auto u = static_cast<unsigned char>(c);
-    if (u >= 0x20 && u < 0x7f && c != '\\') {
-      out.push_back(c);
-    } else {
-      static const char* kHex = "0123456789abcdef";
-      out += "\\x";
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 15]);
-    }
-  }
-  if (item.size() > 96) out += "...";
-  return out;
-}
-
 bool CountsTowardDigest(std::string_view sub) { return sub.empty() || sub[0] != 'i'; }
 
 Status IndexUpdates::RecordChange(core::WriteTxn& txn, std::string_view item, std::string_view sub,
@@ -298,7 +281,7 @@ Status IndexUpdates::RecordChange(core::WriteTxn& txn, std::string_view item, st
     }
     if (before) {
       if (digest.count == 0) {
-        return Status::Corruption("the item index holds no record of key '" + PrintableItem(item) +
+        return Status::Corruption("the item index holds no record of key '" + core::PrintableKey(item) +
                                   "' that the data table holds; rebuild it (see docs/anti-entropy.md)");
       }
       digest.Subtract(RecordHash(sub, *before));
@@ -393,19 +376,19 @@ Status CheckItemIndex(core::ReadView& view, const AntiEntropyKey& index_key) {
     if (!d.ok()) {
       mismatch = d.status();
     } else if (n >= expected.size() || expected[n].first != item) {
-      mismatch = Status::Corruption("the item index holds key '" + PrintableItem(item) + "', the data table " +
-                                    (n < expected.size() ? "'" + PrintableItem(expected[n].first) + "' there" : "nothing more"));
+      mismatch = Status::Corruption("the item index holds key '" + core::PrintableKey(item) + "', the data table " +
+                                    (n < expected.size() ? "'" + core::PrintableKey(expected[n].first) + "' there" : "nothing more"));
     } else if (!(d->digest == expected[n].second)) {
-      mismatch = Status::Corruption("the item index's digest of key '" + PrintableItem(item) + "' is not the data's");
+      mismatch = Status::Corruption("the item index's digest of key '" + core::PrintableKey(item) + "' is not the data's");
     } else if (!(d->hash == HashItem(index_key, item, DigestBytes(d->digest)))) {
-      mismatch = Status::Corruption("the item index's hash of key '" + PrintableItem(item) + "' is not its digest's");
+      mismatch = Status::Corruption("the item index's hash of key '" + core::PrintableKey(item) + "' is not its digest's");
     }
     ++n;
     return mismatch.ok();
   }));
   SYNCLINE_RETURN_IF_ERROR(mismatch);
   if (n != expected.size()) {
-    return Status::Corruption("the item index lacks key '" + PrintableItem(expected[n].first) + "' of the data table");
+    return Status::Corruption("the item index lacks key '" + core::PrintableKey(expected[n].first) + "' of the data table");
   }
   // Blocks: contiguous from the empty key, and each sums exactly its range's items.
   StoredItemIndex stored(view, index_key);
@@ -445,8 +428,8 @@ Status StoredItemIndex::Load() {
       return false;
     }
     if (b->lo != expect_lo) {
-      inner = Status::Corruption("index block '" + PrintableItem(k) + "' starts at '" + PrintableItem(b->lo) +
-                                 "', where the previous block ends at '" + PrintableItem(expect_lo) + "'");
+      inner = Status::Corruption("index block '" + core::PrintableKey(k) + "' starts at '" + core::PrintableKey(b->lo) +
+                                 "', where the previous block ends at '" + core::PrintableKey(expect_lo) + "'");
       return false;
     }
     Block block;
@@ -504,7 +487,7 @@ Result<const StoredItemIndex::BlockItems*> StoredItemIndex::Items(size_t b) cons
   }));
   SYNCLINE_RETURN_IF_ERROR(inner);
   if (items.keys.size() != block.sum.count) {
-    return Status::Corruption("index block at '" + PrintableItem(block.lo) + "' counts " + std::to_string(block.sum.count) +
+    return Status::Corruption("index block at '" + core::PrintableKey(block.lo) + "' counts " + std::to_string(block.sum.count) +
                               " items but its range holds " + (items.keys.size() > block.sum.count ? "more" : "fewer"));
   }
   return &items_.emplace(b, std::move(items)).first->second;

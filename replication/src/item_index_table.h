@@ -37,8 +37,6 @@ namespace syncline::replication::internal {
 
 inline constexpr uint64_t kMaxBlockItems = 256;
 
-// `item` for messages: printable bytes as they are, others as \xNN, cut after 96 bytes.
-std::string PrintableItem(std::string_view item);
 
 // True when the record `sub` of a key counts toward its digest.
 bool CountsTowardDigest(std::string_view sub);

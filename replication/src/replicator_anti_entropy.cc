@@ -23,7 +23,7 @@ struct Replicator::AeSession {
   bool initiator = false;
   int64_t started = 0;
   int64_t last_heard = 0;
-  std::unique_ptr<BoundItemIndex> index = std::make_unique<BoundItemIndex>();
+  BoundItemIndex index;  // the Reconciler reads through it; the session's address is stable
   std::unique_ptr<Reconciler> rec;
   bool reconciled = false;
   std::vector<std::string> to_fetch;
@@ -138,12 +138,12 @@ Status Replicator::AeStart(const std::string& node_id, std::function<void(AntiEn
   auto peer = peers_.find(node_id);
   AntiEntropyKey key =
       DeriveSessionKey(replica_->index_key(), peer->second.info.local_nonce, peer->second.info.peer_nonce);
-  auto rec = Reconciler::Create(session.index.get(), key, options_.anti_entropy.reconcile);
+  auto rec = Reconciler::Create(&session.index, key, options_.anti_entropy.reconcile);
   Status ok = rec.status();
   std::string first;
   if (ok.ok()) {
     session.rec = std::move(rec).value();
-    ok = replica_->CallWithItemIndex(*session.index, [&]() -> Status {
+    ok = replica_->CallWithItemIndex(session.index, [&]() -> Status {
       SYNCLINE_ASSIGN_OR_RETURN(first, session.rec->Initiate());
       return Status::Ok();
     });
@@ -262,7 +262,7 @@ void Replicator::AeOnMessage(const std::string& node_id, const Frame& frame) {
     auto peer = peers_.find(node_id);
     AntiEntropyKey key =
         DeriveSessionKey(replica_->index_key(), peer->second.info.peer_nonce, peer->second.info.local_nonce);
-    auto rec = Reconciler::Create(s->index.get(), key, options_.anti_entropy.reconcile);
+    auto rec = Reconciler::Create(&s->index, key, options_.anti_entropy.reconcile);
     if (!rec.ok()) {
       Log("anti-entropy session " + std::to_string(id) + " from '" + node_id + "' refused: " + rec.status().ToString());
       (void)AeSend(node_id, MessageType::kAntiEntropyEnd, EndPayload(id, false, rec.status().message(), nullptr));
@@ -282,7 +282,7 @@ void Replicator::AeHandleMessage(const std::string& node_id, uint64_t id, const 
     return;
   }
   Result<std::optional<std::string>> reply = std::optional<std::string>();
-  Status read = replica_->CallWithItemIndex(*s.index, [&]() -> Status {
+  Status read = replica_->CallWithItemIndex(s.index, [&]() -> Status {
     reply = s.rec->HandleMessage(message);
     return Status::Ok();
   });

@@ -58,6 +58,10 @@ std::string_view TableName(Table table);
 // Largest key the store accepts in any table (LMDB's compile-time limit is 511).
 inline constexpr size_t kMaxStoreKeyBytes = 480;
 
+// A printable rendering of a stored key for error messages: printable ASCII as it is, other
+// bytes as \xNN, cut after 64 bytes.
+std::string PrintableKey(std::string_view key);
+
 // Visits one entry of a scan; returns false to stop the scan early.
 using ScanVisitor = std::function<bool(std::string_view key, std::string_view value)>;
 
