@@ -98,6 +98,14 @@ Status LmdbWriteTxn::Scan(Table table, std::string_view begin, std::string_view 
 }
 
 Status LmdbWriteTxn::Put(Table table, std::string_view key, std::string_view value) {
+  return PutFlags(table, key, value, 0);
+}
+
+Status LmdbWriteTxn::Append(Table table, std::string_view key, std::string_view value) {
+  return PutFlags(table, key, value, MDB_APPEND);
+}
+
+Status LmdbWriteTxn::PutFlags(Table table, std::string_view key, std::string_view value, unsigned flags) {
   SYNCLINE_RETURN_IF_ERROR(CheckKeyAndValue(table, key, value.size(), max_value_bytes_));
   if (broken_rc_ != 0) return LmdbStatus(broken_rc_, "writing " + Where(table, key) + " after an earlier failure");
   if (fault_hook_ && *fault_hook_) {
@@ -105,7 +113,11 @@ Status LmdbWriteTxn::Put(Table table, std::string_view key, std::string_view val
   }
   MDB_val k = ToVal(key);
   MDB_val v{kRecordHeaderBytes + value.size(), nullptr};
-  int rc = mdb_put(txn_, dbis_[static_cast<int>(table)], &k, &v, MDB_RESERVE);
+  int rc = mdb_put(txn_, dbis_[static_cast<int>(table)], &k, &v, MDB_RESERVE | flags);
+  if (rc == MDB_KEYEXIST && (flags & MDB_APPEND) != 0) {
+    // Not an environment error: the transaction goes on, nothing was written.
+    return Status::FailedPrecondition("appending " + Where(table, key) + ": the table holds that key or a greater one");
+  }
   if (rc != 0) return Fail(rc, "writing " + Where(table, key));
   EncodeRecordInto(table, key, value, static_cast<char*>(v.mv_data));
   return Status::Ok();

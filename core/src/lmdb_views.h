@@ -48,6 +48,7 @@ class LmdbWriteTxn final : public WriteTxn {
   Status Scan(Table table, std::string_view begin, std::string_view end,
               const ScanVisitor& visit) override;
   Status Put(Table table, std::string_view key, std::string_view value) override;
+  Status Append(Table table, std::string_view key, std::string_view value) override;
   Status Delete(Table table, std::string_view key) override;
   Status DeleteRange(Table table, std::string_view begin, std::string_view end) override;
 
@@ -55,6 +56,7 @@ class LmdbWriteTxn final : public WriteTxn {
 
  private:
   Status Fail(int rc, std::string what);
+  Status PutFlags(Table table, std::string_view key, std::string_view value, unsigned flags);
 
   LmdbReadView view_;
   MDB_txn* txn_;

@@ -77,6 +77,15 @@ class MemoryTxn final : public WriteTxn {
     return view_.Scan(table, begin, end, visit);
   }
 
+  Status Append(Table table, std::string_view key, std::string_view value) override {
+    const TableMap& t = s_->tables[static_cast<int>(table)];
+    if (!t.empty() && std::string_view(t.rbegin()->first) >= key) {
+      return Status::FailedPrecondition("appending to table '" + std::string(TableName(table)) + "' key '" +
+                                        PrintableKey(key) + "': the table holds that key or a greater one");
+    }
+    return Put(table, key, value);
+  }
+
   Status Put(Table table, std::string_view key, std::string_view value) override {
     SYNCLINE_RETURN_IF_ERROR(CheckKeyAndValue(table, key, value.size(), options_.max_value_bytes));
     if (options_.fault_hook) {

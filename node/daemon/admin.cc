@@ -51,7 +51,7 @@ std::string BootstrapJson(const replication::BootstrapStatus& b) {
     << (b.transferring ? "true" : "false") << ",\"source\":" << Quote(b.source)
     << ",\"keys_installed\":" << b.keys_installed << ",\"bytes_installed\":" << b.bytes_installed
     << ",\"chunks_installed\":" << b.chunks_installed << ",\"transfers\":" << b.transfers
-    << ",\"corrupt_chunks\":" << b.corrupt_chunks << ",\"voided_chunks\":" << b.voided_chunks << ",\"refusals\":" << b.refusals
+    << ",\"corrupt_chunks\":" << b.corrupt_chunks << ",\"voided_chunks\":" << b.voided_chunks << ",\"deferred\":" << b.deferred << ",\"refusals\":" << b.refusals
     << ",\"install_errors\":" << b.install_errors << ",\"completed\":" << b.completed << "}";
   return o.str();
 }

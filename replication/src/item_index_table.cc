@@ -53,17 +53,28 @@ StateDigest DigestBytes(const RangeSum& d) {
 }
 
 RangeSum RecordHash(std::string_view sub, std::string_view value) {
-  std::string buf;
-  buf.reserve(10 + sub.size() + value.size());
-  uint64_t n = sub.size();
-  while (n >= 0x80) {
-    buf.push_back(static_cast<char>((n & 0x7f) | 0x80));
-    n >>= 7;
+  // varint(len(sub)) || sub || value, hashed in one call; small records (the common case) are
+  // assembled on the stack.
+  char small[512];
+  std::string large;
+  size_t total = 10 + sub.size() + value.size();
+  char* buf = small;
+  if (total > sizeof(small)) {
+    large.resize(total);
+    buf = large.data();
   }
-  buf.push_back(static_cast<char>(n));
-  buf.append(sub);
-  buf.append(value);
-  XXH128_hash_t h = XXH3_128bits(buf.data(), buf.size());
+  size_t n = 0;
+  uint64_t len = sub.size();
+  while (len >= 0x80) {
+    buf[n++] = static_cast<char>((len & 0x7f) | 0x80);
+    len >>= 7;
+  }
+  buf[n++] = static_cast<char>(len);
+  if (!sub.empty()) std::memcpy(buf + n, sub.data(), sub.size());
+  n += sub.size();
+  if (!value.empty()) std::memcpy(buf + n, value.data(), value.size());
+  n += value.size();
+  XXH128_hash_t h = XXH3_128bits(buf, n);
   return RangeSum{h.low64, h.high64, 1};
 }
 
@@ -262,6 +273,15 @@ Status ForEachDataItem(core::ReadView& view, const std::function<Status(const st
 
 bool CountsTowardDigest(std::string_view sub) { return sub.empty() || sub[0] != 'i'; }
 
+RangeSum RecordDigest(std::string_view sub, std::string_view value) { return RecordHash(sub, value); }
+
+Status IndexUpdates::AddNewItem(core::WriteTxn& txn, std::string_view item, const RangeSum& digest) {
+  if (digest.count == 0) return Status::Ok();
+  RangeSum hash = HashItem(key_, item, DigestBytes(digest));
+  SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kIndex, ItemKeyOf(item), EncodeItem(ItemEntry{digest, hash})));
+  return Block(txn, item, hash, RangeSum());
+}
+
 Status IndexUpdates::RecordChange(core::WriteTxn& txn, std::string_view item, std::string_view sub,
                                   const std::optional<std::string>& before, const std::optional<std::string>& after) {
   if (!CountsTowardDigest(sub) || before == after) return Status::Ok();
@@ -310,7 +330,14 @@ Status IndexUpdates::RemoveItem(core::WriteTxn& txn, std::string_view item) {
 
 Status IndexUpdates::Block(core::WriteTxn& txn, std::string_view item, const RangeSum& add, const RangeSum& remove) {
   if (batched_) {
-    auto& [a, r] = pending_[std::string(item)];
+    // Items usually come in order (a snapshot install, a batch of sorted keys): insert at the end.
+    auto hint = pending_.end();
+    if (!pending_.empty() && std::prev(hint)->first < item) {
+      hint = pending_.emplace_hint(hint, std::string(item), std::pair<RangeSum, RangeSum>());
+    } else {
+      hint = pending_.try_emplace(std::string(item)).first;
+    }
+    auto& [a, r] = hint->second;
     a.Add(add);
     r.Add(remove);
     return Status::Ok();

@@ -40,6 +40,9 @@ inline constexpr uint64_t kMaxBlockItems = 256;
 
 // True when the record `sub` of a key counts toward its digest.
 bool CountsTowardDigest(std::string_view sub);
+// One record's share of its item's digest (count 1); an item's digest is the sum over its
+// records that count.
+RangeSum RecordDigest(std::string_view sub, std::string_view value);
 
 // Keeps the index in step with changes of the data table, in the writing transaction. Each
 // change updates the item's entry at once; its block is updated at once too, or, when `batched`,
@@ -56,6 +59,9 @@ class IndexUpdates {
                       const std::optional<std::string>& before, const std::optional<std::string>& after);
   // Every record of `item_key` was deleted.
   Status RemoveItem(core::WriteTxn& txn, std::string_view item_key);
+  // `item_key`, which the index did not hold, was written whole with records summing to
+  // `digest` (RecordDigest): its entry is written without being read first.
+  Status AddNewItem(core::WriteTxn& txn, std::string_view item_key, const RangeSum& digest);
   Status Flush(core::WriteTxn& txn);
 
  private:

@@ -11,6 +11,17 @@ void Replicator::SnapshotStart() {
     LeaderFollower* leadership = options_.leadership;
     receiver_->SetContextCheck([leadership](const VersionVector& vv) { return leadership->state().VoidedIn(vv); });
   }
+  // Two nodes each installing from the other would wait for ever (an installing node serves
+  // nothing): a node does not begin an install while it serves a peer whose node id sorts above
+  // its own, so of two such nodes the higher one goes first.
+  receiver_->SetBeginGate([this] {
+    if (replica_->snapshot_progress().installing) return true;
+    const std::string& self = options_.transport.handshake.node_id;
+    for (const auto& [id, peer] : peers_) {
+      if (id > self && peer.sender != nullptr && peer.sender->active()) return false;
+    }
+    return true;
+  });
   // An install interrupted by a crash or a stop resumes from what the store recorded.
   SnapshotProgress p = replica_->snapshot_progress();
   receiver_->Restore(p.installing, p.next_begin, p.keys, p.bytes, p.chunks);

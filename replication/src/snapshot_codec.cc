@@ -1,5 +1,7 @@
 #include "snapshot_codec.h"
 
+#include "snapshot_records.h"
+
 #include <xxhash.h>
 
 #include "syncline/replication/v1/snapshot.pb.h"
@@ -55,6 +57,8 @@ uint64_t SnapshotChunkChecksum(uint64_t transfer_id, uint64_t seq, const Snapsho
   }
   h.Bytes(chunk.next_begin);
   h.U64(chunk.last ? 1 : 0);
+  // Only when present, so a chunk of entries sums as it did before packed records existed.
+  if (!chunk.records.empty()) h.Bytes(chunk.records);
   return h.Digest();
 }
 
@@ -77,6 +81,7 @@ std::string EncodeSnapshotChunk(uint64_t transfer_id, uint64_t seq, const Snapsh
     m->set_key(e.key);
     m->set_state(e.state);
   }
+  msg.set_records(chunk.records);
   msg.set_next_begin(chunk.next_begin);
   msg.set_last(chunk.last);
   msg.set_checksum(SnapshotChunkChecksum(transfer_id, seq, chunk));
@@ -107,6 +112,16 @@ Result<DecodedChunk> DecodeSnapshotChunk(std::string_view payload, size_t max_en
     out.chunk.bytes += e.key().size() + e.state().size();
     out.chunk.entries.push_back(SnapshotEntry{std::move(*e.mutable_collection()), std::move(*e.mutable_key()),
                                               std::move(*e.mutable_state())});
+  }
+  if (!msg.records().empty()) {
+    if (msg.entries_size() > 0) {
+      return Status::Corruption("SnapshotChunk " + std::to_string(msg.seq()) + " holds both entries and packed records");
+    }
+    auto keys = CheckPackedRecords(msg.records(), max_entries);
+    if (!keys.ok()) return keys.status().WithContext("SnapshotChunk " + std::to_string(msg.seq()));
+    out.chunk.record_keys = *keys;
+    out.chunk.bytes = msg.records().size();
+    out.chunk.records = std::move(*msg.mutable_records());
   }
   out.chunk.next_begin = std::move(*msg.mutable_next_begin());
   out.chunk.last = msg.last();

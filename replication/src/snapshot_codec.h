@@ -21,8 +21,9 @@ struct DecodedChunk {
   bool checksum_ok = false;
   SnapshotChunkData chunk;
 };
-// Corruption when the payload does not parse, holds more than `max_entries` entries or a context
-// that does not decode; a checksum mismatch is reported in `checksum_ok` (the chunk is then
+// Corruption when the payload does not parse, holds more than `max_entries` entries (or packed
+// records), packed records that are malformed (snapshot_records.h) or a context that does not
+// decode; a checksum mismatch is reported in `checksum_ok` (the chunk is then
 // fetched again rather than the connection dropped).
 Result<DecodedChunk> DecodeSnapshotChunk(std::string_view payload, size_t max_entries);
 

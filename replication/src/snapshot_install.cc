@@ -4,6 +4,8 @@
 #include <set>
 #include <vector>
 
+#include "item_index_table.h"
+#include "snapshot_records.h"
 #include "state_access.h"
 #include "state_merge.h"
 #include "syncline/replication/replica.h"
@@ -160,15 +162,76 @@ Status Replica::ReadSnapshotChunk(std::string_view begin, size_t max_bytes, Snap
   return Status::Ok();
 }
 
+Status Replica::ReadSnapshotRecords(std::string_view begin, size_t max_bytes, SnapshotChunkData* out) {
+  *out = SnapshotChunkData();
+  std::string item;  // the DataKeyItemPrefix of the key being read
+  std::string collection;
+  bool stopped = false;
+  Status inner;
+  Status s = store_->Read([&](core::ReadView& view) -> Status {
+    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(view));
+    out->context = ctx.vv();
+    std::string from = begin.empty() ? std::string(1, '\x01') : std::string(begin);
+    SYNCLINE_RETURN_IF_ERROR(view.Scan(core::Table::kData, from, {}, [&](std::string_view k, std::string_view v) {
+      auto prefix = internal::DataKeyItemPrefix(k);
+      if (!prefix.ok()) {
+        inner = prefix.status();
+        return false;
+      }
+      if (*prefix != item) {
+        // A key boundary: stop here once the chunk is full (every sub-key sorts below 0xff, so
+        // the next chunk starts right after the last key's records).
+        if (out->bytes >= max_bytes) {
+          out->next_begin = item + "\xff";
+          stopped = true;
+          return false;
+        }
+        item.assign(*prefix);
+        ++out->record_keys;
+        std::string_view coll = k.substr(0, k.find('\0'));
+        if (coll != collection) {
+          auto c = FindCollection(coll);
+          if (!c.ok()) {
+            inner = c.status();
+            return false;
+          }
+          collection.assign(coll);
+          out->collections[collection] = c->resolver;
+        }
+      }
+      internal::AppendPackedRecord(&out->records, k, v);
+      out->bytes = out->records.size();
+      return true;
+    }));
+    return inner;
+  });
+  if (!s.ok()) return s.WithContext("reading snapshot records from data key " + internal::HexPrefix(begin));
+  out->last = !stopped;
+  return Status::Ok();
+}
+
+Result<bool> Replica::FreshFrom(core::WriteTxn& txn, std::string_view begin) {
+  SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
+  if (!ctx.vv().empty()) return false;
+  bool any = false;
+  SYNCLINE_RETURN_IF_ERROR(txn.Scan(core::Table::kData, begin.empty() ? std::string_view("\x01") : begin, {},
+                                    [&any](std::string_view, std::string_view) {
+                                      any = true;
+                                      return false;
+                                    }));
+  return !any;
+}
+
 Status Replica::DropSeenAbsent(core::WriteTxn& txn, const std::string& begin, const SnapshotChunkData& chunk,
-                               const internal::StateTargets& targets, uint64_t* dropped) {
+                               const std::vector<SnapshotEntry>& entries, const internal::StateTargets& targets,
+                               uint64_t* dropped) {
   // The chunk covers the source's data-table keys from `begin` to its next_begin (to the end for
   // the last one), read in one view whose vector is chunk.context. A local key in that range the
   // chunk does not hold, whose every change that vector covers, was removed at the source by
   // garbage collection: keeping it would keep (and spread) deleted data.
   if (chunk.context.empty()) return Status::Ok();
   std::set<std::string, std::less<>> held;
-  for (const SnapshotEntry& e : chunk.entries) held.insert(internal::DataKeyPrefix(e.collection, e.key));
+  for (const SnapshotEntry& e : entries) held.insert(internal::DataKeyPrefix(e.collection, e.key));
   CollectionMap collections = CollectionsNow();
   // Collections this install registered in this transaction are not in collections_ yet.
   for (const auto& [name, t] : targets) collections.emplace(name, Collection{t.resolver, t.type, t.impl});
@@ -209,13 +272,38 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
     return;
   }
   std::shared_ptr<const internal::StateTargets> targets = std::move(prepared).value();
+  if (!chunk.records.empty() && !chunk.entries.empty()) {
+    done(Status::Corruption(what + " holds both entries and packed records"));
+    return;
+  }
   auto data = std::make_shared<SnapshotChunkData>(std::move(chunk));
+  // Packed records for a node that holds data in the chunk's range are merged as states: made
+  // from the records once (the write function may run more than once) and validated like entries.
+  auto unpacked = std::make_shared<std::optional<std::vector<SnapshotEntry>>>();
+  auto entries_of = [data, targets, unpacked, what]() -> Result<const std::vector<SnapshotEntry>*> {
+    if (data->records.empty()) return &data->entries;
+    if (!unpacked->has_value()) {
+      std::vector<SnapshotEntry> entries;
+      auto type_of = [&targets](std::string_view coll) -> Result<CollectionType> {
+        auto t = targets->find(coll);
+        if (t == targets->end()) {
+          return Status::Corruption("packed records hold a key of collection '" + std::string(coll) +
+                                    "', which the chunk does not describe");
+        }
+        return t->second.type;
+      };
+      SYNCLINE_RETURN_IF_ERROR(internal::UnpackStates(data->records, type_of, &entries).WithContext(what));
+      SYNCLINE_RETURN_IF_ERROR(internal::PrepareEntries(what, *targets, &entries));
+      *unpacked = std::move(entries);
+    }
+    return &**unpacked;
+  };
   auto result = std::make_shared<SnapshotProgress>();
   auto finished_context = std::make_shared<DotContext>();
   auto floor_after = std::make_shared<VersionVector>();
   auto stale_skipped = std::make_shared<uint64_t>(0);
   auto stale_dropped = std::make_shared<uint64_t>(0);
-  auto fn = [this, source, what, begin, data, targets, result, finished_context, floor_after, stale_skipped,
+  auto fn = [this, source, what, begin, data, targets, entries_of, result, finished_context, floor_after, stale_skipped,
              stale_dropped](core::WriteTxn& txn) -> Status {
     SYNCLINE_ASSIGN_OR_RETURN(std::optional<SnapshotProgress> progress, LoadProgress(txn));
     std::string stopped_at = progress.has_value() ? progress->next_begin : std::string();
@@ -226,16 +314,31 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
     }
     *stale_skipped = 0;
     *stale_dropped = 0;
-    // Dropping first walks only what was here before the chunk (nothing, on a new node); the
-    // merge touches only the chunk's keys, which the drop leaves alone.
-    SYNCLINE_RETURN_IF_ERROR(DropSeenAbsent(txn, begin, *data, *targets, stale_dropped.get()));
-    SYNCLINE_RETURN_IF_ERROR(internal::MergeStatesInto(txn, IndexForWrites(), *targets, data->entries, what, stale_skipped.get()));
+    uint64_t keys = 0;
+    SYNCLINE_ASSIGN_OR_RETURN(bool fresh, FreshFrom(txn, begin));
+    if (!data->records.empty() && fresh) {
+      // A new node: nothing here to merge with, drop or find stale, so the records are stored as
+      // they are, in order (snapshot_records.h).
+      SYNCLINE_RETURN_IF_ERROR(internal::RegisterCollections(txn, *targets, what));
+      std::optional<internal::IndexUpdates> batch = internal::BatchOf(IndexForWrites());
+      SYNCLINE_RETURN_IF_ERROR(internal::AppendPackedRecords(txn, batch ? &*batch : nullptr, *targets, data->records,
+                                                             begin, data->last ? std::string_view() : data->next_begin,
+                                                             what, &keys));
+      if (batch) SYNCLINE_RETURN_IF_ERROR(batch->Flush(txn));
+    } else {
+      SYNCLINE_ASSIGN_OR_RETURN(const std::vector<SnapshotEntry>* entries, entries_of());
+      // Dropping first walks only what was here before the chunk (nothing, on a new node); the
+      // merge touches only the chunk's keys, which the drop leaves alone.
+      SYNCLINE_RETURN_IF_ERROR(DropSeenAbsent(txn, begin, *data, *entries, *targets, stale_dropped.get()));
+      SYNCLINE_RETURN_IF_ERROR(internal::MergeStatesInto(txn, IndexForWrites(), *targets, *entries, what, stale_skipped.get()));
+      keys = entries->size();
+    }
     SnapshotProgress p = progress.has_value() ? std::move(*progress) : SnapshotProgress();
     p.context = progress.has_value() ? VersionVector::Min(p.context, data->context) : data->context;
     p.installing = true;
     p.source = source;
     p.next_begin = data->next_begin;
-    p.keys += data->entries.size();
+    p.keys += keys;
     p.bytes += data->bytes;
     p.chunks += 1;
     if (!data->last) {

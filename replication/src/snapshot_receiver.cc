@@ -62,6 +62,7 @@ void SnapshotReceiver::MaybeStart(int64_t now_millis, SnapshotReceiverOutput* ou
   v1::SnapshotRequest req;
   req.set_transfer_id(transfer_id_);
   req.set_begin(resume_);
+  req.set_packed(options_.request_packed);
   out->frames.emplace_back(peer, OutFrame{MessageType::kSnapshotRequest, req.SerializeAsString()});
 }
 
@@ -118,8 +119,6 @@ Status SnapshotReceiver::HandleChunk(const std::string& peer, const Frame& frame
     return Status::Ok();
   }
   internal::DecodedChunk decoded = std::move(parsed).value();
-  decoded.chunk.bytes = 0;
-  for (const auto& e : decoded.chunk.entries) decoded.chunk.bytes += e.key.size() + e.state.size();
   if (!active_ || peer != peer_ || decoded.transfer_id != transfer_id_) return Status::Ok();  // an old transfer's
   if (!decoded.checksum_ok) {
     // Refuse it and everything after it; ask again from the last installed key.
@@ -137,6 +136,11 @@ Status SnapshotReceiver::HandleChunk(const std::string& peer, const Frame& frame
       Abandon(now_millis);
       return Status::Ok();
     }
+  }
+  if (decoded.seq == 1 && !status_.installing && pending_installs_ == 0 && may_begin_ && !may_begin_()) {
+    ++status_.deferred;
+    Abandon(now_millis);
+    return Status::Ok();
   }
   if (decoded.seq - expected_seq_ >= options_.window_chunks) {
     ++status_.corrupt_chunks;  // beyond any window: the sender is broken or confused
@@ -157,7 +161,7 @@ Status SnapshotReceiver::HandleChunk(const std::string& peer, const Frame& frame
     ++expected_seq_;
     ++pending_installs_;
     handed_[install.seq] = HandedChunk{install.chunk.next_begin, install.chunk.last,
-                                       install.chunk.entries.size(), install.chunk.bytes};
+                                       install.chunk.keys(), install.chunk.bytes};
     out->installs.push_back(std::move(install));
   }
   return Status::Ok();

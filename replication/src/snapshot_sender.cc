@@ -34,6 +34,7 @@ Status SnapshotSender::OnFrame(const Frame& frame, int64_t now_millis, std::vect
     done_ = false;
     transfer_id_ = msg.transfer_id();
     cursor_ = msg.begin();
+    packed_ = msg.packed();
     next_seq_ = 1;
     in_flight_.clear();
     last_progress_ = now_millis;
@@ -102,7 +103,8 @@ void SnapshotSender::Pump(int64_t now_millis, std::vector<OutFrame>* out) {
       return;
     }
     SnapshotChunkData chunk;
-    Status s = source_->ReadSnapshotChunk(cursor_, options_.chunk_max_bytes, &chunk);
+    Status s = packed_ ? source_->ReadSnapshotRecords(cursor_, options_.chunk_max_bytes, &chunk)
+                       : source_->ReadSnapshotChunk(cursor_, options_.chunk_max_bytes, &chunk);
     if (!s.ok()) {
       ++stats_.refused;
       active_ = false;

@@ -19,11 +19,12 @@ std::string HexPrefix(std::string_view s) {
   return out.empty() ? "(start)" : out;
 }
 
-Result<std::shared_ptr<const StateTargets>> PrepareStates(
+Result<std::shared_ptr<const StateTargets>> PrepareTargets(
     const std::string& what, const conflict::ResolverRegistry& registry,
-    const std::function<Result<std::string>(std::string_view)>& local_resolver, SnapshotChunkData* states) {
+    const std::function<Result<std::string>(std::string_view)>& local_resolver,
+    const std::map<std::string, std::string>& collections) {
   auto targets = std::make_shared<StateTargets>();
-  for (const auto& [name, resolver] : states->collections) {
+  for (const auto& [name, resolver] : collections) {
     Status valid = core::ValidateCollectionName(name);
     auto impl = registry.Find(resolver);
     if (!valid.ok() || !impl.ok()) {
@@ -36,9 +37,13 @@ Result<std::shared_ptr<const StateTargets>> PrepareStates(
     }
     targets->emplace(name, StateTarget{resolver, TypeOfResolver(resolver), *impl});
   }
-  for (SnapshotEntry& e : states->entries) {
-    auto t = targets->find(e.collection);
-    if (t == targets->end()) {
+  return std::shared_ptr<const StateTargets>(std::move(targets));
+}
+
+Status PrepareEntries(const std::string& what, const StateTargets& targets, std::vector<SnapshotEntry>* entries) {
+  for (SnapshotEntry& e : *entries) {
+    auto t = targets.find(e.collection);
+    if (t == targets.end()) {
       return Status::Corruption(what + " has key " + HexPrefix(e.key) + " of collection '" + e.collection +
                                 "', which it does not describe");
     }
@@ -49,11 +54,18 @@ Result<std::shared_ptr<const StateTargets>> PrepareStates(
     if (!joined.ok()) return joined.WithContext("state of '" + e.collection + "' key " + HexPrefix(e.key) + " in " + what);
     e.state = std::move(canonical);
   }
-  return std::shared_ptr<const StateTargets>(std::move(targets));
+  return Status::Ok();
 }
 
-Status MergeStatesInto(core::WriteTxn& txn, const IndexUpdates* index, const StateTargets& targets, const std::vector<SnapshotEntry>& entries,
-                       const std::string& what, uint64_t* stale) {
+Result<std::shared_ptr<const StateTargets>> PrepareStates(
+    const std::string& what, const conflict::ResolverRegistry& registry,
+    const std::function<Result<std::string>(std::string_view)>& local_resolver, SnapshotChunkData* states) {
+  SYNCLINE_ASSIGN_OR_RETURN(auto targets, PrepareTargets(what, registry, local_resolver, states->collections));
+  SYNCLINE_RETURN_IF_ERROR(PrepareEntries(what, *targets, &states->entries));
+  return targets;
+}
+
+Status RegisterCollections(core::WriteTxn& txn, const StateTargets& targets, const std::string& what) {
   for (const auto& [name, t] : targets) {
     std::string key = "collection/" + name;
     auto existing = txn.Get(core::Table::kMeta, key);
@@ -68,6 +80,12 @@ Status MergeStatesInto(core::WriteTxn& txn, const IndexUpdates* index, const Sta
       return existing.status();
     }
   }
+  return Status::Ok();
+}
+
+Status MergeStatesInto(core::WriteTxn& txn, const IndexUpdates* index, const StateTargets& targets, const std::vector<SnapshotEntry>& entries,
+                       const std::string& what, uint64_t* stale) {
+  SYNCLINE_RETURN_IF_ERROR(RegisterCollections(txn, targets, what));
   SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadNodeContext(txn));
   std::optional<IndexUpdates> batch = BatchOf(index);
   IndexUpdates* updates = batch ? &*batch : nullptr;

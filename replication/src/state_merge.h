@@ -38,6 +38,18 @@ using StateTargets = std::map<std::string, StateTarget, std::less<>>;
 // batch does not describe, an invalid key or a blob state its resolver does not decode is an
 // error naming `what` (e.g. "snapshot chunk from n1"), and nothing may be written. Blob states are
 // put in canonical form (joined into the empty state), so a key new here can be stored as is.
+// The collections part of PrepareStates: resolves and checks `collections` (name -> resolver).
+Result<std::shared_ptr<const StateTargets>> PrepareTargets(
+    const std::string& what, const conflict::ResolverRegistry& registry,
+    const std::function<Result<std::string>(std::string_view)>& local_resolver,
+    const std::map<std::string, std::string>& collections);
+// The entries part of PrepareStates, against targets PrepareTargets made.
+Status PrepareEntries(const std::string& what, const StateTargets& targets, std::vector<SnapshotEntry>* entries);
+
+// In the writer's transaction: writes the meta record of every collection of `targets` new here;
+// FailedPrecondition for one that exists here with another resolver.
+Status RegisterCollections(core::WriteTxn& txn, const StateTargets& targets, const std::string& what);
+
 Result<std::shared_ptr<const StateTargets>> PrepareStates(
     const std::string& what, const conflict::ResolverRegistry& registry,
     const std::function<Result<std::string>(std::string_view)>& local_resolver, SnapshotChunkData* states);

@@ -78,6 +78,14 @@ void SimCluster::OpenNode(Node& n) {
   n.up = true;
   // An install interrupted by the crash resumes from what the store recorded.
   n.receiver = std::make_unique<replication::SnapshotReceiver>(options_.snapshot, now_);
+  // As the Replicator does: no new install while serving a peer that ranks above this node.
+  n.receiver->SetBeginGate([&n] {
+    if (n.replica->snapshot_progress().installing) return true;
+    for (const auto& [peer, sender] : n.senders) {
+      if (peer > n.index && sender != nullptr && sender->active()) return false;
+    }
+    return true;
+  });
   replication::SnapshotProgress p = n.replica->snapshot_progress();
   n.receiver->Restore(p.installing, p.next_begin, p.keys, p.bytes, p.chunks);
 }
@@ -253,8 +261,9 @@ void SimCluster::RunFor(int64_t millis) {
 }
 
 bool SimCluster::RunUntilQuiet(int64_t max_millis) {
-  // Quiet: every live replica holds the same changes and no batch waits for an acknowledgement.
-  // (Subscriptions keep flowing while idle; they carry nothing new.)
+  // Quiet: every live replica holds the same changes, no batch waits for an acknowledgement and
+  // no snapshot is being installed (a node's context may equal the others' before its install's
+  // last chunk arrived). (Subscriptions keep flowing while idle; they carry nothing new.)
   int64_t end = now_ + max_millis;
   while (now_ < end) {
     RunFor(options_.tick_millis);
@@ -264,6 +273,7 @@ bool SimCluster::RunUntilQuiet(int64_t max_millis) {
     for (auto& n : nodes_) {
       if (!n->up) continue;
       for (auto& [peer, session] : n->sessions) busy = busy || session->in_flight() > 0;
+      busy = busy || n->replica->snapshot_progress().installing;
       DotContext ctx = n->replica->Context();
       if (first == nullptr) {
         first_ctx = ctx;

@@ -117,6 +117,33 @@ TEST_P(StoreConformance, PutGetDeleteInEveryTable) {
   EXPECT_TRUE(store_->Delete(Table::kData, "never-there").ok());
 }
 
+TEST_P(StoreConformance, AppendTakesOnlyKeysAboveTheLastAndKeepsTheTransactionUsable) {
+  ASSERT_TRUE(store_->Put(Table::kData, "m", "middle").ok());
+  Status s = store_->WriteAndWait([](WriteTxn& txn) -> Status {
+    SYNCLINE_RETURN_IF_ERROR(txn.Append(Table::kData, "n", "1"));
+    SYNCLINE_RETURN_IF_ERROR(txn.Append(Table::kData, "o", "2"));
+    // Below the last key, and equal to it: refused, nothing written, the transaction goes on.
+    Status below = txn.Append(Table::kData, "a", "x");
+    EXPECT_EQ(below.code(), StatusCode::kFailedPrecondition) << below;
+    EXPECT_NE(below.message().find("data"), std::string::npos) << below;
+    EXPECT_EQ(txn.Append(Table::kData, "o", "again").code(), StatusCode::kFailedPrecondition);
+    // Another table has its own last key.
+    SYNCLINE_RETURN_IF_ERROR(txn.Append(Table::kMeta, "\x7f\x7f", "meta"));
+    return txn.Put(Table::kData, "b", "put");
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  std::vector<std::pair<std::string, std::string>> got;
+  ASSERT_TRUE(store_->Read([&](ReadView& view) {
+    return view.Scan(Table::kData, "", "", [&](std::string_view k, std::string_view v) {
+      got.emplace_back(std::string(k), std::string(v));
+      return true;
+    });
+  }).ok());
+  std::vector<std::pair<std::string, std::string>> want = {{"b", "put"}, {"m", "middle"}, {"n", "1"}, {"o", "2"}};
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(*store_->Get(Table::kMeta, "\x7f\x7f"), "meta");
+}
+
 TEST_P(StoreConformance, EmptyValueAndOverwrite) {
   ASSERT_TRUE(store_->Put(Table::kData, "k", "").ok());
   auto v = store_->Get(Table::kData, "k");

@@ -11,6 +11,9 @@
 #include "syncline/core/memory_store.h"
 #include "syncline/replication/leader_follower.h"
 #include "syncline/replication/replica.h"
+#include "snapshot_codec.h"
+#include "snapshot_records.h"
+#include "state_access.h"
 
 namespace syncline::replication {
 namespace {
@@ -200,6 +203,139 @@ TEST(Snapshot, BootstrapCopiesEveryTypeAndSetsTheContext) {
   auto r = b.replica->Read("cnt", "k3");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->counter, 4);
+}
+
+// Every data-table record of a store, in order.
+std::vector<std::pair<std::string, std::string>> DataRecords(core::Store& store) {
+  std::vector<std::pair<std::string, std::string>> out;
+  EXPECT_TRUE(store.Read([&](core::ReadView& view) {
+    return view.Scan(core::Table::kData, "", "", [&](std::string_view k, std::string_view v) {
+      out.emplace_back(std::string(k), std::string(v));
+      return true;
+    });
+  }).ok());
+  return out;
+}
+
+TEST(Snapshot, PackedRecordsAndWholeStatesBootstrapTheSame) {
+  // request_packed = false plays a sender from before packed records: it sends whole states.
+  std::vector<std::string> digests;
+  for (bool packed : {true, false}) {
+    SCOPED_TRACE(packed ? "packed records" : "whole states");
+    Node a(1), b(2);
+    CreateAll(*a.replica);
+    Populate(*a.replica, 30, "a");
+    SnapshotOptions o = SmallChunks();
+    o.request_packed = packed;
+    Link link(&a, &b, o);
+    link.Needed();
+    link.Run();
+    ASSERT_EQ(link.receiver->status().completed, 1u);
+    EXPECT_GT(link.receiver->status().chunks_installed, 3u);
+    EXPECT_EQ(link.receiver->status().keys_installed, 150u);
+    EXPECT_EQ(b.Digest(), a.Digest());
+    EXPECT_TRUE(b.replica->CheckItemIndex().ok()) << b.replica->CheckItemIndex();
+    EXPECT_EQ(b.replica->Context().vv(), a.replica->Context().vv());
+    // A new node stores what the sender stores, record for record (sets' dot index included).
+    EXPECT_EQ(DataRecords(*b.store), DataRecords(*a.store));
+    digests.push_back(b.Digest());
+  }
+  EXPECT_EQ(digests[0], digests[1]);
+}
+
+TEST(Snapshot, PackedChunkBreakingARuleIsRefusedWhole) {
+  Node a(1);
+  CreateAll(*a.replica);
+  Populate(*a.replica, 5, "a");
+  SnapshotChunkData good;
+  ASSERT_TRUE(a.replica->ReadSnapshotRecords("", 1 << 20, &good).ok());
+  ASSERT_TRUE(good.last);
+  EXPECT_EQ(good.record_keys, 25u);
+  EXPECT_TRUE(good.entries.empty());
+
+  struct Case {
+    std::string name;
+    std::function<void(SnapshotChunkData*)> spoil;
+    std::string says;
+  };
+  std::vector<Case> cases = {
+      {"a collection the chunk does not describe", [](SnapshotChunkData* c) { c->collections.erase("reg"); },
+       "which the chunk does not describe"},
+      {"an lww key with a second record",
+       [](SnapshotChunkData* c) {
+         c->records.clear();
+         c->collections = {{"reg", "lww"}};
+         internal::AppendPackedRecord(&c->records, internal::DataKeyPrefix("reg", "k") + "x", "v");
+       },
+       "is not the one state record"},
+      {"a record cut short", [](SnapshotChunkData* c) { c->records.resize(c->records.size() - 3); }, "runs past the end"},
+      {"records out of order",
+       [](SnapshotChunkData* c) {
+         std::string r;
+         internal::AppendPackedRecord(&r, internal::DataKeyPrefix("reg", "z") + "s", "x");
+         c->records = r + c->records;
+       },
+       "not above every key stored here"},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.name);
+    Node b(2);
+    const std::string empty = b.Digest();
+    SnapshotChunkData chunk = good;
+    k.spoil(&chunk);
+    Status st = Status::Internal("not called");
+    b.replica->InstallSnapshotChunk("a", "", chunk, [&](Status s) { st = s; });
+    EXPECT_FALSE(st.ok());
+    EXPECT_NE(st.message().find(k.says), std::string::npos) << st;
+    // Nothing of it stays: the node holds nothing, records no install and serves.
+    EXPECT_TRUE(b.replica->Serving());
+    EXPECT_FALSE(b.replica->snapshot_progress().installing);
+    EXPECT_EQ(b.Digest(), empty);
+    EXPECT_TRUE(DataRecords(*b.store).empty());
+  }
+}
+
+TEST(Snapshot, PackedChunkCodecChecksFramingOrderAndChecksum) {
+  Node a(1);
+  CreateAll(*a.replica);
+  Populate(*a.replica, 4, "a");
+  SnapshotChunkData chunk;
+  ASSERT_TRUE(a.replica->ReadSnapshotRecords("", 1 << 20, &chunk).ok());
+  std::string payload = internal::EncodeSnapshotChunk(7, 1, chunk);
+  auto decoded = internal::DecodeSnapshotChunk(payload, 1000);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_TRUE(decoded->checksum_ok);
+  EXPECT_EQ(decoded->chunk.records, chunk.records);
+  EXPECT_EQ(decoded->chunk.record_keys, 20u);
+  EXPECT_EQ(decoded->chunk.bytes, chunk.records.size());
+
+  // A changed byte inside a value (the records' last byte): framing still holds, the checksum
+  // does not.
+  size_t at = payload.find(chunk.records);
+  ASSERT_NE(at, std::string::npos);
+  std::string flipped = payload;
+  flipped[at + chunk.records.size() - 1] ^= 0x01;
+  auto tampered = internal::DecodeSnapshotChunk(flipped, 1000);
+  ASSERT_TRUE(tampered.ok()) << tampered.status();
+  EXPECT_FALSE(tampered->checksum_ok);
+
+  // Keys out of order and more records than allowed are refused before any install.
+  SnapshotChunkData unordered = chunk;
+  std::string r;
+  internal::AppendPackedRecord(&r, internal::DataKeyPrefix("tags", "z") + "s", "x");
+  unordered.records = r + unordered.records;
+  auto out_of_order = internal::DecodeSnapshotChunk(internal::EncodeSnapshotChunk(7, 1, unordered), 1000);
+  EXPECT_EQ(out_of_order.status().code(), StatusCode::kCorruption);
+  EXPECT_NE(out_of_order.status().message().find("is not above the one before it"), std::string::npos)
+      << out_of_order.status();
+  auto too_many = internal::DecodeSnapshotChunk(payload, 3);
+  EXPECT_EQ(too_many.status().code(), StatusCode::kCorruption);
+  // A record that is not a data key.
+  SnapshotChunkData not_data = chunk;
+  not_data.records.clear();
+  internal::AppendPackedRecord(&not_data.records, "no-separator", "x");
+  EXPECT_EQ(internal::DecodeSnapshotChunk(internal::EncodeSnapshotChunk(7, 1, not_data), 1000).status().code(),
+            StatusCode::kCorruption);
 }
 
 TEST(Snapshot, CorruptChunkIsRefusedAndFetchedAgain) {

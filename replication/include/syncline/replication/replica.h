@@ -266,8 +266,12 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // Reads the states of the keys from data-table key `begin` on, about `max_bytes` of them, with
   // the node's version vector, from one consistent view.
   Status ReadSnapshotChunk(std::string_view begin, size_t max_bytes, SnapshotChunkData* out) override;
+  // The same as packed data-table records (SnapshotChunkData::records), whole keys only.
+  Status ReadSnapshotRecords(std::string_view begin, size_t max_bytes, SnapshotChunkData* out) override;
   // Merges `chunk` (received from `source`, starting at `begin`) into the data through the
-  // collections' resolvers and records the progress, in one transaction; the last chunk also
+  // collections' resolvers and records the progress, in one transaction (packed records go in
+  // as they are when this node holds no data from `begin` on and has seen nothing yet: a new
+  // node); the last chunk also
   // adds the meet of the chunks' vectors to the node context and ends the install. `done`
   // (writer thread) gets FailedPrecondition if `begin` is not where the recorded install
   // stopped or a collection exists here with another resolver, Corruption for a state that does
@@ -390,7 +394,11 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // does not hold and whose every change its vector covers (collected at the source); counts
   // them in `*dropped`.
   Status DropSeenAbsent(core::WriteTxn& txn, const std::string& begin, const SnapshotChunkData& chunk,
-                        const internal::StateTargets& targets, uint64_t* dropped);
+                        const std::vector<SnapshotEntry>& entries, const internal::StateTargets& targets,
+                        uint64_t* dropped);
+  // True when this node has seen no change (empty context) and its data table holds no key at or
+  // above data key `begin`: a chunk's packed records can then be appended as they are.
+  Result<bool> FreshFrom(core::WriteTxn& txn, std::string_view begin);
   SnapshotProgress snapshot_;
   VersionVector log_floor_;
 

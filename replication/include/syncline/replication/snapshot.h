@@ -65,6 +65,10 @@ struct SnapshotOptions {
   // the window allows), so bootstrapping a new node does not take a serving node's disk and
   // network from its clients. Sending pauses while the budget is spent and resumes on the tick.
   uint64_t max_bytes_per_second = 0;
+  // Receiver: ask for chunks of packed data-table records (SnapshotChunk.records) rather than
+  // assembled states (default). A sender that does not know the form sends states, which are
+  // installed the same way; tests turn this off to play such a sender.
+  bool request_packed = true;
 };
 
 // One key's whole encoded state.
@@ -74,14 +78,22 @@ struct SnapshotEntry {
   std::string state;
 };
 
-// One chunk's content, as read from a consistent view and as installed.
+// One chunk's content, as read from a consistent view and as installed. A chunk holds its keys
+// in one of two forms: `entries` (one whole state per key) or `records` (the sender's data-table
+// records as they are stored, packed; see docs/snapshot-and-retention.md). A new node stores
+// packed records without re-encoding any state.
 struct SnapshotChunkData {
   VersionVector context;                          // the sender's vector in that view
-  std::map<std::string, std::string> collections;  // name -> resolver, for the entries
+  std::map<std::string, std::string> collections;  // name -> resolver, for the keys
   std::vector<SnapshotEntry> entries;             // ordered by (collection, key)
+  // Packed data-table records in key order: varint key length, key, varint value length, value.
+  std::string records;
+  uint64_t record_keys = 0;                       // keys (not records) in `records`
   std::string next_begin;                         // data-table key the next chunk starts at
   bool last = false;
-  size_t bytes = 0;                               // bytes of keys and states
+  size_t bytes = 0;                               // bytes of keys and states (or records)
+
+  uint64_t keys() const { return entries.size() + record_keys; }
 };
 
 // An install in progress, as recorded in the store (meta "snapshot.install") with every chunk.
@@ -104,6 +116,8 @@ class SnapshotSource {
   // Reads, from one consistent view, the states of the keys from data-table key `begin` ("": the
   // first) on, about `max_bytes` of them (at least one key when there is one).
   virtual Status ReadSnapshotChunk(std::string_view begin, size_t max_bytes, SnapshotChunkData* out) = 0;
+  // The same range as packed records (`out->records`), ending at a key boundary.
+  virtual Status ReadSnapshotRecords(std::string_view begin, size_t max_bytes, SnapshotChunkData* out) = 0;
 };
 
 // The checksum a chunk carries (XXH3-64; see docs/snapshot-and-retention.md).
@@ -140,6 +154,7 @@ class SnapshotSender {
   SnapshotSource* source_;
   bool active_ = false;
   bool done_ = false;  // the last chunk went out
+  bool packed_ = false;  // the receiver asked for packed records
   uint64_t transfer_id_ = 0;
   std::string cursor_;
   uint64_t next_seq_ = 1;
@@ -162,6 +177,7 @@ struct BootstrapStatus {
   uint64_t corrupt_chunks = 0;   // chunks refused for a bad checksum or sequence
   uint64_t refusals = 0;         // SnapshotRefused received
   uint64_t voided_chunks = 0;    // chunks refused: their source holds changes our epoch voids
+  uint64_t deferred = 0;         // installs put off while this node served a peer (SetBeginGate)
   uint64_t install_errors = 0;
   uint64_t completed = 0;        // snapshots fully installed since start
 };
@@ -210,6 +226,13 @@ class SnapshotReceiver {
   // transfer is abandoned and asked for again after retry_millis (by then the source may have
   // learned the new epoch and rolled back what it voids). Unset: every chunk is installed.
   void SetContextCheck(std::function<std::string(const VersionVector&)> check) { check_ = std::move(check); }
+  // Asked when the first chunk of a new install arrives (nothing installed yet): false puts the
+  // install off (the chunk is dropped, `deferred` counted, and the receiver asks again after
+  // retry_millis). A node stops serving once it installs a chunk, so two nodes that each begin an
+  // install from the other would wait for each other for ever; the host breaks such cycles by
+  // answering false while its own senders serve a peer that ranks above it (see
+  // docs/snapshot-and-retention.md, "Two nodes that need each other").
+  void SetBeginGate(std::function<bool()> may_begin) { may_begin_ = std::move(may_begin); }
   const std::string& last_refusal() const { return last_refusal_; }
 
   const BootstrapStatus& status() const { return status_; }
@@ -245,6 +268,7 @@ class SnapshotReceiver {
   int64_t retry_at_ = 0;
   std::optional<VersionVector> completed_vv_;  // the node's vector after its last completed install
   std::function<std::string(const VersionVector&)> check_;
+  std::function<bool()> may_begin_;
   std::string last_refusal_;
   BootstrapStatus status_;
 };

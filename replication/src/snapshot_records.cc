@@ -1,0 +1,200 @@
+#include "snapshot_records.h"
+
+#include <algorithm>
+
+#include "item_index_table.h"
+#include "state_access.h"
+
+namespace syncline::replication::internal {
+
+namespace {
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+// A varint of at most 10 bytes from `in` at `*pos`; false when it runs past the end or is longer.
+bool GetVarint(std::string_view in, size_t* pos, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && *pos < in.size(); shift += 7) {
+    auto b = static_cast<uint8_t>(in[(*pos)++]);
+    *v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+// A read-only view whose data table is the packed records (ForEachState reads through it).
+class PackedView final : public core::ReadView {
+ public:
+  explicit PackedView(std::vector<std::pair<std::string_view, std::string_view>> records)
+      : records_(std::move(records)) {}
+
+  Result<std::string> Get(core::Table table, std::string_view key) override {
+    if (table == core::Table::kData) {
+      auto it = std::lower_bound(records_.begin(), records_.end(), key,
+                                 [](const auto& r, std::string_view k) { return r.first < k; });
+      if (it != records_.end() && it->first == key) return std::string(it->second);
+    }
+    return Status::NotFound("no such key in the packed records");
+  }
+  Status Scan(core::Table table, std::string_view begin, std::string_view end,
+              const core::ScanVisitor& visit) override {
+    if (table != core::Table::kData) return Status::Ok();
+    auto it = std::lower_bound(records_.begin(), records_.end(), begin,
+                               [](const auto& r, std::string_view k) { return r.first < k; });
+    for (; it != records_.end(); ++it) {
+      if (!end.empty() && it->first >= end) break;
+      if (!visit(it->first, it->second)) break;
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::vector<std::pair<std::string_view, std::string_view>> records_;
+};
+
+}  // namespace
+
+void AppendPackedRecord(std::string* out, std::string_view key, std::string_view value) {
+  PutVarint(out, key.size());
+  out->append(key);
+  PutVarint(out, value.size());
+  out->append(value);
+}
+
+bool PackedRecordReader::Next(std::string_view* key, std::string_view* value) {
+  if (!status_.ok() || offset_ >= in_.size()) return false;
+  size_t pos = offset_;
+  uint64_t klen = 0, vlen = 0;
+  auto bad = [&](const char* why) {
+    status_ = Status::Corruption("packed record " + std::to_string(records_ + 1) + " at byte " +
+                                 std::to_string(offset_) + " of " + std::to_string(in_.size()) + " " + why);
+    return false;
+  };
+  if (!GetVarint(in_, &pos, &klen)) return bad("has a bad key length");
+  if (klen == 0 || klen > core::kMaxStoreKeyBytes || klen > in_.size() - pos) return bad("has a key length out of range");
+  *key = in_.substr(pos, klen);
+  pos += klen;
+  if (!GetVarint(in_, &pos, &vlen)) return bad("has a bad value length");
+  if (vlen > in_.size() - pos) return bad("runs past the end");
+  *value = in_.substr(pos, vlen);
+  pos += vlen;
+  offset_ = pos;
+  ++records_;
+  return true;
+}
+
+Result<std::string_view> DataKeyItemPrefix(std::string_view stored) {
+  size_t nul = stored.find('\0');
+  if (nul == std::string_view::npos || nul == 0) {
+    return Status::Corruption("data key of " + std::to_string(stored.size()) + " bytes has no collection name");
+  }
+  // In the escaped key every 0x00 is followed by 0xff, so the first "\0\x01" after the
+  // collection's terminator ends the key.
+  size_t sep = stored.find(std::string_view("\0\x01", 2), nul + 1);
+  if (sep == std::string_view::npos || sep == nul + 1) {
+    return Status::Corruption("data key in collection '" + core::PrintableKey(stored.substr(0, nul)) +
+                              "' has no key or no record name");
+  }
+  return stored.substr(0, sep + 2);
+}
+
+Result<uint64_t> CheckPackedRecords(std::string_view packed, size_t max_records) {
+  PackedRecordReader reader(packed);
+  std::string_view key, value, prev, item;
+  uint64_t keys = 0;
+  while (reader.Next(&key, &value)) {
+    if (reader.records() > max_records) {
+      return Status::Corruption("packed records hold more than the limit of " + std::to_string(max_records));
+    }
+    if (reader.records() > 1 && key <= prev) {
+      return Status::Corruption("packed record " + std::to_string(reader.records()) + " (data key '" +
+                                core::PrintableKey(key) + "') is not above the one before it");
+    }
+    prev = key;
+    auto prefix = DataKeyItemPrefix(key);
+    if (!prefix.ok()) return prefix.status().WithContext("packed record " + std::to_string(reader.records()));
+    if (*prefix != item) {
+      item = *prefix;
+      ++keys;
+    }
+  }
+  SYNCLINE_RETURN_IF_ERROR(reader.status());
+  return keys;
+}
+
+Status UnpackStates(std::string_view packed, const std::function<Result<CollectionType>(std::string_view)>& type_of,
+                    std::vector<SnapshotEntry>* out) {
+  std::vector<std::pair<std::string_view, std::string_view>> records;
+  PackedRecordReader reader(packed);
+  std::string_view key, value;
+  while (reader.Next(&key, &value)) {
+    if (!records.empty() && key <= records.back().first) {
+      return Status::Corruption("packed record " + std::to_string(reader.records()) + " (data key '" +
+                                core::PrintableKey(key) + "') is not above the one before it");
+    }
+    records.emplace_back(key, value);
+  }
+  SYNCLINE_RETURN_IF_ERROR(reader.status());
+  PackedView view(std::move(records));
+  return ForEachState(view, type_of, [&](std::string_view coll, std::string_view k, std::string_view state) {
+    out->push_back(SnapshotEntry{std::string(coll), std::string(k), std::string(state)});
+    return Status::Ok();
+  });
+}
+
+Status AppendPackedRecords(core::WriteTxn& txn, IndexUpdates* index, const StateTargets& targets,
+                           std::string_view packed, std::string_view begin, std::string_view end,
+                           const std::string& what, uint64_t* keys) {
+  *keys = 0;
+  PackedRecordReader reader(packed);
+  std::string_view key, value;
+  std::string_view item;  // the current key's DataKeyItemPrefix
+  const StateTarget* target = nullptr;
+  std::string collection;
+  RangeSum digest;
+  auto finish_item = [&]() -> Status {
+    if (item.empty() || index == nullptr) return Status::Ok();
+    return index->AddNewItem(txn, ItemOfPrefix(item), digest);
+  };
+  auto bad = [&](const std::string& why) {
+    return Status::Corruption(what + ": record " + std::to_string(reader.records()) + " (data key '" +
+                              core::PrintableKey(key) + "') " + why);
+  };
+  while (reader.Next(&key, &value)) {
+    if (key < begin || (!end.empty() && key >= end)) return bad("lies outside the chunk's range");
+    if (item.empty() || key.size() < item.size() || key.substr(0, item.size()) != item) {
+      // The first record of a key: check where it belongs once.
+      SYNCLINE_RETURN_IF_ERROR(finish_item());
+      auto parsed = ParseDataKey(key);
+      if (!parsed.ok()) return bad(parsed.status().message());
+      if (parsed->collection != collection || target == nullptr) {
+        auto t = targets.find(parsed->collection);
+        if (t == targets.end()) return bad("belongs to collection '" + parsed->collection + "', which the chunk does not describe");
+        target = &t->second;
+        collection = parsed->collection;
+      }
+      if (Status valid = core::ValidateKey(parsed->key); !valid.ok()) return bad(valid.message());
+      item = key.substr(0, key.size() - parsed->sub.size());
+      digest = RangeSum();
+      ++*keys;
+    }
+    std::string_view sub = key.substr(item.size());
+    if (!UsesRecords(target->type) && sub != kStateSub) {
+      return bad("is not the one state record of a '" + target->resolver + "' key");
+    }
+    Status appended = txn.Append(core::Table::kData, key, value);
+    if (appended.code() == StatusCode::kFailedPrecondition) return bad("is not above every key stored here");
+    SYNCLINE_RETURN_IF_ERROR(appended);
+    if (index != nullptr && CountsTowardDigest(sub)) digest.Add(RecordDigest(sub, value));
+  }
+  SYNCLINE_RETURN_IF_ERROR(reader.status().WithContext(what));
+  return finish_item();
+}
+
+}  // namespace syncline::replication::internal
