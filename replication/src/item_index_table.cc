@@ -28,7 +28,9 @@ constexpr std::string_view kFormat = "item-index-v2:";
 constexpr uint64_t kBuildBlockItems = kMaxBlockItems / 2;
 
 void Put64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+  char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * i));
+  out->append(b, 8);
 }
 uint64_t Get64(std::string_view in) {
   uint64_t v = 0;
@@ -87,6 +89,7 @@ struct ItemEntry {
 
 std::string EncodeItem(const ItemEntry& e) {
   std::string out;
+  out.reserve(40);
   Put64(&out, e.digest.lo);
   Put64(&out, e.digest.hi);
   Put64(&out, e.digest.count);
@@ -330,16 +333,18 @@ Status IndexUpdates::RemoveItem(core::WriteTxn& txn, std::string_view item) {
 
 Status IndexUpdates::Block(core::WriteTxn& txn, std::string_view item, const RangeSum& add, const RangeSum& remove) {
   if (batched_) {
-    // Items usually come in order (a snapshot install, a batch of sorted keys): insert at the end.
-    auto hint = pending_.end();
-    if (!pending_.empty() && std::prev(hint)->first < item) {
-      hint = pending_.emplace_hint(hint, std::string(item), std::pair<RangeSum, RangeSum>());
-    } else {
-      hint = pending_.try_emplace(std::string(item)).first;
+    if (!pending_.empty()) {
+      Pending& last = pending_.back();
+      std::string_view prev = ItemOf(last);
+      if (prev == item) {
+        last.add.Add(add);
+        last.remove.Add(remove);
+        return Status::Ok();
+      }
+      if (item < prev) in_order_ = false;
     }
-    auto& [a, r] = hint->second;
-    a.Add(add);
-    r.Add(remove);
+    pending_.push_back(Pending{arena_.size(), item.size(), add, remove});
+    arena_.append(item);
     return Status::Ok();
   }
   SYNCLINE_ASSIGN_OR_RETURN(auto found, BlockOf(txn, item));
@@ -353,18 +358,36 @@ std::optional<IndexUpdates> BatchOf(const IndexUpdates* index) {
 }
 
 Status IndexUpdates::Flush(core::WriteTxn& txn) {
+  if (!in_order_) {
+    std::stable_sort(pending_.begin(), pending_.end(),
+                     [this](const Pending& a, const Pending& b) { return ItemOf(a) < ItemOf(b); });
+    // Merge the updates of one item.
+    size_t out = 0;
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      if (out > 0 && ItemOf(pending_[out - 1]) == ItemOf(pending_[i])) {
+        pending_[out - 1].add.Add(pending_[i].add);
+        pending_[out - 1].remove.Add(pending_[i].remove);
+      } else {
+        pending_[out++] = pending_[i];
+      }
+    }
+    pending_.resize(out);
+  }
   // Items in order: those of one block are consecutive, so each block is read and written once.
   std::optional<std::pair<std::string, DecodedBlock>> block;
-  for (const auto& [item, delta] : pending_) {
+  for (const Pending& p : pending_) {
+    std::string_view item = ItemOf(p);
     bool inside = block.has_value() && (block->first == kLastBlockKey || item < std::string_view(block->first).substr(1));
     if (!inside) {
       if (block) SYNCLINE_RETURN_IF_ERROR(FinishBlock(txn, block->first, block->second));
       SYNCLINE_ASSIGN_OR_RETURN(block, BlockOf(txn, item));
     }
-    SYNCLINE_RETURN_IF_ERROR(ApplyToBlock(block->first, &block->second, item, delta.first, delta.second));
+    SYNCLINE_RETURN_IF_ERROR(ApplyToBlock(block->first, &block->second, item, p.add, p.remove));
   }
   if (block) SYNCLINE_RETURN_IF_ERROR(FinishBlock(txn, block->first, block->second));
   pending_.clear();
+  arena_.clear();
+  in_order_ = true;
   return Status::Ok();
 }
 

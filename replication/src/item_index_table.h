@@ -69,7 +69,19 @@ class IndexUpdates {
 
   AntiEntropyKey key_;
   bool batched_;
-  std::map<std::string, std::pair<RangeSum, RangeSum>, std::less<>> pending_;  // item -> (added, removed)
+  // Gathered block updates, in the order they came: the item's bytes (at `offset` in arena_) and
+  // what it added and removed. Flush sorts them if they did not come in order (a snapshot
+  // install and most batches give them in order) and merges repeats.
+  struct Pending {
+    size_t offset;
+    size_t size;
+    RangeSum add;
+    RangeSum remove;
+  };
+  std::string_view ItemOf(const Pending& p) const { return std::string_view(arena_).substr(p.offset, p.size); }
+  std::string arena_;
+  std::vector<Pending> pending_;
+  bool in_order_ = true;
 };
 
 // A batched IndexUpdates with `index`'s key, none when `index` is null: for a write function

@@ -58,6 +58,25 @@ class PackedView final : public core::ReadView {
   std::vector<std::pair<std::string_view, std::string_view>> records_;
 };
 
+// Checks the DataKeyItemPrefix of a record (collection \0 escape(key) \0 \x01) without copying
+// it: the escapes are whole and the key's length is one a write could have; returns the
+// collection name.
+Result<std::string_view> CheckItem(std::string_view prefix) {
+  size_t nul = prefix.find('\0');
+  std::string_view escaped = prefix.substr(nul + 1, prefix.size() - nul - 3);
+  size_t key_bytes = 0;
+  for (size_t i = 0; i < escaped.size(); ++i, ++key_bytes) {
+    if (escaped[i] != '\0') continue;
+    if (i + 1 >= escaped.size() || escaped[i + 1] != '\xff') return Status::Corruption("has a bad escape in its key");
+    ++i;
+  }
+  if (key_bytes == 0 || key_bytes > core::kMaxKeyBytes) {
+    return Status::Corruption("has a key of " + std::to_string(key_bytes) + " bytes (1 to " +
+                              std::to_string(core::kMaxKeyBytes) + " allowed)");
+  }
+  return prefix.substr(0, nul);
+}
+
 }  // namespace
 
 void AppendPackedRecord(std::string* out, std::string_view key, std::string_view value) {
@@ -156,7 +175,7 @@ Status AppendPackedRecords(core::WriteTxn& txn, IndexUpdates* index, const State
   std::string_view key, value;
   std::string_view item;  // the current key's DataKeyItemPrefix
   const StateTarget* target = nullptr;
-  std::string collection;
+  std::string_view collection;
   RangeSum digest;
   auto finish_item = [&]() -> Status {
     if (item.empty() || index == nullptr) return Status::Ok();
@@ -171,16 +190,19 @@ Status AppendPackedRecords(core::WriteTxn& txn, IndexUpdates* index, const State
     if (item.empty() || key.size() < item.size() || key.substr(0, item.size()) != item) {
       // The first record of a key: check where it belongs once.
       SYNCLINE_RETURN_IF_ERROR(finish_item());
-      auto parsed = ParseDataKey(key);
-      if (!parsed.ok()) return bad(parsed.status().message());
-      if (parsed->collection != collection || target == nullptr) {
-        auto t = targets.find(parsed->collection);
-        if (t == targets.end()) return bad("belongs to collection '" + parsed->collection + "', which the chunk does not describe");
+      auto prefix = DataKeyItemPrefix(key);
+      if (!prefix.ok()) return bad(prefix.status().message());
+      auto coll = CheckItem(*prefix);
+      if (!coll.ok()) return bad(coll.status().message());
+      if (*coll != collection || target == nullptr) {
+        auto t = targets.find(*coll);
+        if (t == targets.end()) {
+          return bad("belongs to collection '" + core::PrintableKey(*coll) + "', which the chunk does not describe");
+        }
         target = &t->second;
-        collection = parsed->collection;
+        collection = *coll;
       }
-      if (Status valid = core::ValidateKey(parsed->key); !valid.ok()) return bad(valid.message());
-      item = key.substr(0, key.size() - parsed->sub.size());
+      item = *prefix;
       digest = RangeSum();
       ++*keys;
     }
