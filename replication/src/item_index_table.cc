@@ -13,7 +13,9 @@ namespace syncline::replication::internal {
 
 namespace {
 
-constexpr std::string_view kMetaKey = "m";
+// Below every block and item key, so items are the table's last keys and a new node's items,
+// written in order, are appended (AddNewItem).
+constexpr std::string_view kMetaKey = "a";
 constexpr std::string_view kLastBlockKey = "c";
 constexpr char kItemTag = 'i';
 constexpr char kBlockTag = 'b';
@@ -21,8 +23,9 @@ constexpr char kBlockTag = 'b';
 constexpr std::string_view kBlocksBegin = "b";
 constexpr std::string_view kBlocksEnd = "d";
 constexpr std::string_view kItemsEnd = "j";
-// Version 1 of this layout, then 8 bytes that depend on the index key.
-constexpr std::string_view kFormat = "item-index-v2:";
+// This layout's version (v3: the format entry moved from "m" to "a"), then 8 bytes that depend
+// on the index key. An index of another version is rebuilt when the replica opens.
+constexpr std::string_view kFormat = "item-index-v3:";
 // Items per block when the index is built in one pass: half the most a block holds, so that
 // inserts do not cut every block at once.
 constexpr uint64_t kBuildBlockItems = kMaxBlockItems / 2;
@@ -281,7 +284,24 @@ RangeSum RecordDigest(std::string_view sub, std::string_view value) { return Rec
 Status IndexUpdates::AddNewItem(core::WriteTxn& txn, std::string_view item, const RangeSum& digest) {
   if (digest.count == 0) return Status::Ok();
   RangeSum hash = HashItem(key_, item, DigestBytes(digest));
-  SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kIndex, ItemKeyOf(item), EncodeItem(ItemEntry{digest, hash})));
+  // Called once per key of a snapshot install: key and entry are built on the stack.
+  char key[1 + core::kMaxStoreKeyBytes];
+  if (item.size() >= core::kMaxStoreKeyBytes) {
+    return Status::Corruption("item '" + core::PrintableKey(item) + "' is too long for an index key");
+  }
+  key[0] = kItemTag;
+  std::memcpy(key + 1, item.data(), item.size());
+  char entry[40];
+  const uint64_t words[5] = {digest.lo, digest.hi, digest.count, hash.lo, hash.hi};
+  for (int w = 0; w < 5; ++w) {
+    for (int i = 0; i < 8; ++i) entry[8 * w + i] = static_cast<char>(words[w] >> (8 * i));
+  }
+  std::string_view k(key, 1 + item.size());
+  std::string_view v(entry, sizeof(entry));
+  // Above every stored item (a new node's install): appended; otherwise put in its place.
+  Status appended = txn.Append(core::Table::kIndex, k, v);
+  if (appended.code() == StatusCode::kFailedPrecondition) appended = txn.Put(core::Table::kIndex, k, v);
+  SYNCLINE_RETURN_IF_ERROR(appended);
   return Block(txn, item, hash, RangeSum());
 }
 

@@ -3,7 +3,8 @@
 // transaction that changes a key's records, so the fingerprints always describe committed data.
 //
 // Layout of the `index` table:
-//   "m"                the index's format and a check value of the index key it was built with
+//   "a"                the index's format and a check value of the index key it was built with
+//                      (format v3; v2 kept it under "m", and such an index is rebuilt at open)
 //   "i" + item key  -> the item's digest (16 bytes), how many records it sums (8 LE), and its
 //                      keyed hash HashItem(index key, item key, digest) (16 bytes)
 //   "b" + hi        -> a block: the items with lo <= item key < hi, as

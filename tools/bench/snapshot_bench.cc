@@ -33,8 +33,8 @@ using syncline::replication::WriteOp;
 struct Args {
   uint64_t keys = 1'000'000;
   size_t value_bytes = 100;
-  size_t chunk_bytes = size_t{4} << 20;
-  size_t window = 4;
+  size_t chunk_bytes = size_t{1} << 20;  // the node defaults (SnapshotOptions)
+  size_t window = 8;
   std::string dir;
   bool nosync = false;
 };

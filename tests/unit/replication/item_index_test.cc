@@ -82,6 +82,20 @@ TEST(ItemIndex, FollowsEveryWritePathAndAgreesWithARebuild) {
   a.Reopen("test-secret");
   EXPECT_FALSE(a.replica->index_rebuilt_at_open());
   EXPECT_EQ(a.IndexSum(), kept);
+
+  // An index of the previous layout (v2: its format entry under "m", above the items) is
+  // rebuilt at open, and the old entry goes with it.
+  std::string current = a.store->Get(core::Table::kIndex, "a").value();
+  std::string v2 = current;
+  v2.replace(0, std::string("item-index-v3:").size(), "item-index-v2:");
+  ASSERT_TRUE(a.store->Delete(core::Table::kIndex, "a").ok());
+  ASSERT_TRUE(a.store->Put(core::Table::kIndex, "m", v2).ok());
+  a.Reopen("test-secret");
+  EXPECT_TRUE(a.replica->index_rebuilt_at_open());
+  EXPECT_EQ(a.IndexSum(), kept);
+  EXPECT_TRUE(a.store->Get(core::Table::kIndex, "m").status().IsNotFound());
+  EXPECT_EQ(a.store->Get(core::Table::kIndex, "a").value(), current);
+  ASSERT_TRUE(a.replica->CheckItemIndex().ok()) << a.replica->CheckItemIndex();
 }
 
 TEST(ItemIndex, EqualStatesReachedInDifferentOrdersHaveEqualSums) {

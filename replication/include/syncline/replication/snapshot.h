@@ -51,8 +51,9 @@ inline bool IsSnapshotMessage(MessageType type) {
 struct SnapshotOptions {
   // A chunk holds about this many bytes of states (default 1 MiB; one larger state goes alone).
   size_t chunk_max_bytes = size_t{1} << 20;
-  // Chunks sent and not yet acknowledged per transfer (default 4).
-  size_t window_chunks = 4;
+  // Chunks sent and not yet acknowledged per transfer (default 8: with 1 MiB chunks, enough to
+  // keep a new node's writer busy while earlier chunks commit).
+  size_t window_chunks = 8;
   // Receiver: no chunk for this long while a transfer runs -> ask again from the last installed
   // key. Sender: no acknowledgement for this long -> drop the transfer. Default 5 s.
   int64_t stall_millis = 5000;
