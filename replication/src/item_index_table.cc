@@ -281,9 +281,13 @@ bool CountsTowardDigest(std::string_view sub) { return sub.empty() || sub[0] != 
 
 RangeSum RecordDigest(std::string_view sub, std::string_view value) { return RecordHash(sub, value); }
 
-Status IndexUpdates::AddNewItem(core::WriteTxn& txn, std::string_view item, const RangeSum& digest) {
+RangeSum ItemHash(const AntiEntropyKey& index_key, std::string_view item, const RangeSum& digest) {
+  return HashItem(index_key, item, DigestBytes(digest));
+}
+
+Status IndexUpdates::AddNewItem(core::WriteTxn& txn, std::string_view item, const RangeSum& digest,
+                                const RangeSum& hash) {
   if (digest.count == 0) return Status::Ok();
-  RangeSum hash = HashItem(key_, item, DigestBytes(digest));
   // Called once per key of a snapshot install: key and entry are built on the stack.
   char key[1 + core::kMaxStoreKeyBytes];
   if (item.size() >= core::kMaxStoreKeyBytes) {

@@ -44,6 +44,8 @@ bool CountsTowardDigest(std::string_view sub);
 // One record's share of its item's digest (count 1); an item's digest is the sum over its
 // records that count.
 RangeSum RecordDigest(std::string_view sub, std::string_view value);
+// The keyed hash an item's entry holds: HashItem over the item and its digest's 16 bytes.
+RangeSum ItemHash(const AntiEntropyKey& index_key, std::string_view item_key, const RangeSum& digest);
 
 // Keeps the index in step with changes of the data table, in the writing transaction. Each
 // change updates the item's entry at once; its block is updated at once too, or, when `batched`,
@@ -61,8 +63,9 @@ class IndexUpdates {
   // Every record of `item_key` was deleted.
   Status RemoveItem(core::WriteTxn& txn, std::string_view item_key);
   // `item_key`, which the index did not hold, was written whole with records summing to
-  // `digest` (RecordDigest): its entry is written without being read first.
-  Status AddNewItem(core::WriteTxn& txn, std::string_view item_key, const RangeSum& digest);
+  // `digest` (RecordDigest) and so hashes to `hash` (ItemHash with this object's key, computed
+  // by the caller, possibly on another thread): its entry is written without being read first.
+  Status AddNewItem(core::WriteTxn& txn, std::string_view item_key, const RangeSum& digest, const RangeSum& hash);
   Status Flush(core::WriteTxn& txn);
 
  private:

@@ -280,6 +280,18 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
     return;
   }
   auto data = std::make_shared<SnapshotChunkData>(std::move(chunk));
+  // Packed records are checked, and their index entries computed, here rather than on the
+  // writer, which a new node's install keeps busy.
+  auto packed_keys = std::make_shared<std::vector<internal::PackedKey>>();
+  if (!data->records.empty()) {
+    auto prepared_keys = internal::PreparePackedKeys(data->records, begin, data->last ? std::string_view() : data->next_begin,
+                                                     *targets, IndexForWrites() != nullptr ? &index_key_ : nullptr, what);
+    if (!prepared_keys.ok()) {
+      done(prepared_keys.status());
+      return;
+    }
+    *packed_keys = std::move(prepared_keys).value();
+  }
   // Packed records for a node that holds data in the chunk's range are merged as states: made
   // from the records once (the write function may run more than once) and validated like entries.
   auto unpacked = std::make_shared<std::optional<std::vector<SnapshotEntry>>>();
@@ -306,7 +318,7 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
   auto floor_after = std::make_shared<VersionVector>();
   auto stale_skipped = std::make_shared<uint64_t>(0);
   auto stale_dropped = std::make_shared<uint64_t>(0);
-  auto fn = [this, source, what, begin, data, targets, entries_of, result, finished_context, floor_after, stale_skipped,
+  auto fn = [this, source, what, begin, data, targets, packed_keys, entries_of, result, finished_context, floor_after, stale_skipped,
              stale_dropped](core::WriteTxn& txn) -> Status {
     SYNCLINE_ASSIGN_OR_RETURN(std::optional<SnapshotProgress> progress, LoadProgress(txn));
     std::string stopped_at = progress.has_value() ? progress->next_begin : std::string();
@@ -324,10 +336,10 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
       // they are, in order (snapshot_records.h).
       SYNCLINE_RETURN_IF_ERROR(internal::RegisterCollections(txn, *targets, what));
       std::optional<internal::IndexUpdates> batch = internal::BatchOf(IndexForWrites());
-      SYNCLINE_RETURN_IF_ERROR(internal::AppendPackedRecords(txn, batch ? &*batch : nullptr, *targets, data->records,
-                                                             begin, data->last ? std::string_view() : data->next_begin,
-                                                             what, &keys));
+      SYNCLINE_RETURN_IF_ERROR(
+          internal::AppendPackedRecords(txn, batch ? &*batch : nullptr, data->records, *packed_keys, what));
       if (batch) SYNCLINE_RETURN_IF_ERROR(batch->Flush(txn));
+      keys = packed_keys->size();
     } else {
       SYNCLINE_ASSIGN_OR_RETURN(const std::vector<SnapshotEntry>* entries, entries_of());
       // Dropping first walks only what was here before the chunk (nothing, on a new node); the

@@ -167,29 +167,32 @@ Status UnpackStates(std::string_view packed, const std::function<Result<Collecti
   });
 }
 
-Status AppendPackedRecords(core::WriteTxn& txn, IndexUpdates* index, const StateTargets& targets,
-                           std::string_view packed, std::string_view begin, std::string_view end,
-                           const std::string& what, uint64_t* keys) {
-  *keys = 0;
+Result<std::vector<PackedKey>> PreparePackedKeys(std::string_view packed, std::string_view begin, std::string_view end,
+                                                 const StateTargets& targets, const AntiEntropyKey* index_key,
+                                                 const std::string& what) {
+  std::vector<PackedKey> keys;
   PackedRecordReader reader(packed);
-  std::string_view key, value;
-  std::string_view item;  // the current key's DataKeyItemPrefix
+  std::string_view key, value, prev;
   const StateTarget* target = nullptr;
   std::string_view collection;
-  RangeSum digest;
-  auto finish_item = [&]() -> Status {
-    if (item.empty() || index == nullptr) return Status::Ok();
-    return index->AddNewItem(txn, ItemOfPrefix(item), digest);
-  };
   auto bad = [&](const std::string& why) {
     return Status::Corruption(what + ": record " + std::to_string(reader.records()) + " (data key '" +
                               core::PrintableKey(key) + "') " + why);
   };
+  auto finish = [&] {
+    if (!keys.empty() && index_key != nullptr) {
+      PackedKey& k = keys.back();
+      if (k.digest.count > 0) k.hash = ItemHash(*index_key, ItemOfPrefix(k.item), k.digest);
+    }
+  };
   while (reader.Next(&key, &value)) {
     if (key < begin || (!end.empty() && key >= end)) return bad("lies outside the chunk's range");
+    if (reader.records() > 1 && key <= prev) return bad("is not above the one before it");
+    prev = key;
+    std::string_view item = keys.empty() ? std::string_view() : keys.back().item;
     if (item.empty() || key.size() < item.size() || key.substr(0, item.size()) != item) {
       // The first record of a key: check where it belongs once.
-      SYNCLINE_RETURN_IF_ERROR(finish_item());
+      finish();
       auto prefix = DataKeyItemPrefix(key);
       if (!prefix.ok()) return bad(prefix.status().message());
       auto coll = CheckItem(*prefix);
@@ -202,21 +205,40 @@ Status AppendPackedRecords(core::WriteTxn& txn, IndexUpdates* index, const State
         target = &t->second;
         collection = *coll;
       }
-      item = *prefix;
-      digest = RangeSum();
-      ++*keys;
+      keys.push_back(PackedKey{*prefix, 0, RangeSum(), RangeSum()});
     }
-    std::string_view sub = key.substr(item.size());
+    PackedKey& k = keys.back();
+    std::string_view sub = key.substr(k.item.size());
     if (!UsesRecords(target->type) && sub != kStateSub) {
       return bad("is not the one state record of a '" + target->resolver + "' key");
     }
-    Status appended = txn.Append(core::Table::kData, key, value);
-    if (appended.code() == StatusCode::kFailedPrecondition) return bad("is not above every key stored here");
-    SYNCLINE_RETURN_IF_ERROR(appended);
-    if (index != nullptr && CountsTowardDigest(sub)) digest.Add(RecordDigest(sub, value));
+    ++k.records;
+    if (index_key != nullptr && CountsTowardDigest(sub)) k.digest.Add(RecordDigest(sub, value));
   }
   SYNCLINE_RETURN_IF_ERROR(reader.status().WithContext(what));
-  return finish_item();
+  finish();
+  return keys;
+}
+
+Status AppendPackedRecords(core::WriteTxn& txn, IndexUpdates* index, std::string_view packed,
+                           const std::vector<PackedKey>& keys, const std::string& what) {
+  PackedRecordReader reader(packed);
+  std::string_view key, value;
+  for (const PackedKey& k : keys) {
+    for (size_t i = 0; i < k.records; ++i) {
+      if (!reader.Next(&key, &value)) {
+        return Status::Internal(what + ": the packed records end before the keys prepared from them");
+      }
+      Status appended = txn.Append(core::Table::kData, key, value);
+      if (appended.code() == StatusCode::kFailedPrecondition) {
+        return Status::Corruption(what + ": record " + std::to_string(reader.records()) + " (data key '" +
+                                  core::PrintableKey(key) + "') is not above every key stored here");
+      }
+      SYNCLINE_RETURN_IF_ERROR(appended);
+    }
+    if (index != nullptr) SYNCLINE_RETURN_IF_ERROR(index->AddNewItem(txn, ItemOfPrefix(k.item), k.digest, k.hash));
+  }
+  return reader.status();
 }
 
 }  // namespace syncline::replication::internal

@@ -57,15 +57,29 @@ Result<uint64_t> CheckPackedRecords(std::string_view packed, size_t max_records)
 Status UnpackStates(std::string_view packed, const std::function<Result<CollectionType>(std::string_view)>& type_of,
                     std::vector<SnapshotEntry>* out);
 
-// Stores packed records as they are, for a node whose data table holds no key at or above
-// `begin` (checked by the caller), through Append: every record must lie in [begin, end) (an
-// empty `end`: no upper bound), belong to a collection of `targets` and, for a blob type, be its
-// one state record. With `index` (batched), each key's item entry is written and its block sum
-// gathered. `*keys` receives the number of keys stored. Corruption naming `what` and the record
-// when anything does not hold; the caller's transaction must then be abandoned.
-Status AppendPackedRecords(core::WriteTxn& txn, IndexUpdates* index, const StateTargets& targets,
-                           std::string_view packed, std::string_view begin, std::string_view end,
-                           const std::string& what, uint64_t* keys);
+// One key of packed records, checked and with its item-index entry computed (PreparePackedKeys).
+struct PackedKey {
+  std::string_view item;  // the key's DataKeyItemPrefix, pointing into the records
+  size_t records = 0;     // how many records it has
+  RangeSum digest;        // its item digest (RecordDigest sum)
+  RangeSum hash;          // HashItem(index key, item, digest), when an index key was given
+};
+
+// Checks packed records for a store as they are, off the writer thread: every record must lie
+// in [begin, end) (an empty `end`: no upper bound), belong to a collection of `targets` and, for
+// a blob type, be its one state record. With `index_key`, also computes each key's digest and
+// keyed hash. Corruption naming `what` and the record when anything does not hold.
+Result<std::vector<PackedKey>> PreparePackedKeys(std::string_view packed, std::string_view begin, std::string_view end,
+                                                 const StateTargets& targets, const AntiEntropyKey* index_key,
+                                                 const std::string& what);
+
+// Stores packed records as they are, through Append, for a node whose data table holds no key at
+// or above the first (checked by the caller); `keys` from PreparePackedKeys over the same records.
+// With `index` (batched, built with the same index key), writes each key's item entry and gathers
+// its block sum. Corruption naming `what` when a record is not above every stored key; the
+// caller's transaction must then be abandoned.
+Status AppendPackedRecords(core::WriteTxn& txn, IndexUpdates* index, std::string_view packed,
+                           const std::vector<PackedKey>& keys, const std::string& what);
 
 }  // namespace syncline::replication::internal
 

@@ -275,7 +275,7 @@ TEST(Snapshot, PackedChunkBreakingARuleIsRefusedWhole) {
          internal::AppendPackedRecord(&r, internal::DataKeyPrefix("reg", "z") + "s", "x");
          c->records = r + c->records;
        },
-       "not above every key stored here"},
+       "is not above the one before it"},
   };
   for (const Case& k : cases) {
     SCOPED_TRACE(k.name);
