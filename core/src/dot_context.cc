@@ -6,7 +6,7 @@
 #include <map>
 #include <string>
 
-#include "varint.h"
+#include "syncline/core/varint.h"
 
 namespace syncline {
 

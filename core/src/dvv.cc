@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "varint.h"
+#include "syncline/core/varint.h"
 
 namespace syncline {
 

@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "record_codec.h"
-#include "varint.h"
+#include "syncline/core/varint.h"
 
 namespace syncline::core {
 

@@ -1,4 +1,4 @@
-#include "varint.h"
+#include "syncline/core/varint.h"
 
 namespace syncline::core {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <ostream>
 
-#include "varint.h"
+#include "syncline/core/varint.h"
 
 namespace syncline {
 

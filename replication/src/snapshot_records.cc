@@ -3,30 +3,12 @@
 #include <algorithm>
 
 #include "item_index_table.h"
+#include "syncline/core/varint.h"
 #include "state_access.h"
 
 namespace syncline::replication::internal {
 
 namespace {
-
-void PutVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-// A varint of at most 10 bytes from `in` at `*pos`; false when it runs past the end or is longer.
-bool GetVarint(std::string_view in, size_t* pos, uint64_t* v) {
-  *v = 0;
-  for (int shift = 0; shift < 64 && *pos < in.size(); shift += 7) {
-    auto b = static_cast<uint8_t>(in[(*pos)++]);
-    *v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) return true;
-  }
-  return false;
-}
 
 // A read-only view whose data table is the packed records (ForEachState reads through it).
 class PackedView final : public core::ReadView {
@@ -80,29 +62,30 @@ Result<std::string_view> CheckItem(std::string_view prefix) {
 }  // namespace
 
 void AppendPackedRecord(std::string* out, std::string_view key, std::string_view value) {
-  PutVarint(out, key.size());
+  core::PutVarint64(out, key.size());
   out->append(key);
-  PutVarint(out, value.size());
+  core::PutVarint64(out, value.size());
   out->append(value);
 }
 
 bool PackedRecordReader::Next(std::string_view* key, std::string_view* value) {
   if (!status_.ok() || offset_ >= in_.size()) return false;
-  size_t pos = offset_;
+  std::string_view rest = in_.substr(offset_);
   uint64_t klen = 0, vlen = 0;
   auto bad = [&](const char* why) {
     status_ = Status::Corruption("packed record " + std::to_string(records_ + 1) + " at byte " +
                                  std::to_string(offset_) + " of " + std::to_string(in_.size()) + " " + why);
     return false;
   };
-  if (!GetVarint(in_, &pos, &klen)) return bad("has a bad key length");
-  if (klen == 0 || klen > core::kMaxStoreKeyBytes || klen > in_.size() - pos) return bad("has a key length out of range");
-  *key = in_.substr(pos, klen);
-  pos += klen;
-  if (!GetVarint(in_, &pos, &vlen)) return bad("has a bad value length");
-  if (vlen > in_.size() - pos) return bad("runs past the end");
-  *value = in_.substr(pos, vlen);
-  pos += vlen;
+  if (!core::GetVarint64(&rest, &klen)) return bad("has a bad key length");
+  if (klen == 0 || klen > core::kMaxStoreKeyBytes || klen > rest.size()) return bad("has a key length out of range");
+  *key = rest.substr(0, klen);
+  rest.remove_prefix(klen);
+  if (!core::GetVarint64(&rest, &vlen)) return bad("has a bad value length");
+  if (vlen > rest.size()) return bad("runs past the end");
+  *value = rest.substr(0, vlen);
+  rest.remove_prefix(vlen);
+  size_t pos = in_.size() - rest.size();
   offset_ = pos;
   ++records_;
   return true;

@@ -1,6 +1,6 @@
 // LEB128 varints and fixed-width little-endian integers, with bounded decoding.
-#ifndef SYNCLINE_CORE_SRC_VARINT_H_
-#define SYNCLINE_CORE_SRC_VARINT_H_
+#ifndef SYNCLINE_CORE_VARINT_H_
+#define SYNCLINE_CORE_VARINT_H_
 
 #include <cstdint>
 #include <string>
@@ -19,4 +19,4 @@ bool GetFixed64(std::string_view* in, uint64_t* v);
 
 }  // namespace syncline::core
 
-#endif  // SYNCLINE_CORE_SRC_VARINT_H_
+#endif  // SYNCLINE_CORE_VARINT_H_
