@@ -85,8 +85,13 @@ bool PackedRecordReader::Next(std::string_view* key, std::string_view* value) {
   if (vlen > rest.size()) return bad("runs past the end");
   *value = rest.substr(0, vlen);
   rest.remove_prefix(vlen);
-  size_t pos = in_.size() - rest.size();
-  offset_ = pos;
+  if (records_ > 0 && *key <= prev_) {
+    status_ = Status::Corruption("packed record " + std::to_string(records_ + 1) + " (data key '" +
+                                 core::PrintableKey(*key) + "') is not above the one before it");
+    return false;
+  }
+  prev_ = *key;
+  offset_ = in_.size() - rest.size();
   ++records_;
   return true;
 }
@@ -108,17 +113,12 @@ Result<std::string_view> DataKeyItemPrefix(std::string_view stored) {
 
 Result<uint64_t> CheckPackedRecords(std::string_view packed, size_t max_records) {
   PackedRecordReader reader(packed);
-  std::string_view key, value, prev, item;
+  std::string_view key, value, item;
   uint64_t keys = 0;
   while (reader.Next(&key, &value)) {
     if (reader.records() > max_records) {
       return Status::Corruption("packed records hold more than the limit of " + std::to_string(max_records));
     }
-    if (reader.records() > 1 && key <= prev) {
-      return Status::Corruption("packed record " + std::to_string(reader.records()) + " (data key '" +
-                                core::PrintableKey(key) + "') is not above the one before it");
-    }
-    prev = key;
     auto prefix = DataKeyItemPrefix(key);
     if (!prefix.ok()) return prefix.status().WithContext("packed record " + std::to_string(reader.records()));
     if (*prefix != item) {
@@ -135,13 +135,7 @@ Status UnpackStates(std::string_view packed, const std::function<Result<Collecti
   std::vector<std::pair<std::string_view, std::string_view>> records;
   PackedRecordReader reader(packed);
   std::string_view key, value;
-  while (reader.Next(&key, &value)) {
-    if (!records.empty() && key <= records.back().first) {
-      return Status::Corruption("packed record " + std::to_string(reader.records()) + " (data key '" +
-                                core::PrintableKey(key) + "') is not above the one before it");
-    }
-    records.emplace_back(key, value);
-  }
+  while (reader.Next(&key, &value)) records.emplace_back(key, value);
   SYNCLINE_RETURN_IF_ERROR(reader.status());
   PackedView view(std::move(records));
   return ForEachState(view, type_of, [&](std::string_view coll, std::string_view k, std::string_view state) {
@@ -155,7 +149,7 @@ Result<std::vector<PackedKey>> PreparePackedKeys(std::string_view packed, std::s
                                                  const std::string& what) {
   std::vector<PackedKey> keys;
   PackedRecordReader reader(packed);
-  std::string_view key, value, prev;
+  std::string_view key, value;
   const StateTarget* target = nullptr;
   std::string_view collection;
   auto bad = [&](const std::string& why) {
@@ -170,8 +164,6 @@ Result<std::vector<PackedKey>> PreparePackedKeys(std::string_view packed, std::s
   };
   while (reader.Next(&key, &value)) {
     if (key < begin || (!end.empty() && key >= end)) return bad("lies outside the chunk's range");
-    if (reader.records() > 1 && key <= prev) return bad("is not above the one before it");
-    prev = key;
     std::string_view item = keys.empty() ? std::string_view() : keys.back().item;
     if (item.empty() || key.size() < item.size() || key.substr(0, item.size()) != item) {
       // The first record of a key: check where it belongs once.

@@ -29,7 +29,8 @@ class IndexUpdates;  // item_index_table.h
 void AppendPackedRecord(std::string* out, std::string_view key, std::string_view value);
 
 // Walks packed records in order. Next() returns false at the end or at the first malformed
-// record; status() then says which (Corruption naming the record's position) or is OK.
+// record or key not above the one before it; status() then says which (Corruption naming the
+// record) or is OK.
 class PackedRecordReader {
  public:
   explicit PackedRecordReader(std::string_view packed) : in_(packed) {}
@@ -41,6 +42,7 @@ class PackedRecordReader {
   std::string_view in_;
   size_t offset_ = 0;
   uint64_t records_ = 0;
+  std::string_view prev_;  // the last key returned
   Status status_;
 };
 
