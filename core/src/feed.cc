@@ -85,13 +85,13 @@ Status ValidateFeedName(std::string_view name) {
   return Status::Ok();
 }
 
-Status AppendToFeed(WriteTxn& txn, const Change& change) {
+Status AppendToFeed(WriteTxn& txn, std::string_view encoded_change) {
   SYNCLINE_ASSIGN_OR_RETURN(uint64_t head, GetFixed(txn, kHeadKey, 0));
   if (head == std::numeric_limits<uint64_t>::max()) {
     return Status::ResourceExhausted("the change feed has used every sequence number");
   }
   uint64_t seq = head + 1;
-  SYNCLINE_RETURN_IF_ERROR(txn.Put(Table::kFeeds, EntryKey(seq), EncodeChange(change)));
+  SYNCLINE_RETURN_IF_ERROR(txn.Put(Table::kFeeds, EntryKey(seq), encoded_change));
   SYNCLINE_RETURN_IF_ERROR(txn.Put(Table::kFeeds, kHeadKey, Fixed(seq)));
   if (seq % kFeedPruneEvery == 0) SYNCLINE_RETURN_IF_ERROR(PruneFeed(txn));
   return Status::Ok();

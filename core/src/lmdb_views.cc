@@ -105,6 +105,10 @@ Status LmdbWriteTxn::Append(Table table, std::string_view key, std::string_view 
   return PutFlags(table, key, value, MDB_APPEND);
 }
 
+Status LmdbWriteTxn::Insert(Table table, std::string_view key, std::string_view value) {
+  return PutFlags(table, key, value, MDB_NOOVERWRITE);
+}
+
 Status LmdbWriteTxn::PutFlags(Table table, std::string_view key, std::string_view value, unsigned flags) {
   SYNCLINE_RETURN_IF_ERROR(CheckKeyAndValue(table, key, value.size(), max_value_bytes_));
   if (broken_rc_ != 0) return LmdbStatus(broken_rc_, "writing " + Where(table, key) + " after an earlier failure");
@@ -117,6 +121,9 @@ Status LmdbWriteTxn::PutFlags(Table table, std::string_view key, std::string_vie
   if (rc == MDB_KEYEXIST && (flags & MDB_APPEND) != 0) {
     // Not an environment error: the transaction goes on, nothing was written.
     return Status::FailedPrecondition("appending " + Where(table, key) + ": the table holds that key or a greater one");
+  }
+  if (rc == MDB_KEYEXIST && (flags & MDB_NOOVERWRITE) != 0) {
+    return Status::AlreadyExists("inserting " + Where(table, key) + ": the table holds that key already");
   }
   if (rc != 0) return Fail(rc, "writing " + Where(table, key));
   EncodeRecordInto(table, key, value, static_cast<char*>(v.mv_data));

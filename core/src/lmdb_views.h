@@ -49,6 +49,7 @@ class LmdbWriteTxn final : public WriteTxn {
               const ScanVisitor& visit) override;
   Status Put(Table table, std::string_view key, std::string_view value) override;
   Status Append(Table table, std::string_view key, std::string_view value) override;
+  Status Insert(Table table, std::string_view key, std::string_view value) override;
   Status Delete(Table table, std::string_view key) override;
   Status DeleteRange(Table table, std::string_view begin, std::string_view end) override;
 

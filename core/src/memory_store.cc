@@ -86,6 +86,15 @@ class MemoryTxn final : public WriteTxn {
     return Put(table, key, value);
   }
 
+  Status Insert(Table table, std::string_view key, std::string_view value) override {
+    const TableMap& t = s_->tables[static_cast<int>(table)];
+    if (t.find(key) != t.end()) {
+      return Status::AlreadyExists("inserting to table '" + std::string(TableName(table)) + "' key '" +
+                                   PrintableKey(key) + "': the table holds that key already");
+    }
+    return Put(table, key, value);
+  }
+
   Status Put(Table table, std::string_view key, std::string_view value) override {
     SYNCLINE_RETURN_IF_ERROR(CheckKeyAndValue(table, key, value.size(), options_.max_value_bytes));
     if (options_.fault_hook) {

@@ -44,6 +44,27 @@ Status ReadView::ReadLog(ReplicaId origin, uint64_t from, uint64_t to, size_t li
   return decode_error;
 }
 
+Status ReadView::ReadLogEncoded(ReplicaId origin, uint64_t from, size_t limit, size_t max_bytes,
+                                std::vector<EncodedChange>* out) {
+  if (limit == 0) return Status::Ok();
+  size_t taken = 0;
+  size_t bytes = 0;
+  Status bad_key;
+  Status st = Scan(Table::kLog, LogKey(origin, from), OriginPrefixEnd(origin),
+                   [&](std::string_view key, std::string_view value) {
+    if (key.size() != 16) {
+      bad_key = Status::Corruption("log entry '" + PrintableKey(key) + "' is not 16 bytes (origin and counter)");
+      return false;
+    }
+    if (taken > 0 && bytes + value.size() > max_bytes) return false;
+    bytes += value.size();
+    out->push_back(EncodedChange{Dot{origin, ReadBigEndian64(key.data() + 8)}, std::string(value)});
+    return ++taken < limit;
+  });
+  SYNCLINE_RETURN_IF_ERROR(st);
+  return bad_key;
+}
+
 Result<Change> ReadView::GetChange(const Dot& dot) {
   SYNCLINE_ASSIGN_OR_RETURN(std::string bytes, Get(Table::kLog, LogKey(dot.replica, dot.counter)));
   return DecodeChange(bytes);
@@ -91,17 +112,15 @@ Result<std::vector<ReplicaId>> ReadView::LogOrigins() {
 
 Status WriteTxn::AppendChange(const Change& change) {
   SYNCLINE_RETURN_IF_ERROR(ValidateChange(change));
-  std::string key = LogKey(change.dot.replica, change.dot.counter);
-  auto existing = Get(Table::kLog, key);
-  if (existing.ok()) {
-    return Status::AlreadyExists("the log already holds change (" +
-                                 change.dot.replica.ToString() + "," +
+  std::string encoded = EncodeChange(change);
+  Status inserted = Insert(Table::kLog, LogKey(change.dot.replica, change.dot.counter), encoded);
+  if (inserted.code() == StatusCode::kAlreadyExists) {
+    return Status::AlreadyExists("the log already holds change (" + change.dot.replica.ToString() + "," +
                                  std::to_string(change.dot.counter) + ")");
   }
-  if (!existing.status().IsNotFound()) return existing.status();
-  SYNCLINE_RETURN_IF_ERROR(Put(Table::kLog, key, EncodeChange(change)));
+  SYNCLINE_RETURN_IF_ERROR(inserted);
   // The change feed: the same change, in this node's commit order (feed.h).
-  return AppendToFeed(*this, change);
+  return AppendToFeed(*this, encoded);
 }
 
 Status WriteTxn::TruncateLog(ReplicaId origin, uint64_t below) {

@@ -144,6 +144,26 @@ TEST_P(StoreConformance, AppendTakesOnlyKeysAboveTheLastAndKeepsTheTransactionUs
   EXPECT_EQ(*store_->Get(Table::kMeta, "\x7f\x7f"), "meta");
 }
 
+TEST_P(StoreConformance, InsertRefusesAHeldKeyAndKeepsTheTransactionUsable) {
+  ASSERT_TRUE(store_->Put(Table::kLog, "held", "before").ok());
+  Status s = store_->WriteAndWait([](WriteTxn& txn) -> Status {
+    SYNCLINE_RETURN_IF_ERROR(txn.Insert(Table::kLog, "new", "1"));
+    // A key held before the transaction and one inserted in it: refused, nothing written.
+    Status held = txn.Insert(Table::kLog, "held", "x");
+    EXPECT_EQ(held.code(), StatusCode::kAlreadyExists) << held;
+    EXPECT_NE(held.message().find("held"), std::string::npos) << held;
+    EXPECT_EQ(txn.Insert(Table::kLog, "new", "again").code(), StatusCode::kAlreadyExists);
+    // The same key in another table is another key.
+    SYNCLINE_RETURN_IF_ERROR(txn.Insert(Table::kData, "held", "data"));
+    return txn.Put(Table::kLog, "after", "2");
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(*store_->Get(Table::kLog, "held"), "before");
+  EXPECT_EQ(*store_->Get(Table::kLog, "new"), "1");
+  EXPECT_EQ(*store_->Get(Table::kLog, "after"), "2");
+  EXPECT_EQ(*store_->Get(Table::kData, "held"), "data");
+}
+
 TEST_P(StoreConformance, EmptyValueAndOverwrite) {
   ASSERT_TRUE(store_->Put(Table::kData, "k", "").ok());
   auto v = store_->Get(Table::kData, "k");
@@ -267,6 +287,25 @@ TEST_P(StoreConformance, ChangeLogAppendReadTruncate) {
     got.clear();
     SYNCLINE_RETURN_IF_ERROR(view.ReadLog(ReplicaId(5), 1, ~uint64_t{0}, 100, &got));
     EXPECT_EQ(got.size(), 3u);  // origin 7's changes do not leak into origin 5's range
+    // The same entries undecoded: dots from the keys, bytes as EncodeChange gives them.
+    std::vector<EncodedChange> raw;
+    SYNCLINE_RETURN_IF_ERROR(view.ReadLogEncoded(ReplicaId(7), 3, 4, size_t{1} << 20, &raw));
+    EXPECT_EQ(raw.size(), 4u);
+    for (size_t i = 0; i < raw.size(); ++i) {
+      EXPECT_EQ(raw[i].dot, (Dot{ReplicaId(7), 3 + i}));
+      EXPECT_EQ(raw[i].bytes, EncodeChange(MakeChange(7, 3 + i)));
+    }
+    // A byte budget stops after the first entry that fits; the first is always given.
+    raw.clear();
+    size_t one = EncodeChange(MakeChange(7, 1)).size();
+    SYNCLINE_RETURN_IF_ERROR(view.ReadLogEncoded(ReplicaId(7), 1, 100, 2 * one, &raw));
+    EXPECT_EQ(raw.size(), 2u);
+    raw.clear();
+    SYNCLINE_RETURN_IF_ERROR(view.ReadLogEncoded(ReplicaId(7), 1, 100, 1, &raw));
+    EXPECT_EQ(raw.size(), 1u);
+    raw.clear();
+    SYNCLINE_RETURN_IF_ERROR(view.ReadLogEncoded(ReplicaId(~uint64_t{0}), 1, 100, size_t{1} << 20, &raw));
+    EXPECT_EQ(raw.size(), 1u);  // the last possible origin reads to the table's end
     SYNCLINE_ASSIGN_OR_RETURN(auto bounds, view.LogBounds(ReplicaId(7)));
     EXPECT_EQ(bounds, std::make_pair(uint64_t{1}, uint64_t{10}));
     SYNCLINE_ASSIGN_OR_RETURN(auto origins, view.LogOrigins());

@@ -47,6 +47,13 @@ Status ValidateKey(std::string_view key);
 std::string EncodeChange(const Change& change);
 Result<Change> DecodeChange(std::string_view bytes, size_t max_bytes = 64u << 20);
 
+// A change as the log stores it: its dot and EncodeChange's bytes, not decoded (what a
+// publisher ships as it is).
+struct EncodedChange {
+  Dot dot;
+  std::string bytes;
+};
+
 }  // namespace syncline::core
 
 #endif  // SYNCLINE_CORE_CHANGE_H_

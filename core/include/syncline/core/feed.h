@@ -68,8 +68,9 @@ struct FeedConsumer {
 // Checks a consumer (or source position) name: 1..64 bytes of [A-Za-z0-9._-].
 Status ValidateFeedName(std::string_view name);
 
-// Appends `change` as the next entry. Called by WriteTxn::AppendChange; nothing else needs to.
-Status AppendToFeed(WriteTxn& txn, const Change& change);
+// Appends a change, as EncodeChange gives it, as the next entry. Called by
+// WriteTxn::AppendChange; nothing else needs to.
+Status AppendToFeed(WriteTxn& txn, std::string_view encoded_change);
 
 Result<FeedBounds> GetFeedBounds(ReadView& view);
 

@@ -82,6 +82,10 @@ class ReadView {
   // Reads changes of `origin` with counter in [from, to] (inclusive), at most `limit`.
   Status ReadLog(ReplicaId origin, uint64_t from, uint64_t to, size_t limit,
                  std::vector<Change>* out);
+  // ReadLog without decoding: the entries as stored, at most `limit` of them and, past the
+  // first, no more than `max_bytes` of encoding in all.
+  Status ReadLogEncoded(ReplicaId origin, uint64_t from, size_t limit, size_t max_bytes,
+                        std::vector<EncodedChange>* out);
   // The change named `dot`: NotFound if it is not in the log (never written, or truncated).
   Result<Change> GetChange(const Dot& dot);
   // The lowest and highest counter of `origin` in the log; NotFound if it has none.
@@ -101,6 +105,9 @@ class WriteTxn : public ReadView {
   // pages instead of splitting them in half. FailedPrecondition naming the key, with nothing
   // written, when the table holds that key or a greater one.
   virtual Status Append(Table table, std::string_view key, std::string_view value) = 0;
+  // Put for a key the table must not hold yet: AlreadyExists naming the key, with nothing
+  // written, when it does. One lookup instead of a Get and a Put.
+  virtual Status Insert(Table table, std::string_view key, std::string_view value) = 0;
   // Removes `key`; removing an absent key is not an error.
   virtual Status Delete(Table table, std::string_view key) = 0;
   // Removes every key with begin <= key < end (empty `end`: to the last key).
