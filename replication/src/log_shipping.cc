@@ -26,6 +26,14 @@ Result<DotContext> DecodeContext(const std::string& bytes, const char* what) {
 
 }  // namespace
 
+Status ChangeSource::ReadLogEncoded(ReplicaId origin, uint64_t from, size_t max_changes, size_t max_bytes,
+                                    std::vector<core::EncodedChange>* out) {
+  std::vector<core::Change> changes;
+  SYNCLINE_RETURN_IF_ERROR(ReadLog(origin, from, max_changes, max_bytes, &changes));
+  for (const core::Change& c : changes) out->push_back(core::EncodedChange{c.dot, core::EncodeChange(c)});
+  return Status::Ok();
+}
+
 ShippingSession::ShippingSession(ShippingOptions options, ChangeSource* source, int64_t now_millis, EpochGate* gate)
     : options_(options), source_(source), gate_(gate), last_progress_(now_millis), last_heard_(now_millis) {
   options_.window_batches = std::max<size_t>(1, options_.window_batches);
@@ -271,23 +279,31 @@ void ShippingSession::Pump(int64_t now_millis, SessionOutput* out) {
         highest = ripe;
       }
       if (from > highest) continue;
-      std::vector<core::Change> changes;
-      Status s = source_->ReadLog(origin, from, options_.batch_max_changes - count, options_.batch_max_bytes - bytes,
-                                  &changes);
+      std::vector<core::EncodedChange> changes;
+      Status s = source_->ReadLogEncoded(origin, from, options_.batch_max_changes - count,
+                                         options_.batch_max_bytes - bytes, &changes);
       if (!s.ok()) {
         // The log cannot be read now; try again on the next tick or commit.
         ++stats_.apply_errors;
         return;
       }
       uint64_t next = from;
-      for (const core::Change& c : changes) {
+      for (core::EncodedChange& c : changes) {
         if (c.dot.counter > highest) break;
         next = c.dot.counter + 1;
         if (known_.Contains(c.dot)) continue;
-        if (gate_ != nullptr && !gate_->Admit(c)) continue;
-        std::string* encoded = batch.add_changes();
-        *encoded = core::EncodeChange(c);
-        bytes += encoded->size();
+        if (gate_ != nullptr) {
+          // Leader-follower mode looks at the change itself; a log entry that does not decode
+          // is not shipped (the receiver would refuse the whole batch for it).
+          auto decoded = core::DecodeChange(c.bytes);
+          if (!decoded.ok()) {
+            ++stats_.apply_errors;
+            return;
+          }
+          if (!gate_->Admit(*decoded)) continue;
+        }
+        bytes += c.bytes.size();
+        *batch.add_changes() = std::move(c.bytes);
         ++count;
       }
       // Nothing left of this origin in the log below `highest` (e.g. truncated): move past it.

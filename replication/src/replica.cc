@@ -350,6 +350,11 @@ Status Replica::ReadLog(ReplicaId origin, uint64_t from, size_t max_changes, siz
   });
 }
 
+Status Replica::ReadLogEncoded(ReplicaId origin, uint64_t from, size_t max_changes, size_t max_bytes,
+                               std::vector<core::EncodedChange>* out) {
+  return store_->Read([&](core::ReadView& view) { return view.ReadLogEncoded(origin, from, max_changes, max_bytes, out); });
+}
+
 Result<std::string> Replica::Digest() {
   XXH3_state_t* st = XXH3_createState();
   if (st == nullptr) return Status::ResourceExhausted("digest: out of memory");

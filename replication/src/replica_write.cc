@@ -233,9 +233,12 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
     std::optional<internal::IndexUpdates> index = internal::BatchOf(IndexForWrites());
     bool any = false;
     for (const core::Change& ch : *batch) {
-      std::string where = "change " + ch.dot.replica.ToString() + ":" + std::to_string(ch.dot.counter) + " to '" +
-                          ch.collection + "'";
-      SYNCLINE_RETURN_IF_ERROR(core::ValidateChange(ch).WithContext(where));
+      // Built only when an error needs it.
+      auto where = [&ch] {
+        return "change " + ch.dot.replica.ToString() + ":" + std::to_string(ch.dot.counter) + " to '" + ch.collection +
+               "'";
+      };
+      if (Status valid = core::ValidateChange(ch); !valid.ok()) return valid.WithContext(where());
       if (ctx.Contains(ch.dot)) {
         ++out->stats.duplicates;
         continue;
@@ -243,7 +246,7 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
       if (ch.kind == kVoidChangeKind) {
         // A change a promotion left behind: only its dot is recorded (leader_follower.h).
         Status appended = txn.AppendChange(ch);
-        if (!appended.ok() && appended.code() != StatusCode::kAlreadyExists) return appended.WithContext(where);
+        if (!appended.ok() && appended.code() != StatusCode::kAlreadyExists) return appended.WithContext(where());
         ctx.Add(ch.dot);
         out->dots.push_back(ch.dot);
         ++out->stats.applied;
@@ -258,15 +261,15 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
       } else if (auto it = out->created.find(ch.collection); it != out->created.end()) {
         c = it->second;
       } else {
-        if (ch.resolver.empty()) return found.status().WithContext(where);
+        if (ch.resolver.empty()) return found.status().WithContext(where());
         auto impl = registry_->Find(ch.resolver);
-        if (!impl.ok()) return impl.status().WithContext(where + ": this node cannot merge it");
+        if (!impl.ok()) return impl.status().WithContext(where() + ": this node cannot merge it");
         c = Collection{ch.resolver, TypeOfResolver(ch.resolver), *impl};
         SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "collection/" + ch.collection, ch.resolver));
         out->created.emplace(ch.collection, c);
       }
       if (!ch.resolver.empty() && ch.resolver != c.resolver) {
-        return Status::FailedPrecondition(where + " was made with resolver '" + ch.resolver +
+        return Status::FailedPrecondition(where() + " was made with resolver '" + ch.resolver +
                                           "' but the collection here uses '" + c.resolver + "'");
       }
       std::unique_ptr<conflict::KeyRecords> records =
@@ -279,9 +282,15 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
       }
       conflict::MergeOutcome outcome;
       std::string before, after;
-      SYNCLINE_RETURN_IF_ERROR(
-          internal::MergeDelta(*records, c.type, *c.impl, ch.payload, &outcome, &before, &after).WithContext(where));
-      if (undo != nullptr) SYNCLINE_RETURN_IF_ERROR(SaveUndo(txn, ch.dot, ch.collection, ch.key, *undo).WithContext(where));
+      if (Status merged = internal::MergeDelta(*records, c.type, *c.impl, ch.payload, &outcome, &before, &after);
+          !merged.ok()) {
+        return merged.WithContext(where());
+      }
+      if (undo != nullptr) {
+        if (Status saved = SaveUndo(txn, ch.dot, ch.collection, ch.key, *undo); !saved.ok()) {
+          return saved.WithContext(where());
+        }
+      }
       if (outcome.concurrent) {
         ++out->stats.conflicts;
         conflict::JournalEntry entry;
@@ -296,7 +305,7 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
         SYNCLINE_RETURN_IF_ERROR(journal_.Append(txn, std::move(entry)).status());
       }
       Status appended = txn.AppendChange(ch);
-      if (!appended.ok() && appended.code() != StatusCode::kAlreadyExists) return appended.WithContext(where);
+      if (!appended.ok() && appended.code() != StatusCode::kAlreadyExists) return appended.WithContext(where());
       ctx.Add(ch.dot);
       out->dots.push_back(ch.dot);
       ++out->stats.applied;

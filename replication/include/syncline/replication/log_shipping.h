@@ -62,6 +62,10 @@ class ChangeSource {
   virtual DotContext Context() = 0;
   virtual Status ReadLog(ReplicaId origin, uint64_t from, size_t max_changes, size_t max_bytes,
                          std::vector<core::Change>* out) = 0;
+  // The same changes as the log stores them, which a publisher ships without decoding and
+  // encoding them again. The default reads through ReadLog and encodes.
+  virtual Status ReadLogEncoded(ReplicaId origin, uint64_t from, size_t max_changes, size_t max_bytes,
+                                std::vector<core::EncodedChange>* out);
   // False while the node installs a snapshot: a publisher then sends nothing.
   virtual bool Serving() { return true; }
   // Per origin, the highest counter that may be missing from the log (retention.h): a

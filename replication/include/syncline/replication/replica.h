@@ -215,6 +215,8 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // `max_bytes` of payload (at least one change when there is one).
   Status ReadLog(ReplicaId origin, uint64_t from, size_t max_changes, size_t max_bytes,
                  std::vector<core::Change>* out) override;
+  Status ReadLogEncoded(ReplicaId origin, uint64_t from, size_t max_changes, size_t max_bytes,
+                        std::vector<core::EncodedChange>* out) override;
 
   // A digest of the logical state of every collection: equal on replicas holding equal states.
   // 32 hex digits. O(data).
