@@ -8,9 +8,10 @@
 //   - change bytes shipped per change delivered.
 // Asserts nothing.
 //
-//   syncline_replication_bench [--seconds S] [--window N] [--dir DIR] [--nosync] [--rate W]
+//   syncline_replication_bench [--seconds S] [--window N] [--dir DIR] [--nosync] [--rate W] [--sequential]
 //
 // --rate W adds a phase at W writes/s in total (spread over the nodes), for lag at a given load.
+// --sequential writes keys in increasing order per node instead of random ones.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -27,6 +28,8 @@
 
 #include <unistd.h>
 
+#include <lmdb.h>
+
 #include "syncline/node/node.h"
 
 namespace {
@@ -42,6 +45,7 @@ struct Args {
   std::string dir;
   bool nosync = false;
   double rate = 0;  // total writes/s of an extra phase at a fixed load (0: none)
+  bool sequential = false;  // keys in increasing order per node instead of random
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -55,12 +59,35 @@ struct Sample {
   Clock::time_point acked;
 };
 
-struct Phase {
+// Counters summed over all nodes (shipping to every peer, and the store).
+struct Counters {
+  uint64_t bytes = 0;         // change bytes shipped
+  uint64_t changes_sent = 0;
+  uint64_t batches_sent = 0;
+  uint64_t groups = 0;        // transactions committed
+
+  Counters operator-(const Counters& o) const {
+    return Counters{bytes - o.bytes, changes_sent - o.changes_sent, batches_sent - o.batches_sent, groups - o.groups};
+  }
+};
+
+Counters Totals(std::vector<std::unique_ptr<Node>>& nodes) {
+  Counters c;
+  for (auto& n : nodes) {
+    c.groups += n->store().stats().groups_committed;
+    for (const auto& p : n->GetStatus().peers) {
+      c.bytes += p.stats.payload_bytes_sent;
+      c.changes_sent += p.stats.changes_sent;
+      c.batches_sent += p.stats.batches_sent;
+    }
+  }
+  return c;
+}
+
+struct Phase : Counters {
   uint64_t writes = 0;
   double seconds_to_replicate = 0;
   std::vector<double> lag_ms;
-  uint64_t bytes = 0;
-  uint64_t changes_sent = 0;
 };
 
 double Percentile(std::vector<double> v, double p) {
@@ -72,19 +99,13 @@ double Percentile(std::vector<double> v, double p) {
 
 // Runs writers on every node for `seconds`. rate_per_node == 0: as fast as the window allows.
 Phase Run(std::vector<std::unique_ptr<Node>>& nodes, double seconds, size_t window, double rate_per_node,
-          uint64_t seed) {
+          uint64_t seed, bool sequential) {
   Phase phase;
   std::mutex mu;
   std::vector<Sample> samples;
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> writes{0};
-  uint64_t bytes_before = 0, sent_before = 0;
-  for (auto& n : nodes) {
-    for (const auto& p : n->GetStatus().peers) {
-      bytes_before += p.stats.payload_bytes_sent;
-      sent_before += p.stats.changes_sent;
-    }
-  }
+  const Counters before = Totals(nodes);
 
   // Lag watchers: one thread polls the other nodes' contexts for the sampled dots.
   std::vector<double> lags;
@@ -114,7 +135,7 @@ Phase Run(std::vector<std::unique_ptr<Node>>& nodes, double seconds, size_t wind
         std::lock_guard<std::mutex> lock(mu);
         if (samples.empty()) break;
       }
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
   });
 
@@ -128,12 +149,20 @@ Phase Run(std::vector<std::unique_ptr<Node>>& nodes, double seconds, size_t wind
       std::condition_variable cv;
       size_t in_flight = 0;
       uint64_t n = 0;
-      auto interval = rate_per_node > 0 ? std::chrono::duration<double>(1.0 / rate_per_node) : std::chrono::duration<double>(0);
-      auto next = Clock::now();
+      // At a fixed rate, the writes due are issued together at most once a millisecond: a
+      // wake-up per write (tens of thousands a second) would cost the nodes CPU of their own.
+      uint64_t issued = 0;
       while (Clock::now() - start < std::chrono::duration<double>(seconds)) {
         if (rate_per_node > 0) {
-          next += std::chrono::duration_cast<Clock::duration>(interval);
-          std::this_thread::sleep_until(next);
+          auto now = Clock::now();
+          auto due = static_cast<uint64_t>(std::chrono::duration<double>(now - start).count() * rate_per_node);
+          if (issued >= due) {
+            auto next_due = start + std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::duration<double>(static_cast<double>(issued + 1) / rate_per_node));
+            std::this_thread::sleep_until(std::max(next_due, now + std::chrono::milliseconds(1)));
+            continue;
+          }
+          ++issued;
         }
         {
           std::unique_lock<std::mutex> lock(wmu);
@@ -141,7 +170,10 @@ Phase Run(std::vector<std::unique_ptr<Node>>& nodes, double seconds, size_t wind
           ++in_flight;
         }
         char key[17];
-        std::snprintf(key, sizeof(key), "%016llx", static_cast<unsigned long long>(rng()));
+        // Sequential: each node and phase counts up in its own range, so a commit's new keys
+        // share pages; random: every key lands on its own page.
+        uint64_t k = sequential ? (uint64_t{i} << 56) + (seed << 48) + n : rng();
+        std::snprintf(key, sizeof(key), "%016llx", static_cast<unsigned long long>(k));
         bool sample = (n++ % 64) == 0;
         nodes[i]->replica().Write("bench", std::string(key, 16), WriteOp::Put(value),
                                   [&, sample, i](syncline::Result<syncline::replication::WriteResult> r) {
@@ -175,14 +207,7 @@ Phase Run(std::vector<std::unique_ptr<Node>>& nodes, double seconds, size_t wind
   phase.writes = writes.load();
   phase.seconds_to_replicate = std::chrono::duration<double>(end - start).count();
   phase.lag_ms = std::move(lags);
-  for (auto& n : nodes) {
-    for (const auto& p : n->GetStatus().peers) {
-      phase.bytes += p.stats.payload_bytes_sent;
-      phase.changes_sent += p.stats.changes_sent;
-    }
-  }
-  phase.bytes -= bytes_before;
-  phase.changes_sent -= sent_before;
+  static_cast<Counters&>(phase) = Totals(nodes) - before;
   return phase;
 }
 
@@ -193,6 +218,57 @@ void Print(const char* name, const Phase& p, size_t nodes) {
               name, static_cast<double>(p.writes) / p.seconds_to_replicate, Percentile(p.lag_ms, 0.5),
               Percentile(p.lag_ms, 0.99), Percentile(p.lag_ms, 1.0), p.lag_ms.size(),
               static_cast<double>(p.bytes) / delivered, static_cast<double>(p.changes_sent) / delivered);
+  std::printf("%-10s %10.0f commits/s per node, %.1f changes applied per commit (own writes and received), "
+              "%.1f changes per batch sent\n", "",
+              static_cast<double>(p.groups) / p.seconds_to_replicate / static_cast<double>(nodes),
+              static_cast<double>(p.writes) * static_cast<double>(nodes) / static_cast<double>(std::max<uint64_t>(p.groups, 1)),
+              static_cast<double>(p.changes_sent) / static_cast<double>(std::max<uint64_t>(p.batches_sent, 1)));
+}
+
+// The bound the storage engine itself sets on this machine: three bare LMDB environments, one
+// per node, each putting every write (16-byte random key, 100-byte value, one table, no log,
+// index or feed) in transactions of `group` puts, all three at once as the nodes do. Replicated
+// writes/s can not exceed writes / time of this: every node stores every write.
+double RawLmdbBound(const std::filesystem::path& dir, uint64_t writes, size_t group, bool nosync, bool sequential) {
+  auto check = [](int rc, const char* what) {
+    if (rc != 0) Die(std::string("raw LMDB bound: ") + what + ": " + mdb_strerror(rc));
+  };
+  std::vector<std::string> keys(writes);
+  std::mt19937_64 rng(7);
+  for (auto& k : keys) {
+    char key[17];
+    uint64_t n = sequential ? static_cast<uint64_t>(&k - keys.data()) : rng();
+    std::snprintf(key, sizeof(key), "%016llx", static_cast<unsigned long long>(n));
+    k.assign(key, 16);
+  }
+  std::string value(100, 'v');
+  std::vector<std::thread> threads;
+  auto start = Clock::now();
+  for (int n = 0; n < 3; ++n) {
+    threads.emplace_back([&, n] {
+      std::filesystem::path env_dir = dir / ("raw-" + std::to_string(n));
+      std::filesystem::create_directories(env_dir);
+      MDB_env* env = nullptr;
+      check(mdb_env_create(&env), "mdb_env_create");
+      check(mdb_env_set_mapsize(env, size_t{4} << 30), "mdb_env_set_mapsize");
+      check(mdb_env_open(env, env_dir.c_str(), MDB_NOTLS | (nosync ? MDB_NOSYNC : 0), 0644), "mdb_env_open");
+      MDB_dbi dbi = 0;
+      for (uint64_t i = 0; i < writes;) {
+        MDB_txn* txn = nullptr;
+        check(mdb_txn_begin(env, nullptr, 0, &txn), "mdb_txn_begin");
+        if (i == 0) check(mdb_dbi_open(txn, nullptr, 0, &dbi), "mdb_dbi_open");
+        for (uint64_t end = std::min<uint64_t>(writes, i + group); i < end; ++i) {
+          MDB_val k{keys[i].size(), keys[i].data()};
+          MDB_val v{value.size(), value.data()};
+          check(mdb_put(txn, dbi, &k, &v, 0), "mdb_put");
+        }
+        check(mdb_txn_commit(txn), "mdb_txn_commit");
+      }
+      mdb_env_close(env);
+    });
+  }
+  for (auto& t : threads) t.join();
+  return static_cast<double>(writes) / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 }  // namespace
@@ -210,7 +286,8 @@ int main(int argc, char** argv) {
     else if (a == "--dir") args.dir = value();
     else if (a == "--nosync") args.nosync = true;
     else if (a == "--rate") args.rate = std::atof(value().c_str());
-    else Die("unknown flag " + a + " (flags: --seconds S --window N --dir DIR --nosync --rate W)");
+    else if (a == "--sequential") args.sequential = true;
+    else Die("unknown flag " + a + " (flags: --seconds S --window N --dir DIR --nosync --rate W --sequential)");
   }
   if (args.seconds <= 0 || args.window == 0) Die("--seconds and --window must be positive");
   std::filesystem::path dir = args.dir.empty() ? std::filesystem::temp_directory_path() / ("syncline-repl-bench-" + std::to_string(::getpid()))
@@ -246,18 +323,29 @@ int main(int argc, char** argv) {
     if (ready) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  std::printf("3 nodes on 127.0.0.1, lww, 16-byte keys, 100-byte values, %s, group commit, window %zu per node\n",
-              args.nosync ? "no-sync" : "durable", args.window);
-  Phase full = Run(nodes, args.seconds, args.window, 0, 1);
+  std::printf("3 nodes on 127.0.0.1, lww, %s 16-byte keys, 100-byte values, %s, group commit, window %zu per node\n",
+              args.sequential ? "sequential" : "random", args.nosync ? "no-sync" : "durable", args.window);
+  Phase full = Run(nodes, args.seconds, args.window, 0, 1, args.sequential);
   Print("full load", full, nodes.size());
   double rate = static_cast<double>(full.writes) / full.seconds_to_replicate / 2.0 / static_cast<double>(nodes.size());
-  Phase half = Run(nodes, args.seconds, args.window, rate, 2);
+  Phase half = Run(nodes, args.seconds, args.window, rate, 2, args.sequential);
   Print("half load", half, nodes.size());
   if (args.rate > 0) {
-    Phase fixed = Run(nodes, args.seconds, args.window, args.rate / static_cast<double>(nodes.size()), 3);
+    Phase fixed = Run(nodes, args.seconds, args.window, args.rate / static_cast<double>(nodes.size()), 3, args.sequential);
     Print(("at " + std::to_string(static_cast<long long>(args.rate)) + "/s").c_str(), fixed, nodes.size());
   }
   nodes.clear();
+  // As many writes as the full-load phase, in groups of its average commit (but into empty
+  // environments, which only favours the bound).
+  size_t group = static_cast<size_t>(static_cast<double>(full.writes) * 3.0 /
+                                     static_cast<double>(std::max<uint64_t>(full.groups, 1)));
+  group = std::max<size_t>(group, 1);
+  uint64_t raw_writes = std::max<uint64_t>(full.writes, 100'000);
+  double bound = RawLmdbBound(dir, raw_writes, group, args.nosync, args.sequential);
+  std::printf("raw LMDB  %10.0f writes/s stored on all three bare environments at once (%llu %s 16-byte keys, "
+              "100-byte values, one table, %zu puts per commit, %s): a node that stores each write once in an LMDB "
+              "B-tree and nothing else could replicate no more than this here\n",
+              bound, static_cast<unsigned long long>(raw_writes), args.sequential ? "sequential" : "random", group, args.nosync ? "no-sync" : "durable");
   std::filesystem::remove_all(dir);
   return 0;
 }
