@@ -225,10 +225,11 @@ void Print(const char* name, const Phase& p, size_t nodes) {
               static_cast<double>(p.changes_sent) / static_cast<double>(std::max<uint64_t>(p.batches_sent, 1)));
 }
 
-// The bound the storage engine itself sets on this machine: three bare LMDB environments, one
-// per node, each putting every write (16-byte random key, 100-byte value, one table, no log,
-// index or feed) in transactions of `group` puts, all three at once as the nodes do. Replicated
-// writes/s can not exceed writes / time of this: every node stores every write.
+// The bound the storage engine itself sets on this machine for commits of the nodes' size: three
+// bare LMDB environments, one per node, each putting every write (16-byte random key, 100-byte
+// value, one table, no log, index or feed) in transactions of `group` puts, all three at once as
+// the nodes do. Nodes committing groups of that size can not replicate more writes/s than this
+// (every node stores every write); larger commits dirty fewer pages per put and raise it.
 double RawLmdbBound(const std::filesystem::path& dir, uint64_t writes, size_t group, bool nosync, bool sequential) {
   auto check = [](int rc, const char* what) {
     if (rc != 0) Die(std::string("raw LMDB bound: ") + what + ": " + mdb_strerror(rc));
