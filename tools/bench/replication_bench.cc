@@ -344,8 +344,8 @@ int main(int argc, char** argv) {
   uint64_t raw_writes = std::max<uint64_t>(full.writes, 100'000);
   double bound = RawLmdbBound(dir, raw_writes, group, args.nosync, args.sequential);
   std::printf("raw LMDB  %10.0f writes/s stored on all three bare environments at once (%llu %s 16-byte keys, "
-              "100-byte values, one table, %zu puts per commit, %s): a node that stores each write once in an LMDB "
-              "B-tree and nothing else could replicate no more than this here\n",
+              "100-byte values, one table, %zu puts per commit, %s): nodes committing groups of this size "
+              "could replicate no more than this here\n",
               bound, static_cast<unsigned long long>(raw_writes), args.sequential ? "sequential" : "random", group, args.nosync ? "no-sync" : "durable");
   std::filesystem::remove_all(dir);
   return 0;
