@@ -89,6 +89,7 @@ class LmdbStore final : public Store {
   void Submit(WriteFn fn, WriteDone done) override;
   Status Read(const ReadFn& fn) override;
   void Flush() override;
+  bool OnWriterThread() const override { return std::this_thread::get_id() == writer_id_; }
   Status Close() override;
   StoreStats stats() const override;
 

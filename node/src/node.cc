@@ -55,6 +55,7 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   replication::ReplicaOptions ro;
   ro.registry = node->options_.registry;
   ro.max_value_bytes = node->options_.max_value_bytes;
+  ro.max_writes_per_commit = node->options_.max_writes_per_commit;
   ro.index_secret = node->options_.secret;
   auto replica = replication::Replica::Open(node->store_.get(), ro);
   if (!replica.ok()) return replica.status().WithContext("node '" + node->options_.node_id + "'");

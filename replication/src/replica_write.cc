@@ -146,6 +146,45 @@ Result<std::string> ApplyLocal(conflict::KeyRecords& records, CollectionType typ
 
 }  // namespace
 
+Status Replica::ApplyLocalWrite(core::WriteTxn& txn, DotContext& ctx, internal::IndexUpdates* index,
+                                const Collection& c, const std::string& collection, const std::string& key,
+                                const WriteOp& op, WriteResult* result) {
+  Dot dot{id_, ctx.vv().Get(id_) + 1};
+  HlcTimestamp now = Now();
+  conflict::WriteContext wctx{id_, now, dot};
+  std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, index, collection, key);
+  internal::UndoKeyRecords* undo = nullptr;
+  if (undo_.load()) {
+    auto wrapped = std::make_unique<internal::UndoKeyRecords>(std::move(records));
+    undo = wrapped.get();
+    records = std::move(wrapped);
+  }
+  SYNCLINE_ASSIGN_OR_RETURN(std::string delta, ApplyLocal(*records, c.type, *c.impl, op, wctx));
+  if (undo != nullptr) SYNCLINE_RETURN_IF_ERROR(SaveUndo(txn, dot, collection, key, *undo));
+  core::Change change;
+  change.collection = collection;
+  change.key = key;
+  change.dot = dot;
+  change.hlc = now;
+  change.kind = static_cast<uint32_t>(c.type);
+  change.payload = std::move(delta);
+  change.resolver = c.resolver;
+  SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(change));
+  ctx.Add(dot);
+  *result = WriteResult{dot, now};
+  return Status::Ok();
+}
+
+// A drain's writes, taken from the queue the first time it runs (a write function may run more
+// than once), and how its last run went.
+struct Replica::Drain {
+  bool took = false;
+  std::vector<QueuedWrite> writes;
+  std::vector<WriteResult> results;
+  // The write whose error the function returned; none when it failed elsewhere or not at all.
+  std::optional<size_t> failed_at;
+};
+
 void Replica::Write(std::string collection, std::string key, WriteOp op, WriteDone done) {
   Status valid = core::ValidateKey(key);
   auto coll = FindCollection(collection);
@@ -160,55 +199,105 @@ void Replica::Write(std::string collection, std::string key, WriteOp op, WriteDo
     done(valid.WithContext("write to '" + collection + "'"));
     return;
   }
-  auto result = std::make_shared<WriteResult>();
-  Collection c = std::move(coll).value();
-  auto fn = [this, c, collection, key, op = std::move(op), result](core::WriteTxn& txn) -> Status {
-    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
-    Dot dot{id_, ctx.vv().Get(id_) + 1};
-    HlcTimestamp now = Now();
-    conflict::WriteContext wctx{id_, now, dot};
-    std::unique_ptr<conflict::KeyRecords> records = internal::TxnKeyRecords(txn, IndexForWrites(), collection, key);
-    internal::UndoKeyRecords* undo = nullptr;
-    if (undo_.load()) {
-      auto wrapped = std::make_unique<internal::UndoKeyRecords>(std::move(records));
-      undo = wrapped.get();
-      records = std::move(wrapped);
+  {
+    std::unique_lock<std::mutex> lock(queue_mu_);
+    if (!store_->OnWriterThread()) {
+      queue_room_.wait(lock, [&] { return queue_.size() < std::max<size_t>(options_.max_queued_writes, 1); });
     }
-    SYNCLINE_ASSIGN_OR_RETURN(std::string delta, ApplyLocal(*records, c.type, *c.impl, op, wctx));
-    if (undo != nullptr) SYNCLINE_RETURN_IF_ERROR(SaveUndo(txn, dot, collection, key, *undo));
-    core::Change change;
-    change.collection = collection;
-    change.key = key;
-    change.dot = dot;
-    change.hlc = now;
-    change.kind = static_cast<uint32_t>(c.type);
-    change.payload = std::move(delta);
-    change.resolver = c.resolver;
-    SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(change));
-    ctx.Add(dot);
-    SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "context", ctx.Encode()));
-    SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "hlc", PackHlc(now)));
-    result->dot = dot;
-    result->hlc = now;
-    return Status::Ok();
-  };
-  store_->Submit(std::move(fn), [this, result, collection, done = std::move(done)](Status s) {
-    if (!s.ok()) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        ++stats_.write_errors;
+    queue_.push_back(QueuedWrite{std::move(coll).value(), std::move(collection), std::move(key), std::move(op),
+                                 std::move(done)});
+  }
+  ScheduleDrain();
+}
+
+void Replica::ScheduleDrain() {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (drain_pending_ || queue_.empty()) return;
+    drain_pending_ = true;
+  }
+  auto drain = std::make_shared<Drain>();
+  auto fn = [this, drain](core::WriteTxn& txn) -> Status {
+    if (!drain->took) {
+      drain->took = true;
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      size_t n = std::min(queue_.size(), std::max<size_t>(options_.max_writes_per_commit, 1));
+      drain->writes.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        drain->writes.push_back(std::move(queue_.front()));
+        queue_.pop_front();
       }
-      done(s.WithContext("write to '" + collection + "'"));
-      return;
+      drain_pending_ = false;
+      queue_room_.notify_all();
     }
+    drain->results.clear();
+    drain->failed_at.reset();
+    if (drain->writes.empty()) return Status::Ok();
+    SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
+    std::optional<internal::IndexUpdates> index = internal::BatchOf(IndexForWrites());
+    drain->results.resize(drain->writes.size());
+    for (size_t i = 0; i < drain->writes.size(); ++i) {
+      const QueuedWrite& w = drain->writes[i];
+      Status st = ApplyLocalWrite(txn, ctx, index ? &*index : nullptr, w.c, w.collection, w.key, w.op,
+                                  &drain->results[i]);
+      if (!st.ok()) {
+        drain->failed_at = i;
+        return st;
+      }
+    }
+    SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "context", ctx.Encode()));
+    SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "hlc", PackHlc(drain->results.back().hlc)));
+    return index ? index->Flush(txn) : Status::Ok();
+  };
+  store_->Submit(std::move(fn), [this, drain](Status s) { FinishDrain(*drain, std::move(s)); });
+}
+
+void Replica::FinishDrain(Drain& drain, Status s) {
+  if (!drain.took) {
+    // The store refused the function without running it (closed or failed): every queued write
+    // gets its answer.
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    drain_pending_ = false;
+    while (!queue_.empty()) {
+      drain.writes.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    queue_room_.notify_all();
+  }
+  auto fail = [this](QueuedWrite& w, const Status& st) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      context_.Add(result->dot);
-      ++stats_.local_writes;
+      ++stats_.write_errors;
     }
-    NotifyCommit();
-    done(*result);
-  });
+    w.done(st.WithContext("write to '" + w.collection + "'"));
+  };
+  if (s.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const WriteResult& r : drain.results) context_.Add(r.dot);
+      stats_.local_writes += drain.results.size();
+    }
+    if (!drain.results.empty()) NotifyCommit();
+    for (size_t i = 0; i < drain.writes.size(); ++i) drain.writes[i].done(drain.results[i]);
+  } else if (drain.failed_at && s.code() != StatusCode::kResourceExhausted && s.code() != StatusCode::kIOError &&
+             s.code() != StatusCode::kUnavailable) {
+    // One write's own error: it fails alone. The others were rolled back with it and go back to
+    // the head of the queue in their order, ahead of any write a later drain could take (a later
+    // drain was submitted after this one took its writes, so it has not run yet).
+    size_t bad = *drain.failed_at;
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      for (size_t i = drain.writes.size(); i-- > 0;) {
+        if (i != bad) queue_.push_front(std::move(drain.writes[i]));
+      }
+    }
+    fail(drain.writes[bad], s);
+  } else {
+    // The store failed the transaction (full map or disk, I/O error, closed): every write of it
+    // gets the error.
+    for (QueuedWrite& w : drain.writes) fail(w, s);
+  }
+  ScheduleDrain();
 }
 
 Result<WriteResult> Replica::WriteAndWait(std::string collection, std::string key, WriteOp op) {
@@ -372,40 +461,16 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
     results->clear();
     SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
     std::optional<internal::IndexUpdates> index = internal::BatchOf(IndexForWrites());
-    HlcTimestamp now;
     for (size_t i = 0; i < batch->size(); ++i) {
       const KeyedWrite& w = (*batch)[i];
-      const Collection& c = colls[i];
-      std::string where = "write " + std::to_string(i) + " of the batch, to '" + w.collection + "'";
-      Dot dot{id_, ctx.vv().Get(id_) + 1};
-      now = Now();
-      conflict::WriteContext wctx{id_, now, dot};
-      std::unique_ptr<conflict::KeyRecords> records =
-          internal::TxnKeyRecords(txn, index ? &*index : nullptr, w.collection, w.key);
-      internal::UndoKeyRecords* undo = nullptr;
-      if (undo_.load()) {
-        auto wrapped = std::make_unique<internal::UndoKeyRecords>(std::move(records));
-        undo = wrapped.get();
-        records = std::move(wrapped);
-      }
-      auto delta = ApplyLocal(*records, c.type, *c.impl, w.op, wctx);
-      if (!delta.ok()) return delta.status().WithContext(where);
-      if (undo != nullptr) SYNCLINE_RETURN_IF_ERROR(SaveUndo(txn, dot, w.collection, w.key, *undo).WithContext(where));
-      core::Change change;
-      change.collection = w.collection;
-      change.key = w.key;
-      change.dot = dot;
-      change.hlc = now;
-      change.kind = static_cast<uint32_t>(c.type);
-      change.payload = std::move(delta).value();
-      change.resolver = c.resolver;
-      SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(change).WithContext(where));
-      ctx.Add(dot);
-      results->push_back(WriteResult{dot, now});
+      WriteResult r;
+      SYNCLINE_RETURN_IF_ERROR(ApplyLocalWrite(txn, ctx, index ? &*index : nullptr, colls[i], w.collection, w.key, w.op, &r)
+                                   .WithContext("write " + std::to_string(i) + " of the batch, to '" + w.collection + "'"));
+      results->push_back(r);
     }
     if (!batch->empty()) {
       SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "context", ctx.Encode()));
-      SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "hlc", PackHlc(now)));
+      SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "hlc", PackHlc(results->back().hlc)));
     }
     if (also) SYNCLINE_RETURN_IF_ERROR(also(txn));
     return index ? index->Flush(txn) : Status::Ok();

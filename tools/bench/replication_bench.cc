@@ -9,9 +9,12 @@
 // Asserts nothing.
 //
 //   syncline_replication_bench [--seconds S] [--window N] [--dir DIR] [--nosync] [--rate W] [--sequential]
+//                              [--writes-per-commit N]
 //
 // --rate W adds a phase at W writes/s in total (spread over the nodes), for lag at a given load.
 // --sequential writes keys in increasing order per node instead of random ones.
+// --writes-per-commit N caps the local writes a node applies in one write function (1: each
+// write alone, as before writes were queued together).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -20,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <string>
@@ -46,6 +50,7 @@ struct Args {
   bool nosync = false;
   double rate = 0;  // total writes/s of an extra phase at a fixed load (0: none)
   bool sequential = false;  // keys in increasing order per node instead of random
+  size_t writes_per_commit = 4096;  // local writes one write function applies (NodeOptions)
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -65,14 +70,29 @@ struct Counters {
   uint64_t changes_sent = 0;
   uint64_t batches_sent = 0;
   uint64_t groups = 0;        // transactions committed
+  uint64_t disk_bytes = 0;    // bytes this process sent to storage (the kernel's write_bytes)
 
   Counters operator-(const Counters& o) const {
-    return Counters{bytes - o.bytes, changes_sent - o.changes_sent, batches_sent - o.batches_sent, groups - o.groups};
+    return Counters{bytes - o.bytes, changes_sent - o.changes_sent, batches_sent - o.batches_sent, groups - o.groups,
+                    disk_bytes - o.disk_bytes};
   }
 };
 
+// The kernel's count of bytes this process caused to be written to storage (0 where
+// /proc/self/io is not readable).
+uint64_t DiskBytesWritten() {
+  std::ifstream io("/proc/self/io");
+  std::string name;
+  uint64_t value = 0;
+  while (io >> name >> value) {
+    if (name == "write_bytes:") return value;
+  }
+  return 0;
+}
+
 Counters Totals(std::vector<std::unique_ptr<Node>>& nodes) {
   Counters c;
+  c.disk_bytes = DiskBytesWritten();
   for (auto& n : nodes) {
     c.groups += n->store().stats().groups_committed;
     for (const auto& p : n->GetStatus().peers) {
@@ -223,6 +243,9 @@ void Print(const char* name, const Phase& p, size_t nodes) {
               static_cast<double>(p.groups) / p.seconds_to_replicate / static_cast<double>(nodes),
               static_cast<double>(p.writes) * static_cast<double>(nodes) / static_cast<double>(std::max<uint64_t>(p.groups, 1)),
               static_cast<double>(p.changes_sent) / static_cast<double>(std::max<uint64_t>(p.batches_sent, 1)));
+  std::printf("%-10s %10.0f bytes written to disk per change stored (every node stores every write), %.0f MB/s\n", "",
+              static_cast<double>(p.disk_bytes) / (static_cast<double>(p.writes) * static_cast<double>(nodes)),
+              static_cast<double>(p.disk_bytes) / p.seconds_to_replicate / 1e6);
 }
 
 // The bound the storage engine itself sets on this machine for commits of the nodes' size: three
@@ -230,7 +253,8 @@ void Print(const char* name, const Phase& p, size_t nodes) {
 // value, one table, no log, index or feed) in transactions of `group` puts, all three at once as
 // the nodes do. Nodes committing groups of that size can not replicate more writes/s than this
 // (every node stores every write); larger commits dirty fewer pages per put and raise it.
-double RawLmdbBound(const std::filesystem::path& dir, uint64_t writes, size_t group, bool nosync, bool sequential) {
+double RawLmdbBound(const std::filesystem::path& dir, uint64_t writes, size_t group, bool nosync, bool sequential,
+                    uint64_t* disk_bytes) {
   auto check = [](int rc, const char* what) {
     if (rc != 0) Die(std::string("raw LMDB bound: ") + what + ": " + mdb_strerror(rc));
   };
@@ -244,6 +268,7 @@ double RawLmdbBound(const std::filesystem::path& dir, uint64_t writes, size_t gr
   }
   std::string value(100, 'v');
   std::vector<std::thread> threads;
+  uint64_t disk_before = DiskBytesWritten();
   auto start = Clock::now();
   for (int n = 0; n < 3; ++n) {
     threads.emplace_back([&, n] {
@@ -269,7 +294,9 @@ double RawLmdbBound(const std::filesystem::path& dir, uint64_t writes, size_t gr
     });
   }
   for (auto& t : threads) t.join();
-  return static_cast<double>(writes) / std::chrono::duration<double>(Clock::now() - start).count();
+  double rate = static_cast<double>(writes) / std::chrono::duration<double>(Clock::now() - start).count();
+  *disk_bytes = DiskBytesWritten() - disk_before;
+  return rate;
 }
 
 }  // namespace
@@ -288,9 +315,12 @@ int main(int argc, char** argv) {
     else if (a == "--nosync") args.nosync = true;
     else if (a == "--rate") args.rate = std::atof(value().c_str());
     else if (a == "--sequential") args.sequential = true;
-    else Die("unknown flag " + a + " (flags: --seconds S --window N --dir DIR --nosync --rate W --sequential)");
+    else if (a == "--writes-per-commit") args.writes_per_commit = static_cast<size_t>(std::atol(value().c_str()));
+    else Die("unknown flag " + a + " (flags: --seconds S --window N --dir DIR --nosync --rate W --sequential --writes-per-commit N)");
   }
-  if (args.seconds <= 0 || args.window == 0) Die("--seconds and --window must be positive");
+  if (args.seconds <= 0 || args.window == 0 || args.writes_per_commit == 0) {
+    Die("--seconds, --window and --writes-per-commit must be positive");
+  }
   std::filesystem::path dir = args.dir.empty() ? std::filesystem::temp_directory_path() / ("syncline-repl-bench-" + std::to_string(::getpid()))
                                                : std::filesystem::path(args.dir);
   std::filesystem::remove_all(dir);
@@ -303,6 +333,7 @@ int main(int argc, char** argv) {
     o.cluster_id = "bench";
     o.sync = args.nosync ? syncline::core::SyncMode::kNoSync : syncline::core::SyncMode::kDurable;
     o.map_size_bytes = uint64_t{4} << 30;
+    o.max_writes_per_commit = args.writes_per_commit;
     auto n = Node::Open(o);
     if (!n.ok()) Die(n.status().ToString());
     if (auto s = (*n)->CreateCollection("bench", "lww"); !s.ok()) Die(s.ToString());
@@ -342,11 +373,14 @@ int main(int argc, char** argv) {
                                      static_cast<double>(std::max<uint64_t>(full.groups, 1)));
   group = std::max<size_t>(group, 1);
   uint64_t raw_writes = std::max<uint64_t>(full.writes, 100'000);
-  double bound = RawLmdbBound(dir, raw_writes, group, args.nosync, args.sequential);
+  uint64_t raw_disk = 0;
+  double bound = RawLmdbBound(dir, raw_writes, group, args.nosync, args.sequential, &raw_disk);
   std::printf("raw LMDB  %10.0f writes/s stored on all three bare environments at once (%llu %s 16-byte keys, "
               "100-byte values, one table, %zu puts per commit, %s): nodes committing groups of this size "
               "could replicate no more than this here\n",
               bound, static_cast<unsigned long long>(raw_writes), args.sequential ? "sequential" : "random", group, args.nosync ? "no-sync" : "durable");
+  std::printf("%-10s %10.0f bytes written to disk per put\n", "",
+              static_cast<double>(raw_disk) / (3.0 * static_cast<double>(raw_writes)));
   std::filesystem::remove_all(dir);
   return 0;
 }

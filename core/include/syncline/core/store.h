@@ -151,6 +151,11 @@ class Store {
   // Waits until every write submitted before the call has completed.
   virtual void Flush() = 0;
 
+  // True on the thread that runs write functions and `done` callbacks, where a caller must not
+  // wait for room in a queue only that thread drains. The in-memory store runs them inline on
+  // the caller's thread and answers false.
+  virtual bool OnWriterThread() const { return false; }
+
   // Finishes queued writes, stops the writer and releases the files. Idempotent.
   virtual Status Close() = 0;
 

@@ -25,7 +25,9 @@
 #define SYNCLINE_REPLICATION_REPLICA_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -159,6 +161,12 @@ struct ReplicaOptions {
   // the whole data). False only for read-only use (inspect): the index is then neither built
   // nor updated, and WithItemIndex is refused.
   bool build_item_index = true;
+  // Local writes (Write) wait in a queue and are applied together, up to max_writes_per_commit
+  // in one write function: such a commit reads and writes the node's context, clock and item
+  // index blocks once for all of them. Write waits while max_queued_writes are queued (except on
+  // the store's writer thread, which is the one that drains the queue).
+  size_t max_writes_per_commit = 4096;
+  size_t max_queued_writes = 65536;
 };
 
 class Replica final : public ChangeSource, public SnapshotSource {
@@ -181,7 +189,9 @@ class Replica final : public ChangeSource, public SnapshotSource {
 
   // Applies `op` to `collection`/`key` as a new local change. `done` gets the change's dot and
   // timestamp once it committed, or the error (InvalidArgument for a bad op or size, NotFound for
-  // an unknown collection, or the store's error), and nothing was applied then.
+  // an unknown collection, or the store's error), and nothing was applied then. Writes commit in
+  // the order they were called, together with others queued at the time (see
+  // ReplicaOptions::max_writes_per_commit); one write's error fails that write alone.
   using WriteDone = std::function<void(Result<WriteResult>)>;
   void Write(std::string collection, std::string key, WriteOp op, WriteDone done);
   Result<WriteResult> WriteAndWait(std::string collection, std::string key, WriteOp op);
@@ -372,8 +382,32 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // build_item_index). Not batched, so shared by every write function.
   internal::IndexUpdates* IndexForWrites() const { return index_live_ ? index_updates_.get() : nullptr; }
 
+  // In a write function: applies `op` as the next local change, appends it to the log and adds
+  // its dot to `ctx`; `index` is the batch the function flushes before it returns (or null).
+  Status ApplyLocalWrite(core::WriteTxn& txn, DotContext& ctx, internal::IndexUpdates* index, const Collection& c,
+                         const std::string& collection, const std::string& key, const WriteOp& op,
+                         WriteResult* result);
+  // The queue of local writes (replica_write.cc). A drain is a write function that, when it
+  // first runs, takes the queued writes (at most max_writes_per_commit) and applies them.
+  struct QueuedWrite {
+    Collection c;
+    std::string collection;
+    std::string key;
+    WriteOp op;
+    WriteDone done;
+  };
+  struct Drain;
+  // Submits a drain unless one is pending or the queue is empty.
+  void ScheduleDrain();
+  void FinishDrain(Drain& drain, Status s);
+
   core::Store* store_;
   ReplicaOptions options_;
+  // Guards queue_ and drain_pending_ (true from a drain's submission to its taking the writes).
+  std::mutex queue_mu_;
+  std::condition_variable queue_room_;
+  std::deque<QueuedWrite> queue_;
+  bool drain_pending_ = false;
   std::shared_ptr<const conflict::ResolverRegistry> registry_;
   conflict::ConflictJournal journal_;
   ReplicaId id_;
