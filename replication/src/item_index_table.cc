@@ -23,9 +23,10 @@ constexpr char kBlockTag = 'b';
 constexpr std::string_view kBlocksBegin = "b";
 constexpr std::string_view kBlocksEnd = "d";
 constexpr std::string_view kItemsEnd = "j";
-// This layout's version (v3: the format entry moved from "m" to "a"), then 8 bytes that depend
-// on the index key. An index of another version is rebuilt when the replica opens.
-constexpr std::string_view kFormat = "item-index-v3:";
+// This layout's version (v3: the format entry moved from "m" to "a"; v4: blob-type keys keep no
+// item entry), then 8 bytes that depend on the index key. An index of another version is rebuilt
+// when the replica opens.
+constexpr std::string_view kFormat = "item-index-v4:";
 // Items per block when the index is built in one pass: half the most a block holds, so that
 // inserts do not cut every block at once.
 constexpr uint64_t kBuildBlockItems = kMaxBlockItems / 2;
@@ -132,6 +133,75 @@ Result<DecodedBlock> DecodeBlock(std::string_view key, std::string_view v) {
   return DecodedBlock{RangeSum{Get64(v), Get64(v.substr(8)), Get64(v.substr(16))}, std::string(v.substr(24))};
 }
 
+// The data-table key range of the items in [lo, hi) (no hi: to the end). Item keys and data
+// prefixes (item + "\0\x01") sort alike, so the range is [prefix of lo, prefix of hi).
+std::string DataBegin(std::string_view lo) { return lo.empty() ? std::string() : std::string(lo) + std::string("\0\x01", 2); }
+std::string DataEnd(const std::optional<std::string>& hi) {
+  return hi ? *hi + std::string("\0\x01", 2) : std::string();
+}
+
+// One item of a range as the index sums it.
+struct RangeItem {
+  std::string item;
+  RangeSum digest;
+  RangeSum hash;
+};
+
+// The items with lo <= item < hi (no hi: to the end), in order: blob items (one record, the
+// state) from the data table, whose digest is that record's hash, and the others from their
+// entries. A key of the record layout is passed over with one seek, not record by record.
+Status ItemsInRange(core::ReadView& view, const AntiEntropyKey& index_key, std::string_view lo,
+                    const std::optional<std::string>& hi, std::vector<RangeItem>* out) {
+  std::vector<RangeItem> blobs;
+  std::string from = DataBegin(lo);
+  const std::string end = DataEnd(hi);
+  Status inner;
+  while (true) {
+    std::optional<std::string> skip;  // the data prefix of a key of the record layout met
+    SYNCLINE_RETURN_IF_ERROR(view.Scan(core::Table::kData, from, end, [&](std::string_view k, std::string_view v) {
+      auto parsed = ParseDataKey(k);
+      if (!parsed.ok()) {
+        inner = parsed.status();
+        return false;
+      }
+      std::string_view prefix = k.substr(0, k.size() - parsed->sub.size());
+      if (parsed->sub != kStateSub) {
+        skip.emplace(prefix);
+        return false;
+      }
+      RangeItem ri;
+      ri.item.assign(ItemOfPrefix(prefix));
+      ri.digest = RecordHash(parsed->sub, v);
+      ri.hash = HashItem(index_key, ri.item, DigestBytes(ri.digest));
+      blobs.push_back(std::move(ri));
+      return true;
+    }));
+    SYNCLINE_RETURN_IF_ERROR(inner);
+    if (!skip) break;
+    from = *skip + "\xff";  // every sub-key of a key sorts below 0xff
+  }
+  std::vector<RangeItem> entries;
+  std::string ibegin = ItemKeyOf(lo);
+  std::string iend = hi ? ItemKeyOf(*hi) : std::string(kItemsEnd);
+  SYNCLINE_RETURN_IF_ERROR(view.Scan(core::Table::kIndex, ibegin, iend, [&](std::string_view k, std::string_view v) {
+    std::string_view item = k.substr(1);
+    auto d = DecodeItem(item, v);
+    if (!d.ok()) {
+      inner = d.status();
+      return false;
+    }
+    entries.push_back(RangeItem{std::string(item), d->digest, d->hash});
+    return true;
+  }));
+  SYNCLINE_RETURN_IF_ERROR(inner);
+  out->clear();
+  out->reserve(blobs.size() + entries.size());
+  std::merge(std::make_move_iterator(blobs.begin()), std::make_move_iterator(blobs.end()),
+             std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.end()), std::back_inserter(*out),
+             [](const RangeItem& a, const RangeItem& b) { return a.item < b.item; });
+  return Status::Ok();
+}
+
 std::string CheckValue(const AntiEntropyKey& index_key) {
   RangeSum h = HashItem(index_key, "item index check", StateDigest{});
   std::string out(kFormat);
@@ -165,7 +235,8 @@ Result<std::pair<std::string, DecodedBlock>> BlockOf(core::ReadView& view, std::
 // Writes back a block whose sum changed: removes it when it emptied (the next block takes its
 // range over; the last block always stays), cuts it into pieces of kBuildBlockItems items when it
 // grew past kMaxBlockItems, else stores it.
-Status FinishBlock(core::WriteTxn& txn, const std::string& key, const DecodedBlock& block) {
+Status FinishBlock(core::WriteTxn& txn, const AntiEntropyKey& index_key, const std::string& key,
+                   const DecodedBlock& block) {
   bool last = key == kLastBlockKey;
   if (block.sum.count == 0 && !last) {
     SYNCLINE_RETURN_IF_ERROR(txn.Delete(core::Table::kIndex, key));
@@ -179,27 +250,19 @@ Status FinishBlock(core::WriteTxn& txn, const std::string& key, const DecodedBlo
   // keeps this block's key.
   RangeSum piece, total;
   std::string piece_lo = block.lo;
-  Status inner;
-  std::string end = last ? std::string(kItemsEnd) : ItemKeyOf(std::string_view(key).substr(1));
-  SYNCLINE_RETURN_IF_ERROR(
-      txn.Scan(core::Table::kIndex, ItemKeyOf(block.lo), end, [&](std::string_view k, std::string_view v) {
-        std::string_view it = k.substr(1);
-        auto d = DecodeItem(it, v);
-        if (!d.ok()) {
-          inner = d.status();
-          return false;
-        }
-        if (piece.count == kBuildBlockItems) {
-          inner = txn.Put(core::Table::kIndex, std::string(1, kBlockTag) + std::string(it), EncodeBlock(piece, piece_lo));
-          if (!inner.ok()) return false;
-          piece_lo.assign(it);
-          piece = RangeSum();
-        }
-        piece.Add(d->hash);
-        total.Add(d->hash);
-        return true;
-      }));
-  SYNCLINE_RETURN_IF_ERROR(inner);
+  std::vector<RangeItem> items;
+  std::optional<std::string> hi;
+  if (!last) hi.emplace(std::string_view(key).substr(1));
+  SYNCLINE_RETURN_IF_ERROR(ItemsInRange(txn, index_key, block.lo, hi, &items));
+  for (const RangeItem& ri : items) {
+    if (piece.count == kBuildBlockItems) {
+      SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kIndex, std::string(1, kBlockTag) + ri.item, EncodeBlock(piece, piece_lo)));
+      piece_lo = ri.item;
+      piece = RangeSum();
+    }
+    piece.Add(ri.hash);
+    total.Add(ri.hash);
+  }
   if (!(total == block.sum)) {
     return Status::Corruption("index block '" + core::PrintableKey(key) + "' counts " + std::to_string(block.sum.count) +
                               " items but its range holds " + std::to_string(total.count) + " with another sum");
@@ -223,7 +286,8 @@ class IndexBuilder {
  public:
   IndexBuilder(core::WriteTxn& txn, const AntiEntropyKey& index_key) : txn_(txn), index_key_(index_key) {}
 
-  Status Add(const std::string& item, const RangeSum& digest) {
+  // `blob`: the item's one record is its state, so it keeps no entry.
+  Status Add(const std::string& item, const RangeSum& digest, bool blob) {
     if (block_.count == kBuildBlockItems) {
       SYNCLINE_RETURN_IF_ERROR(txn_.Put(core::Table::kIndex, std::string(1, kBlockTag) + item, EncodeBlock(block_, lo_)));
       lo_ = item;
@@ -232,6 +296,7 @@ class IndexBuilder {
     ItemEntry e{digest, HashItem(index_key_, item, DigestBytes(digest))};
     block_.Add(e.hash);
     ++items_;
+    if (blob) return Status::Ok();
     return txn_.Put(core::Table::kIndex, ItemKeyOf(item), EncodeItem(e));
   }
   Status Finish() { return txn_.Put(core::Table::kIndex, kLastBlockKey, EncodeBlock(block_, lo_)); }
@@ -245,11 +310,14 @@ class IndexBuilder {
   uint64_t items_ = 0;
 };
 
-// Visits (item, digest) for every key of the data table, in order.
-Status ForEachDataItem(core::ReadView& view, const std::function<Status(const std::string&, const RangeSum&)>& visit) {
+// Visits (item, digest, blob) for every key of the data table, in order; `blob`: the key's one
+// record is its state (kStateSub).
+Status ForEachDataItem(core::ReadView& view,
+                       const std::function<Status(const std::string&, const RangeSum&, bool)>& visit) {
   std::string item;
   RangeSum digest;
   bool have = false;
+  bool blob = true;
   Status inner;
   SYNCLINE_RETURN_IF_ERROR(view.Scan(core::Table::kData, "", "", [&](std::string_view k, std::string_view v) {
     auto parsed = ParseDataKey(k);
@@ -260,18 +328,20 @@ Status ForEachDataItem(core::ReadView& view, const std::function<Status(const st
     std::string_view it = k.substr(0, k.size() - parsed->sub.size() - 2);
     if (!have || it != item) {
       if (have && digest.count > 0) {
-        inner = visit(item, digest);
+        inner = visit(item, digest, blob && digest.count == 1);
         if (!inner.ok()) return false;
       }
       item.assign(it);
       digest = RangeSum();
       have = true;
+      blob = true;
     }
+    if (parsed->sub != kStateSub) blob = false;
     if (CountsTowardDigest(parsed->sub)) digest.Add(RecordHash(parsed->sub, v));
     return true;
   }));
   SYNCLINE_RETURN_IF_ERROR(inner);
-  if (have && digest.count > 0) return visit(item, digest);
+  if (have && digest.count > 0) return visit(item, digest, blob && digest.count == 1);
   return Status::Ok();
 }
 
@@ -286,8 +356,9 @@ RangeSum ItemHash(const AntiEntropyKey& index_key, std::string_view item, const 
 }
 
 Status IndexUpdates::AddNewItem(core::WriteTxn& txn, std::string_view item, const RangeSum& digest,
-                                const RangeSum& hash) {
+                                const RangeSum& hash, bool blob) {
   if (digest.count == 0) return Status::Ok();
+  if (blob) return Block(txn, item, hash, RangeSum());
   // Called once per key of a snapshot install: key and entry are built on the stack.
   char key[1 + core::kMaxStoreKeyBytes];
   if (item.size() >= core::kMaxStoreKeyBytes) {
@@ -312,27 +383,29 @@ Status IndexUpdates::AddNewItem(core::WriteTxn& txn, std::string_view item, cons
 Status IndexUpdates::RecordChange(core::WriteTxn& txn, std::string_view item, std::string_view sub,
                                   const std::optional<std::string>& before, const std::optional<std::string>& after) {
   if (!CountsTowardDigest(sub) || before == after) return Status::Ok();
+  if (sub == kStateSub) {
+    // A blob-type key: its one record is its whole digest, and it keeps no entry.
+    RangeSum old_hash, new_hash;
+    if (before) old_hash = HashItem(key_, item, DigestBytes(RecordHash(sub, *before)));
+    if (after) new_hash = HashItem(key_, item, DigestBytes(RecordHash(sub, *after)));
+    return Block(txn, item, new_hash, old_hash);
+  }
   std::string ikey = ItemKeyOf(item);
   RangeSum digest;
   RangeSum old_hash;
-  if (sub == kStateSub) {
-    // A blob-type key: its one record is its whole digest, so the entry need not be read.
-    if (before) old_hash = HashItem(key_, item, DigestBytes(RecordHash(sub, *before)));
-  } else {
-    auto stored = txn.Get(core::Table::kIndex, ikey);
-    if (!stored.ok() && !stored.status().IsNotFound()) return stored.status();
-    if (stored.ok()) {
-      SYNCLINE_ASSIGN_OR_RETURN(ItemEntry e, DecodeItem(item, *stored));
-      digest = e.digest;
-      old_hash = e.hash;
+  auto stored = txn.Get(core::Table::kIndex, ikey);
+  if (!stored.ok() && !stored.status().IsNotFound()) return stored.status();
+  if (stored.ok()) {
+    SYNCLINE_ASSIGN_OR_RETURN(ItemEntry e, DecodeItem(item, *stored));
+    digest = e.digest;
+    old_hash = e.hash;
+  }
+  if (before) {
+    if (digest.count == 0) {
+      return Status::Corruption("the item index holds no record of key '" + core::PrintableKey(item) +
+                                "' that the data table holds; rebuild it (see docs/anti-entropy.md)");
     }
-    if (before) {
-      if (digest.count == 0) {
-        return Status::Corruption("the item index holds no record of key '" + core::PrintableKey(item) +
-                                  "' that the data table holds; rebuild it (see docs/anti-entropy.md)");
-      }
-      digest.Subtract(RecordHash(sub, *before));
-    }
+    digest.Subtract(RecordHash(sub, *before));
   }
   if (after) digest.Add(RecordHash(sub, *after));
   RangeSum new_hash;
@@ -346,6 +419,10 @@ Status IndexUpdates::RecordChange(core::WriteTxn& txn, std::string_view item, st
 }
 
 Status IndexUpdates::RemoveItem(core::WriteTxn& txn, std::string_view item) {
+  // A blob-type key keeps no entry: its state record is its digest.
+  auto state = txn.Get(core::Table::kData, std::string(item) + std::string("\0\x01", 2) + std::string(kStateSub));
+  if (state.ok()) return RecordChange(txn, item, kStateSub, *state, std::nullopt);
+  if (!state.status().IsNotFound()) return state.status();
   std::string ikey = ItemKeyOf(item);
   auto stored = txn.Get(core::Table::kIndex, ikey);
   if (stored.status().IsNotFound()) return Status::Ok();
@@ -373,7 +450,7 @@ Status IndexUpdates::Block(core::WriteTxn& txn, std::string_view item, const Ran
   }
   SYNCLINE_ASSIGN_OR_RETURN(auto found, BlockOf(txn, item));
   SYNCLINE_RETURN_IF_ERROR(ApplyToBlock(found.first, &found.second, item, add, remove));
-  return FinishBlock(txn, found.first, found.second);
+  return FinishBlock(txn, key_, found.first, found.second);
 }
 
 std::optional<IndexUpdates> BatchOf(const IndexUpdates* index) {
@@ -403,12 +480,12 @@ Status IndexUpdates::Flush(core::WriteTxn& txn) {
     std::string_view item = ItemOf(p);
     bool inside = block.has_value() && (block->first == kLastBlockKey || item < std::string_view(block->first).substr(1));
     if (!inside) {
-      if (block) SYNCLINE_RETURN_IF_ERROR(FinishBlock(txn, block->first, block->second));
+      if (block) SYNCLINE_RETURN_IF_ERROR(FinishBlock(txn, key_, block->first, block->second));
       SYNCLINE_ASSIGN_OR_RETURN(block, BlockOf(txn, item));
     }
     SYNCLINE_RETURN_IF_ERROR(ApplyToBlock(block->first, &block->second, item, p.add, p.remove));
   }
-  if (block) SYNCLINE_RETURN_IF_ERROR(FinishBlock(txn, block->first, block->second));
+  if (block) SYNCLINE_RETURN_IF_ERROR(FinishBlock(txn, key_, block->first, block->second));
   pending_.clear();
   arena_.clear();
   in_order_ = true;
@@ -425,8 +502,8 @@ Result<bool> ItemIndexCurrent(core::ReadView& view, const AntiEntropyKey& index_
 Result<uint64_t> RebuildItemIndex(core::WriteTxn& txn, const AntiEntropyKey& index_key) {
   SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(core::Table::kIndex, "", ""));
   IndexBuilder builder(txn, index_key);
-  SYNCLINE_RETURN_IF_ERROR(ForEachDataItem(txn, [&](const std::string& item, const RangeSum& digest) {
-    return builder.Add(item, digest);
+  SYNCLINE_RETURN_IF_ERROR(ForEachDataItem(txn, [&](const std::string& item, const RangeSum& digest, bool blob) {
+    return builder.Add(item, digest, blob);
   }));
   SYNCLINE_RETURN_IF_ERROR(builder.Finish());
   SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kIndex, kMetaKey, CheckValue(index_key)));
@@ -437,8 +514,11 @@ Status CheckItemIndex(core::ReadView& view, const AntiEntropyKey& index_key) {
   SYNCLINE_ASSIGN_OR_RETURN(bool current, ItemIndexCurrent(view, index_key));
   if (!current) return Status::Corruption("the item index was not built with this index key");
   // Items: the stored ones against the data table, in order.
+  // Entries exist for the keys that are not blobs, and only for them.
   std::vector<std::pair<std::string, RangeSum>> expected;
-  SYNCLINE_RETURN_IF_ERROR(ForEachDataItem(view, [&](const std::string& item, const RangeSum& digest) {
+  std::vector<size_t> with_entry;  // positions in `expected`
+  SYNCLINE_RETURN_IF_ERROR(ForEachDataItem(view, [&](const std::string& item, const RangeSum& digest, bool blob) {
+    if (!blob) with_entry.push_back(expected.size());
     expected.emplace_back(item, digest);
     return Status::Ok();
   }));
@@ -447,12 +527,14 @@ Status CheckItemIndex(core::ReadView& view, const AntiEntropyKey& index_key) {
   SYNCLINE_RETURN_IF_ERROR(view.Scan(core::Table::kIndex, "i", kItemsEnd, [&](std::string_view k, std::string_view v) {
     std::string_view item = k.substr(1);
     auto d = DecodeItem(item, v);
+    const std::pair<std::string, RangeSum>* want = n < with_entry.size() ? &expected[with_entry[n]] : nullptr;
     if (!d.ok()) {
       mismatch = d.status();
-    } else if (n >= expected.size() || expected[n].first != item) {
-      mismatch = Status::Corruption("the item index holds key '" + core::PrintableKey(item) + "', the data table " +
-                                    (n < expected.size() ? "'" + core::PrintableKey(expected[n].first) + "' there" : "nothing more"));
-    } else if (!(d->digest == expected[n].second)) {
+    } else if (want == nullptr || want->first != item) {
+      mismatch = Status::Corruption("the item index holds an entry for key '" + core::PrintableKey(item) + "', the data table " +
+                                    (want != nullptr ? "needs one for '" + core::PrintableKey(want->first) + "' there"
+                                                     : "no more keys that need one"));
+    } else if (!(d->digest == want->second)) {
       mismatch = Status::Corruption("the item index's digest of key '" + core::PrintableKey(item) + "' is not the data's");
     } else if (!(d->hash == HashItem(index_key, item, DigestBytes(d->digest)))) {
       mismatch = Status::Corruption("the item index's hash of key '" + core::PrintableKey(item) + "' is not its digest's");
@@ -461,8 +543,9 @@ Status CheckItemIndex(core::ReadView& view, const AntiEntropyKey& index_key) {
     return mismatch.ok();
   }));
   SYNCLINE_RETURN_IF_ERROR(mismatch);
-  if (n != expected.size()) {
-    return Status::Corruption("the item index lacks key '" + core::PrintableKey(expected[n].first) + "' of the data table");
+  if (n != with_entry.size()) {
+    return Status::Corruption("the item index lacks key '" + core::PrintableKey(expected[with_entry[n]].first) +
+                              "' of the data table");
   }
   // Blocks: contiguous from the empty key, and each sums exactly its range's items.
   StoredItemIndex stored(view, index_key);
@@ -543,23 +626,16 @@ Result<const StoredItemIndex::BlockItems*> StoredItemIndex::Items(size_t b) cons
   items.digests.reserve(block.sum.count);
   items.prefix.reserve(block.sum.count + 1);
   items.prefix.push_back(block.sum_before);
-  std::string end = block.hi ? ItemKeyOf(*block.hi) : std::string(kItemsEnd);
-  Status inner;
-  SYNCLINE_RETURN_IF_ERROR(view_.Scan(core::Table::kIndex, ItemKeyOf(block.lo), end, [&](std::string_view k, std::string_view v) {
-    std::string_view item = k.substr(1);
-    auto d = DecodeItem(item, v);
-    if (!d.ok()) {
-      inner = d.status();
-      return false;
-    }
-    items.keys.emplace_back(item);
-    items.digests.push_back(DigestBytes(d->digest));
+  std::vector<RangeItem> range;
+  SYNCLINE_RETURN_IF_ERROR(ItemsInRange(view_, index_key_, block.lo, block.hi, &range));
+  for (RangeItem& ri : range) {
+    if (items.keys.size() > block.sum.count) break;
+    items.digests.push_back(DigestBytes(ri.digest));
     RangeSum next = items.prefix.back();
-    next.Add(d->hash);
+    next.Add(ri.hash);
     items.prefix.push_back(next);
-    return items.keys.size() <= block.sum.count;
-  }));
-  SYNCLINE_RETURN_IF_ERROR(inner);
+    items.keys.push_back(std::move(ri.item));
+  }
   if (items.keys.size() != block.sum.count) {
     return Status::Corruption("index block at '" + core::PrintableKey(block.lo) + "' counts " + std::to_string(block.sum.count) +
                               " items but its range holds " + (items.keys.size() > block.sum.count ? "more" : "fewer"));

@@ -4,9 +4,15 @@
 //
 // Layout of the `index` table:
 //   "a"                the index's format and a check value of the index key it was built with
-//                      (format v3; v2 kept it under "m", and such an index is rebuilt at open)
+//                      (format v4; an index of v2, whose entry was under "m", or of v3, which
+//                      kept an entry for every key, is rebuilt at open)
 //   "i" + item key  -> the item's digest (16 bytes), how many records it sums (8 LE), and its
-//                      keyed hash HashItem(index key, item key, digest) (16 bytes)
+//                      keyed hash HashItem(index key, item key, digest) (16 bytes); kept only for
+//                      keys of the record layout (sets). A blob-type key (one record, kStateSub)
+//                      has no entry: its digest is its record's hash, read from the data table,
+//                      so a write to it touches its data page and its block, not a page of its own.
+//                      Readers of a block's items take blob keys from the data table (one seek
+//                      past each key of the record layout) and merge them with the entries
 //   "b" + hi        -> a block: the items with lo <= item key < hi, as
 //                      sum.lo (8 LE) sum.hi (8 LE) count (8 LE) then the bytes of lo
 //   "c"             -> the last block (no upper bound), same value
@@ -60,12 +66,15 @@ class IndexUpdates {
   // Record `sub` of `item_key` changed from `before` to `after` (nullopt: absent).
   Status RecordChange(core::WriteTxn& txn, std::string_view item_key, std::string_view sub,
                       const std::optional<std::string>& before, const std::optional<std::string>& after);
-  // Every record of `item_key` was deleted.
+  // Every record of `item_key` is about to be deleted: call it before deleting them (a blob-type
+  // key's share of the sums is read from its record).
   Status RemoveItem(core::WriteTxn& txn, std::string_view item_key);
   // `item_key`, which the index did not hold, was written whole with records summing to
   // `digest` (RecordDigest) and so hashes to `hash` (ItemHash with this object's key, computed
-  // by the caller, possibly on another thread): its entry is written without being read first.
-  Status AddNewItem(core::WriteTxn& txn, std::string_view item_key, const RangeSum& digest, const RangeSum& hash);
+  // by the caller, possibly on another thread): its entry is written without being read first,
+  // or none when `blob` (its one record is its state, kStateSub).
+  Status AddNewItem(core::WriteTxn& txn, std::string_view item_key, const RangeSum& digest, const RangeSum& hash,
+                    bool blob);
   Status Flush(core::WriteTxn& txn);
 
  private:

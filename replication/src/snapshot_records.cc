@@ -200,6 +200,7 @@ Status AppendPackedRecords(core::WriteTxn& txn, IndexUpdates* index, std::string
   PackedRecordReader reader(packed);
   std::string_view key, value;
   for (const PackedKey& k : keys) {
+    bool blob = k.records == 1;  // and its one record is the state (below)
     for (size_t i = 0; i < k.records; ++i) {
       if (!reader.Next(&key, &value)) {
         return Status::Internal(what + ": the packed records end before the keys prepared from them");
@@ -210,8 +211,9 @@ Status AppendPackedRecords(core::WriteTxn& txn, IndexUpdates* index, std::string
                                   core::PrintableKey(key) + "') is not above every key stored here");
       }
       SYNCLINE_RETURN_IF_ERROR(appended);
+      if (key.size() < k.item.size() || key.substr(k.item.size()) != kStateSub) blob = false;
     }
-    if (index != nullptr) SYNCLINE_RETURN_IF_ERROR(index->AddNewItem(txn, ItemOfPrefix(k.item), k.digest, k.hash));
+    if (index != nullptr) SYNCLINE_RETURN_IF_ERROR(index->AddNewItem(txn, ItemOfPrefix(k.item), k.digest, k.hash, blob));
   }
   return reader.status();
 }

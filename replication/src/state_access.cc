@@ -316,10 +316,10 @@ Status ForEachState(core::ReadView& view, const std::function<Result<CollectionT
 }
 
 Status DeleteKeyRecords(core::WriteTxn& txn, IndexUpdates* index, std::string_view prefix) {
+  // The index first: a blob-type key's entry in the sums is read from its record.
+  if (index != nullptr) SYNCLINE_RETURN_IF_ERROR(index->RemoveItem(txn, ItemOfPrefix(prefix)));
   // Every sub-key of a key sorts below 0xff.
-  SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(core::Table::kData, prefix, std::string(prefix) + "\xff"));
-  if (index == nullptr) return Status::Ok();
-  return index->RemoveItem(txn, ItemOfPrefix(prefix));
+  return txn.DeleteRange(core::Table::kData, prefix, std::string(prefix) + "\xff");
 }
 
 }  // namespace syncline::replication::internal

@@ -83,11 +83,23 @@ TEST(ItemIndex, FollowsEveryWritePathAndAgreesWithARebuild) {
   EXPECT_FALSE(a.replica->index_rebuilt_at_open());
   EXPECT_EQ(a.IndexSum(), kept);
 
-  // An index of the previous layout (v2: its format entry under "m", above the items) is
-  // rebuilt at open, and the old entry goes with it.
+  // An index of the previous layout (v3: an entry for every key, blob-type ones included) is
+  // rebuilt at open.
   std::string current = a.store->Get(core::Table::kIndex, "a").value();
+  ASSERT_EQ(current.rfind("item-index-v4:", 0), 0u) << current;
+  std::string v3 = current;
+  v3.replace(0, std::string("item-index-v4:").size(), "item-index-v3:");
+  ASSERT_TRUE(a.store->Put(core::Table::kIndex, "a", v3).ok());
+  a.Reopen("test-secret");
+  EXPECT_TRUE(a.replica->index_rebuilt_at_open());
+  EXPECT_EQ(a.IndexSum(), kept);
+  EXPECT_EQ(a.store->Get(core::Table::kIndex, "a").value(), current);
+  ASSERT_TRUE(a.replica->CheckItemIndex().ok()) << a.replica->CheckItemIndex();
+
+  // An older one still (v2: its format entry under "m", above the items) is rebuilt at open,
+  // and the old entry goes with it.
   std::string v2 = current;
-  v2.replace(0, std::string("item-index-v3:").size(), "item-index-v2:");
+  v2.replace(0, std::string("item-index-v4:").size(), "item-index-v2:");
   ASSERT_TRUE(a.store->Delete(core::Table::kIndex, "a").ok());
   ASSERT_TRUE(a.store->Put(core::Table::kIndex, "m", v2).ok());
   a.Reopen("test-secret");
@@ -157,23 +169,49 @@ TEST(ItemIndex, TwoStoredIndexesReconcileToExactlyTheirDifference) {
   ASSERT_TRUE(run.ok()) << run;
 }
 
+TEST(ItemIndex, OnlyKeysOfTheRecordLayoutKeepAnEntry) {
+  Node a(1);
+  for (const char* k : {"r1", "r2", "r3"}) ASSERT_TRUE(a.replica->WriteAndWait("reg", k, WriteOp::Put("v")).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("cnt", "c", WriteOp::Add(1)).ok());
+  for (const char* k : {"s1", "s2"}) ASSERT_TRUE(a.replica->WriteAndWait("tags", k, WriteOp::AddElement("x")).ok());
+  std::vector<std::string> entries;
+  ASSERT_TRUE(a.store->Read([&](core::ReadView& v) {
+                       return v.Scan(core::Table::kIndex, "i", "j", [&](std::string_view k, std::string_view) {
+                         entries.emplace_back(k.substr(1));
+                         return true;
+                       });
+                     }).ok());
+  EXPECT_EQ(entries, (std::vector<std::string>{MakeItemKey("tags", "s1").value(), MakeItemKey("tags", "s2").value()}));
+  // Every key is summed all the same.
+  EXPECT_EQ(a.IndexSum().count, 6u);
+  ASSERT_TRUE(a.replica->CheckItemIndex().ok()) << a.replica->CheckItemIndex();
+}
+
 TEST(ItemIndex, ADamagedEntryIsReportedWithItsKey) {
   Node a(1);
   ASSERT_TRUE(a.replica->WriteAndWait("reg", "victim", WriteOp::Put("v")).ok());
   ASSERT_TRUE(a.replica->WriteAndWait("tags", "victim", WriteOp::AddElement("x")).ok());
   ASSERT_TRUE(a.replica->CheckItemIndex().ok());
-  for (const char* coll : {"reg", "tags"}) {
-    ASSERT_TRUE(a.store->Put(core::Table::kIndex, "i" + MakeItemKey(coll, "victim").value(), "short").ok());
-  }
+  // A register keeps no entry (its one record is its digest): one found there is reported.
+  std::string reg_entry = "i" + MakeItemKey("reg", "victim").value();
+  ASSERT_TRUE(a.store->Put(core::Table::kIndex, reg_entry, std::string(40, 'x')).ok());
   Status check = a.replica->CheckItemIndex();
   EXPECT_EQ(check.code(), StatusCode::kCorruption) << check;
+  EXPECT_NE(check.message().find("reg"), std::string::npos) << check;
   EXPECT_NE(check.message().find("victim"), std::string::npos) << check;
-  // A set's entry is read by a write: the write fails naming the key, and the data is left as it was.
+  ASSERT_TRUE(a.store->Delete(core::Table::kIndex, reg_entry).ok());
+  ASSERT_TRUE(a.replica->CheckItemIndex().ok()) << a.replica->CheckItemIndex();
+  // A damaged set entry is reported, and a write reads it: the write fails naming the key, and
+  // the data is left as it was.
+  ASSERT_TRUE(a.store->Put(core::Table::kIndex, "i" + MakeItemKey("tags", "victim").value(), "short").ok());
+  check = a.replica->CheckItemIndex();
+  EXPECT_EQ(check.code(), StatusCode::kCorruption) << check;
+  EXPECT_NE(check.message().find("victim"), std::string::npos) << check;
   auto w = a.replica->WriteAndWait("tags", "victim", WriteOp::AddElement("y"));
   EXPECT_EQ(w.status().code(), StatusCode::kCorruption) << w.status();
   EXPECT_NE(w.status().message().find("victim"), std::string::npos) << w.status();
   EXPECT_EQ(a.replica->Read("tags", "victim")->values, std::vector<std::string>{"x"});
-  // A register's entry is its one record's hash: a write rewrites it from the data, whatever it held.
+  // A register's write does not depend on any entry.
   ASSERT_TRUE(a.replica->WriteAndWait("reg", "victim", WriteOp::Put("w")).ok());
   check = a.replica->CheckItemIndex();
   EXPECT_EQ(check.code(), StatusCode::kCorruption) << check;  // the set's entry is still damaged
