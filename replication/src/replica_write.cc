@@ -1,5 +1,7 @@
 // Replica: local writes and applying peers' changes (see replica.h).
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "item_index_table.h"
 #include "state_access.h"
@@ -264,12 +266,14 @@ void Replica::FinishDrain(Drain& drain, Status s) {
     }
     queue_room_.notify_all();
   }
-  auto fail = [this](QueuedWrite& w, const Status& st) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ++stats_.write_errors;
-    }
-    w.done(st.WithContext("write to '" + w.collection + "'"));
+  // The answers go out last, after every use of this object: a caller may destroy the replica
+  // as soon as its write is answered.
+  std::vector<std::pair<WriteDone, Result<WriteResult>>> answers;
+  answers.reserve(drain.writes.size());
+  uint64_t failed = 0;
+  auto fail = [&](QueuedWrite& w, const Status& st) {
+    ++failed;
+    answers.emplace_back(std::move(w.done), st.WithContext("write to '" + w.collection + "'"));
   };
   if (s.ok()) {
     {
@@ -278,7 +282,7 @@ void Replica::FinishDrain(Drain& drain, Status s) {
       stats_.local_writes += drain.results.size();
     }
     if (!drain.results.empty()) NotifyCommit();
-    for (size_t i = 0; i < drain.writes.size(); ++i) drain.writes[i].done(drain.results[i]);
+    for (size_t i = 0; i < drain.writes.size(); ++i) answers.emplace_back(std::move(drain.writes[i].done), drain.results[i]);
   } else if (drain.failed_at && s.code() != StatusCode::kResourceExhausted && s.code() != StatusCode::kIOError &&
              s.code() != StatusCode::kUnavailable) {
     // One write's own error: it fails alone. The others were rolled back with it and go back to
@@ -297,7 +301,12 @@ void Replica::FinishDrain(Drain& drain, Status s) {
     // gets the error.
     for (QueuedWrite& w : drain.writes) fail(w, s);
   }
+  if (failed > 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.write_errors += failed;
+  }
   ScheduleDrain();
+  for (auto& [done, result] : answers) done(std::move(result));
 }
 
 Result<WriteResult> Replica::WriteAndWait(std::string collection, std::string key, WriteOp op) {
