@@ -133,12 +133,10 @@ Result<DecodedBlock> DecodeBlock(std::string_view key, std::string_view v) {
   return DecodedBlock{RangeSum{Get64(v), Get64(v.substr(8)), Get64(v.substr(16))}, std::string(v.substr(24))};
 }
 
-// The data-table key range of the items in [lo, hi) (no hi: to the end). Item keys and data
-// prefixes (item + "\0\x01") sort alike, so the range is [prefix of lo, prefix of hi).
-std::string DataBegin(std::string_view lo) { return lo.empty() ? std::string() : std::string(lo) + std::string("\0\x01", 2); }
-std::string DataEnd(const std::optional<std::string>& hi) {
-  return hi ? *hi + std::string("\0\x01", 2) : std::string();
-}
+// The data-table key range of the items in [lo, hi) (no hi: to the end). Item keys and their
+// data prefixes sort alike, so the range is [prefix of lo, prefix of hi).
+std::string DataBegin(std::string_view lo) { return lo.empty() ? std::string() : PrefixOfItem(lo); }
+std::string DataEnd(const std::optional<std::string>& hi) { return hi ? PrefixOfItem(*hi) : std::string(); }
 
 // One item of a range as the index sums it.
 struct RangeItem {
@@ -172,7 +170,7 @@ Status ItemsInRange(core::ReadView& view, const AntiEntropyKey& index_key, std::
       RangeItem ri;
       ri.item.assign(ItemOfPrefix(prefix));
       ri.digest = RecordHash(parsed->sub, v);
-      ri.hash = HashItem(index_key, ri.item, DigestBytes(ri.digest));
+      ri.hash = ItemHash(index_key, ri.item, ri.digest);
       blobs.push_back(std::move(ri));
       return true;
     }));
@@ -386,8 +384,8 @@ Status IndexUpdates::RecordChange(core::WriteTxn& txn, std::string_view item, st
   if (sub == kStateSub) {
     // A blob-type key: its one record is its whole digest, and it keeps no entry.
     RangeSum old_hash, new_hash;
-    if (before) old_hash = HashItem(key_, item, DigestBytes(RecordHash(sub, *before)));
-    if (after) new_hash = HashItem(key_, item, DigestBytes(RecordHash(sub, *after)));
+    if (before) old_hash = ItemHash(key_, item, RecordHash(sub, *before));
+    if (after) new_hash = ItemHash(key_, item, RecordHash(sub, *after));
     return Block(txn, item, new_hash, old_hash);
   }
   std::string ikey = ItemKeyOf(item);
@@ -420,7 +418,7 @@ Status IndexUpdates::RecordChange(core::WriteTxn& txn, std::string_view item, st
 
 Status IndexUpdates::RemoveItem(core::WriteTxn& txn, std::string_view item) {
   // A blob-type key keeps no entry: its state record is its digest.
-  auto state = txn.Get(core::Table::kData, std::string(item) + std::string("\0\x01", 2) + std::string(kStateSub));
+  auto state = txn.Get(core::Table::kData, PrefixOfItem(item) + std::string(kStateSub));
   if (state.ok()) return RecordChange(txn, item, kStateSub, *state, std::nullopt);
   if (!state.status().IsNotFound()) return state.status();
   std::string ikey = ItemKeyOf(item);

@@ -173,6 +173,8 @@ std::unique_ptr<conflict::KeyRecords> ViewKeyRecords(core::ReadView& view, std::
 
 std::string_view ItemOfPrefix(std::string_view prefix) { return prefix.substr(0, prefix.size() - 2); }
 
+std::string PrefixOfItem(std::string_view item) { return std::string(item) + std::string("\0\x01", 2); }
+
 std::unique_ptr<conflict::KeyRecords> TxnKeyRecords(core::WriteTxn& txn, IndexUpdates* index, std::string_view collection,
                                                     std::string_view key) {
   return std::make_unique<TxnRecords>(txn, DataKeyPrefix(collection, key), index);

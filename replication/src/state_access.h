@@ -47,6 +47,8 @@ Result<ParsedDataKey> ParseDataKey(std::string_view stored);
 
 // The item key (anti_entropy.h, MakeItemKey) of a DataKeyPrefix.
 std::string_view ItemOfPrefix(std::string_view prefix);
+// Its inverse: the DataKeyPrefix of an item key.
+std::string PrefixOfItem(std::string_view item);
 
 // Removes every record of one key (its whole state), given its DataKeyPrefix, and its item from
 // the item index (item_index_table.h) when `index` is given.
