@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -73,13 +74,21 @@ struct Counters {
   uint64_t changes_sent = 0;
   uint64_t batches_sent = 0;
   uint64_t groups = 0;        // transactions committed
-  uint64_t disk_bytes = 0;    // bytes this process sent to storage (the kernel's write_bytes)
+  uint64_t disk_bytes = 0;    // bytes written to the disk device (DiskBytesWritten)
+  double cpu_seconds = 0;     // user + system time of the whole process (nodes and clients)
 
   Counters operator-(const Counters& o) const {
     return Counters{bytes - o.bytes, changes_sent - o.changes_sent, batches_sent - o.batches_sent, groups - o.groups,
-                    disk_bytes - o.disk_bytes};
+                    disk_bytes - o.disk_bytes, cpu_seconds - o.cpu_seconds};
   }
 };
+
+double ProcessCpuSeconds() {
+  struct rusage ru {};
+  if (::getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
+}
 
 // Bytes written to the block device holding `dir` so far, from the kernel's per-device counters
 // (sectors written, /sys/dev/block/MAJOR:MINOR/stat); 0 where they are not readable. The device
@@ -103,6 +112,7 @@ uint64_t DiskBytesWritten() {
 Counters Totals(std::vector<std::unique_ptr<Node>>& nodes) {
   Counters c;
   c.disk_bytes = DiskBytesWritten();
+  c.cpu_seconds = ProcessCpuSeconds();
   for (auto& n : nodes) {
     c.groups += n->store().stats().groups_committed;
     for (const auto& p : n->GetStatus().peers) {
@@ -257,6 +267,11 @@ void Print(const char* name, const Phase& p, size_t nodes) {
               "%.0f MB/s\n", "",
               static_cast<double>(p.disk_bytes) / (static_cast<double>(p.writes) * static_cast<double>(nodes)),
               static_cast<double>(p.disk_bytes) / p.seconds_to_replicate / 1e6);
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  std::printf("%-10s %10.2f CPU microseconds per change stored (user + system, the whole process: nodes and "
+              "the bench's clients), %.0f %% of %u cores\n", "",
+              p.cpu_seconds * 1e6 / (static_cast<double>(p.writes) * static_cast<double>(nodes)),
+              100.0 * p.cpu_seconds / p.seconds_to_replicate / cores, cores);
 }
 
 // The bound the storage engine itself sets on this machine for commits of the nodes' size: three
