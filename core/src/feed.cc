@@ -86,20 +86,38 @@ Status ValidateFeedName(std::string_view name) {
 }
 
 Status AppendToFeed(WriteTxn& txn, std::string_view encoded_change) {
-  SYNCLINE_ASSIGN_OR_RETURN(uint64_t head, GetFixed(txn, kHeadKey, 0));
+  WriteTxn::DeferredFeedHead& deferred = txn.deferred_feed_head();
+  uint64_t head = deferred.head;
+  if (!deferred.pending) {
+    SYNCLINE_ASSIGN_OR_RETURN(head, GetFixed(txn, kHeadKey, 0));
+  }
   if (head == std::numeric_limits<uint64_t>::max()) {
     return Status::ResourceExhausted("the change feed has used every sequence number");
   }
   uint64_t seq = head + 1;
   SYNCLINE_RETURN_IF_ERROR(txn.Put(Table::kFeeds, EntryKey(seq), encoded_change));
-  SYNCLINE_RETURN_IF_ERROR(txn.Put(Table::kFeeds, kHeadKey, Fixed(seq)));
+  deferred.pending = true;
+  deferred.head = seq;
   if (seq % kFeedPruneEvery == 0) SYNCLINE_RETURN_IF_ERROR(PruneFeed(txn));
+  return Status::Ok();
+}
+
+Status WriteDeferredFeedHead(WriteTxn& txn) {
+  WriteTxn::DeferredFeedHead& deferred = txn.deferred_feed_head();
+  if (!deferred.pending) return Status::Ok();
+  SYNCLINE_RETURN_IF_ERROR(txn.Put(Table::kFeeds, kHeadKey, Fixed(deferred.head)));
+  deferred.pending = false;
   return Status::Ok();
 }
 
 Result<FeedBounds> GetFeedBounds(ReadView& view) {
   FeedBounds b;
-  SYNCLINE_ASSIGN_OR_RETURN(b.head, GetFixed(view, kHeadKey, 0));
+  auto* txn = dynamic_cast<WriteTxn*>(&view);
+  if (txn != nullptr && txn->deferred_feed_head().pending) {
+    b.head = txn->deferred_feed_head().head;
+  } else {
+    SYNCLINE_ASSIGN_OR_RETURN(b.head, GetFixed(view, kHeadKey, 0));
+  }
   SYNCLINE_ASSIGN_OR_RETURN(b.pruned_through, GetFixed(view, kPrunedKey, 0));
   SYNCLINE_ASSIGN_OR_RETURN(b.retain_entries, GetFixed(view, kRetainKey, kDefaultFeedRetainEntries));
   return b;

@@ -437,6 +437,11 @@ int LmdbStore::RunGroupOnce(std::vector<PendingWrite>& group, std::vector<bool>&
       return 0;
     }
   }
+  if (!wt.FinishDeferred().ok()) {
+    // Only a failed put can fail it, and a failed put breaks the transaction.
+    mdb_txn_abort(txn);
+    return wt.broken_rc() != 0 ? wt.broken_rc() : EIO;
+  }
   if (options_.fault_hook) {
     if (int injected = options_.fault_hook(FaultPoint::kCommit)) {
       mdb_txn_abort(txn);

@@ -183,6 +183,7 @@ class MemoryStore final : public Store {
       } else {
         MemoryTxn txn(s_, options_);
         st = fn(txn);
+        if (st.ok()) st = txn.FinishDeferred();
         if (st.ok() && options_.fault_hook) {
           if (int code = options_.fault_hook(FaultPoint::kCommit)) st = FaultToStatus(code, "commit");
         }

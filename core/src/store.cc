@@ -123,6 +123,8 @@ Status WriteTxn::AppendChange(const Change& change) {
   return AppendToFeed(*this, encoded);
 }
 
+Status WriteTxn::FinishDeferred() { return WriteDeferredFeedHead(*this); }
+
 Status WriteTxn::TruncateLog(ReplicaId origin, uint64_t below) {
   if (below == 0) return Status::Ok();
   return DeleteRange(Table::kLog, LogKey(origin, 0), LogKey(origin, below));

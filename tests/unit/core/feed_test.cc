@@ -277,6 +277,71 @@ TEST(FeedFaultTest, FailedCommitOrPutKeepsChangeEntryAndCursorTogether) {
   ASSERT_TRUE(store->Close().ok());
 }
 
+// Appends in one transaction move the head in memory: later steps of the same transaction (a
+// cursor, a read of the feed, the bounds) see the moved head, the stored head record follows at
+// commit, and a function that fails after appending leaves the head where it was.
+TEST_P(FeedTest, HeadMovedByATransactionIsSeenInsideItAndStoredAtCommit) {
+  ASSERT_TRUE(Append(MakeChange(1, 1, "a")).ok());
+  Status s = store_->WriteAndWait([](WriteTxn& txn) -> Status {
+    for (uint64_t c = 2; c <= 6; ++c) SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(MakeChange(1, c, "k")));
+    SYNCLINE_ASSIGN_OR_RETURN(FeedBounds b, GetFeedBounds(txn));
+    if (b.head != 6) return Status::Internal("head inside the transaction is " + std::to_string(b.head));
+    std::vector<FeedEntry> seen;
+    SYNCLINE_RETURN_IF_ERROR(ReadFeed(txn, 4, 100, 1 << 20, &seen));
+    if (seen.size() != 2 || seen.back().seq != 6) {
+      return Status::Internal("read " + std::to_string(seen.size()) + " entries after 4 inside the transaction");
+    }
+    // A cursor at the moved head is accepted; one past it is not.
+    SYNCLINE_RETURN_IF_ERROR(SetFeedCursor(txn, "proj", 6));
+    if (SetFeedCursor(txn, "proj", 7).ok()) return Status::Internal("a cursor beyond the head was accepted");
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(Bounds().head, 6u);
+  Reopen();
+  EXPECT_EQ(Bounds().head, 6u);
+  ASSERT_TRUE(Append(MakeChange(1, 7, "b")).ok());
+  auto all = Read(0);
+  ASSERT_EQ(all.size(), 7u);
+  EXPECT_EQ(all.back().seq, 7u);
+  EXPECT_EQ(all.back().change.key, "b");
+  // Appends of a failed function are undone with the head they moved.
+  s = store_->WriteAndWait([](WriteTxn& txn) -> Status {
+    SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(MakeChange(1, 8, "c")));
+    return Status::Internal("fails after appending");
+  });
+  EXPECT_EQ(s.code(), StatusCode::kInternal);
+  EXPECT_EQ(Bounds().head, 7u);
+  ASSERT_TRUE(Append(MakeChange(1, 8, "d")).ok());
+  all = Read(7);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].seq, 8u);
+  EXPECT_EQ(all[0].change.key, "d");
+}
+
+// The head record is written once per transaction, not once per append: a transaction of ten
+// changes puts ten log entries, ten feed entries and one head.
+TEST(FeedPutsTest, HeadIsWrittenOncePerTransaction) {
+  TempDir dir;
+  std::atomic<int> puts{0};
+  LmdbStoreOptions o;
+  o.map_size_bytes = 64 << 20;
+  o.fault_hook = [&](FaultPoint p) -> int {
+    if (p == FaultPoint::kPut) ++puts;
+    return 0;
+  };
+  auto store = OpenLmdbStore(dir.str(), o);
+  ASSERT_TRUE(store.ok()) << store.status();
+  puts = 0;
+  Status s = (*store)->WriteAndWait([](WriteTxn& txn) -> Status {
+    for (uint64_t c = 1; c <= 10; ++c) SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(MakeChange(3, c, "k")));
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(puts.load(), 21);
+  ASSERT_TRUE((*store)->Close().ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, FeedTest, ::testing::Values(false, true),
                          [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "Lmdb" : "Memory"; });
 

@@ -9,7 +9,8 @@
 // from a consumer; the feed has its own retention instead (PruneFeed).
 //
 // Table `feeds` layout (docs/change-feed.md):
-//   "h"               -> fixed64 head: the sequence number of the newest entry (0: none yet)
+//   "h"               -> fixed64 head: the sequence number of the newest entry (0: none yet),
+//                        written once per transaction however many entries it appended
 //   "p"               -> fixed64 pruned-through: every entry at or below it was dropped
 //   "r"               -> fixed64 retained tail: entries kept for readers without a cursor
 //   "e" + BE64(seq)   -> the encoded change (core::EncodeChange)
@@ -70,7 +71,12 @@ Status ValidateFeedName(std::string_view name);
 
 // Appends a change, as EncodeChange gives it, as the next entry. Called by
 // WriteTxn::AppendChange; nothing else needs to.
+// The head moves in the transaction (WriteTxn::deferred_feed_head), and is written once, by
+// WriteDeferredFeedHead, when the store finishes the transaction; every function here that reads
+// the head in a write transaction sees the moved one.
 Status AppendToFeed(WriteTxn& txn, std::string_view encoded_change);
+// Writes the head the transaction's appends moved (WriteTxn::FinishDeferred calls it).
+Status WriteDeferredFeedHead(WriteTxn& txn);
 
 Result<FeedBounds> GetFeedBounds(ReadView& view);
 

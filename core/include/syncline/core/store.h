@@ -119,6 +119,21 @@ class WriteTxn : public ReadView {
   Status AppendChange(const Change& change);
   // Drops the changes of `origin` with counter < `below`.
   Status TruncateLog(ReplicaId origin, uint64_t below);
+
+  // Writes what this transaction kept back to its end: the change feed's head, which appends
+  // move here (feed.cc) instead of rewriting its record once per change. Every store calls it
+  // once, after the last write function of a transaction and before committing.
+  Status FinishDeferred();
+
+  // The feed head as this transaction's appends left it, not yet written (feed.cc only).
+  struct DeferredFeedHead {
+    bool pending = false;
+    uint64_t head = 0;
+  };
+  DeferredFeedHead& deferred_feed_head() { return deferred_feed_head_; }
+
+ private:
+  DeferredFeedHead deferred_feed_head_;
 };
 
 using WriteFn = std::function<Status(WriteTxn&)>;
