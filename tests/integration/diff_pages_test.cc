@@ -31,7 +31,7 @@ TEST(DiffPages, MergesSmallPagesOfTwoNodesLikeTheModel) {
   // when i % 4 == 0 (metadata differs: two replicas wrote it), else different values.
   std::map<std::pair<std::string, std::string>, DiffClass> model;
   for (int i = 0; i < 60; ++i) {
-    char key[8];
+    char key[16];
     std::snprintf(key, sizeof(key), "k%03d", i);
     bool on_a = i % 3 != 0, on_b = i % 2 == 0;
     std::string va = "v" + std::to_string(i), vb = i % 4 == 0 ? va : "w" + std::to_string(i);
