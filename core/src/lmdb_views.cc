@@ -58,6 +58,15 @@ Result<std::string> LmdbReadView::Get(Table table, std::string_view key) {
   return std::string(payload);
 }
 
+Result<std::optional<std::string>> LmdbReadView::Find(Table table, std::string_view key) {
+  MDB_val k = ToVal(key), v;
+  int rc = mdb_get(txn_, dbis_[static_cast<int>(table)], &k, &v);
+  if (rc == MDB_NOTFOUND) return std::optional<std::string>();
+  if (rc != 0) return LmdbStatus(rc, "reading " + Where(table, key));
+  SYNCLINE_ASSIGN_OR_RETURN(std::string_view payload, DecodeRecord(table, key, FromVal(v)));
+  return std::optional<std::string>(std::string(payload));
+}
+
 Status LmdbReadView::Scan(Table table, std::string_view begin, std::string_view end,
                           const ScanVisitor& visit) {
   MDB_cursor* cursor = nullptr;
@@ -91,6 +100,10 @@ Status LmdbWriteTxn::Fail(int rc, std::string what) {
 }
 
 Result<std::string> LmdbWriteTxn::Get(Table table, std::string_view key) { return view_.Get(table, key); }
+
+Result<std::optional<std::string>> LmdbWriteTxn::Find(Table table, std::string_view key) {
+  return view_.Find(table, key);
+}
 
 Status LmdbWriteTxn::Scan(Table table, std::string_view begin, std::string_view end,
                           const ScanVisitor& visit) {

@@ -27,6 +27,7 @@ class LmdbReadView : public ReadView {
   LmdbReadView(MDB_txn* txn, const TableDbis& dbis) : txn_(txn), dbis_(dbis) {}
 
   Result<std::string> Get(Table table, std::string_view key) override;
+  Result<std::optional<std::string>> Find(Table table, std::string_view key) override;
   Status Scan(Table table, std::string_view begin, std::string_view end,
               const ScanVisitor& visit) override;
 
@@ -45,6 +46,7 @@ class LmdbWriteTxn final : public WriteTxn {
         fault_hook_(fault_hook) {}
 
   Result<std::string> Get(Table table, std::string_view key) override;
+  Result<std::optional<std::string>> Find(Table table, std::string_view key) override;
   Status Scan(Table table, std::string_view begin, std::string_view end,
               const ScanVisitor& visit) override;
   Status Put(Table table, std::string_view key, std::string_view value) override;

@@ -52,6 +52,14 @@ class MemoryView : public ReadView {
     return std::string(payload);
   }
 
+  Result<std::optional<std::string>> Find(Table table, std::string_view key) override {
+    const TableMap& t = s_->tables[static_cast<int>(table)];
+    auto it = t.find(key);
+    if (it == t.end()) return std::optional<std::string>();
+    SYNCLINE_ASSIGN_OR_RETURN(std::string_view payload, DecodeRecord(table, key, it->second));
+    return std::optional<std::string>(std::string(payload));
+  }
+
   Status Scan(Table table, std::string_view begin, std::string_view end,
               const ScanVisitor& visit) override {
     const TableMap& t = s_->tables[static_cast<int>(table)];
@@ -72,6 +80,9 @@ class MemoryTxn final : public WriteTxn {
   MemoryTxn(MemoryStorage* s, const MemoryStoreOptions& options) : view_(s), s_(s), options_(options) {}
 
   Result<std::string> Get(Table table, std::string_view key) override { return view_.Get(table, key); }
+  Result<std::optional<std::string>> Find(Table table, std::string_view key) override {
+    return view_.Find(table, key);
+  }
   Status Scan(Table table, std::string_view begin, std::string_view end,
               const ScanVisitor& visit) override {
     return view_.Scan(table, begin, end, visit);

@@ -23,6 +23,13 @@ std::string OriginPrefixEnd(ReplicaId origin) {
 
 }  // namespace
 
+Result<std::optional<std::string>> ReadView::Find(Table table, std::string_view key) {
+  auto v = Get(table, key);
+  if (v.ok()) return std::optional<std::string>(std::move(v).value());
+  if (v.status().IsNotFound()) return std::optional<std::string>();
+  return v.status();
+}
+
 Status ReadView::ReadLog(ReplicaId origin, uint64_t from, uint64_t to, size_t limit,
                          std::vector<Change>* out) {
   if (from > to || limit == 0) return Status::Ok();

@@ -87,13 +87,7 @@ class TxnRecords final : public conflict::KeyRecords {
       auto seen = seen_.find(sub);
       if (seen != seen_.end()) return seen->second;
     }
-    auto v = txn_.Get(core::Table::kData, prefix_ + std::string(sub));
-    std::optional<std::string> out;
-    if (v.ok()) {
-      out = std::move(v).value();
-    } else if (!v.status().IsNotFound()) {
-      return v.status();
-    }
+    SYNCLINE_ASSIGN_OR_RETURN(std::optional<std::string> out, txn_.Find(core::Table::kData, prefix_ + std::string(sub)));
     if (index_ != nullptr && CountsTowardDigest(sub)) seen_[std::string(sub)] = out;
     return out;
   }

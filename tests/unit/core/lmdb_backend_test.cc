@@ -106,6 +106,12 @@ TEST(LmdbStoreTest, FlippedByteIsReportedAsCorruptionNamingTheKey) {
   EXPECT_NE(got.status().message().find("'data'"), std::string::npos) << got.status();
   EXPECT_EQ(got.status().message().find("NEEDLE"), std::string::npos);
   EXPECT_EQ(store->Get(Table::kData, "users/bystander").value(), "fine");
+  Status find = store->Read([](ReadView& view) {
+    auto found = view.Find(Table::kData, "users/victim");
+    return found.ok() ? Status::Ok() : found.status();
+  });
+  EXPECT_TRUE(find.IsCorruption()) << find;
+  EXPECT_NE(find.message().find("users/victim"), std::string::npos) << find;
 
   Status scan = store->Read([](ReadView& view) {
     return view.Scan(Table::kData, "", "", [](std::string_view, std::string_view) { return true; });

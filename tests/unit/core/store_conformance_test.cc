@@ -164,6 +164,34 @@ TEST_P(StoreConformance, InsertRefusesAHeldKeyAndKeepsTheTransactionUsable) {
   EXPECT_EQ(*store_->Get(Table::kData, "held"), "data");
 }
 
+TEST_P(StoreConformance, FindTellsAnAbsentKeyFromAHeldOneInViewsAndTransactions) {
+  ASSERT_TRUE(store_->Put(Table::kData, "held", "v").ok());
+  ASSERT_TRUE(store_->Put(Table::kData, "empty", "").ok());
+  Status read = store_->Read([](ReadView& view) -> Status {
+    auto held = view.Find(Table::kData, "held");
+    EXPECT_TRUE(held.ok()) << held.status();
+    EXPECT_EQ(held->value_or("<absent>"), "v");
+    auto empty = view.Find(Table::kData, "empty");
+    EXPECT_TRUE(empty.ok() && empty->has_value() && (*empty)->empty());
+    auto absent = view.Find(Table::kData, "absent");
+    EXPECT_TRUE(absent.ok()) << absent.status();
+    EXPECT_FALSE(absent->has_value());
+    // Tables are separate key spaces.
+    EXPECT_FALSE(view.Find(Table::kMeta, "held")->has_value());
+    return Status::Ok();
+  });
+  ASSERT_TRUE(read.ok()) << read;
+  Status s = store_->WriteAndWait([](WriteTxn& txn) -> Status {
+    EXPECT_FALSE(txn.Find(Table::kData, "new")->has_value());
+    SYNCLINE_RETURN_IF_ERROR(txn.Put(Table::kData, "new", "n"));
+    EXPECT_EQ(txn.Find(Table::kData, "new")->value_or("<absent>"), "n");
+    SYNCLINE_RETURN_IF_ERROR(txn.Delete(Table::kData, "held"));
+    EXPECT_FALSE(txn.Find(Table::kData, "held")->has_value());
+    return Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+}
+
 TEST_P(StoreConformance, EmptyValueAndOverwrite) {
   ASSERT_TRUE(store_->Put(Table::kData, "k", "").ok());
   auto v = store_->Get(Table::kData, "k");

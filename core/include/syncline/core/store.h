@@ -41,6 +41,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,6 +73,10 @@ class ReadView {
 
   // The value under `key`: NotFound if absent, Corruption if its record fails its checksum.
   virtual Result<std::string> Get(Table table, std::string_view key) = 0;
+  // Get for a key that may well be absent: nullopt instead of a NotFound status, so no error
+  // message is built for it (the write path asks this of every key it creates). The stores
+  // override it; this default is built on Get.
+  virtual Result<std::optional<std::string>> Find(Table table, std::string_view key);
 
   // Visits the entries with begin <= key < end in key order (an empty `end` means "to the
   // last key"). Stops at the first corrupt record with Corruption naming it.
