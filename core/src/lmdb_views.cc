@@ -50,12 +50,9 @@ Status LmdbStatus(int rc, std::string_view what) {
 }
 
 Result<std::string> LmdbReadView::Get(Table table, std::string_view key) {
-  MDB_val k = ToVal(key), v;
-  int rc = mdb_get(txn_, dbis_[static_cast<int>(table)], &k, &v);
-  if (rc == MDB_NOTFOUND) return Status::NotFound("no " + Where(table, key));
-  if (rc != 0) return LmdbStatus(rc, "reading " + Where(table, key));
-  SYNCLINE_ASSIGN_OR_RETURN(std::string_view payload, DecodeRecord(table, key, FromVal(v)));
-  return std::string(payload);
+  SYNCLINE_ASSIGN_OR_RETURN(std::optional<std::string> value, Find(table, key));
+  if (!value.has_value()) return Status::NotFound("no " + Where(table, key));
+  return std::move(*value);
 }
 
 Result<std::optional<std::string>> LmdbReadView::Find(Table table, std::string_view key) {

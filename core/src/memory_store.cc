@@ -42,14 +42,12 @@ class MemoryView : public ReadView {
   explicit MemoryView(MemoryStorage* s) : s_(s) {}
 
   Result<std::string> Get(Table table, std::string_view key) override {
-    const TableMap& t = s_->tables[static_cast<int>(table)];
-    auto it = t.find(key);
-    if (it == t.end()) {
+    SYNCLINE_ASSIGN_OR_RETURN(std::optional<std::string> value, Find(table, key));
+    if (!value.has_value()) {
       return Status::NotFound("no key '" + PrintableKey(key) + "' in table '" +
                               std::string(TableName(table)) + "'");
     }
-    SYNCLINE_ASSIGN_OR_RETURN(std::string_view payload, DecodeRecord(table, key, it->second));
-    return std::string(payload);
+    return std::move(*value);
   }
 
   Result<std::optional<std::string>> Find(Table table, std::string_view key) override {

@@ -5,6 +5,8 @@
 #ifndef SYNCLINE_TESTS_SUPPORT_SCALE_H_
 #define SYNCLINE_TESTS_SUPPORT_SCALE_H_
 
+#include <algorithm>
+
 namespace syncline::testing {
 
 #if defined(SYNCLINE_SANITIZED)
@@ -14,7 +16,7 @@ inline constexpr bool kSanitizedBuild = false;
 #endif
 
 // `full` in the default build, a tenth of it (at least one) under a sanitizer.
-constexpr int ScaledCases(int full) { return kSanitizedBuild ? (full / 10 > 0 ? full / 10 : 1) : full; }
+constexpr int ScaledCases(int full) { return kSanitizedBuild ? std::max(full / 10, 1) : full; }
 
 }  // namespace syncline::testing
 
