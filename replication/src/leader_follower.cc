@@ -235,6 +235,11 @@ bool LeaderFollower::Admit(const core::Change& change) {
   return state_.Admits(change.dot);
 }
 
+bool LeaderFollower::AdmitsDot(const Dot& dot) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_.Admits(dot);
+}
+
 void LeaderFollower::Persist(const EpochState& state) {
   std::string bytes = state.Encode();
   auto log = options_.log;

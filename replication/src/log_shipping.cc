@@ -268,8 +268,9 @@ void ShippingSession::Pump(int64_t now_millis, SessionOutput* out) {
       ReplicaId origin = origins[(start + i) % origins.size()];
       uint64_t from = NextToSend(origin);
       uint64_t highest = mine.vv().Get(origin);
-      if (std::binary_search(peer_direct_.begin(), peer_direct_.end(), origin)) {
-        // The peer gets this origin's changes directly: relay only what we held for a while.
+      if (origin == peer_origin_ || std::binary_search(peer_direct_.begin(), peer_direct_.end(), origin)) {
+        // The peer gets this origin's changes directly (or is the origin): relay only what we
+        // held for a while.
         auto& held = held_since_[origin];
         if (held.empty() || held.back().first < highest) held.emplace_back(highest, now_millis);
         int64_t cutoff = now_millis - options_.relay_delay_millis;
@@ -292,7 +293,7 @@ void ShippingSession::Pump(int64_t now_millis, SessionOutput* out) {
         if (c.dot.counter > highest) break;
         next = c.dot.counter + 1;
         if (known_.Contains(c.dot)) continue;
-        if (gate_ != nullptr) {
+        if (gate_ != nullptr && !gate_->AdmitsDot(c.dot)) {
           // Leader-follower mode looks at the change itself; a log entry that does not decode
           // is not shipped (the receiver would refuse the whole batch for it).
           auto decoded = core::DecodeChange(c.bytes);

@@ -163,6 +163,7 @@ void Replicator::OnPeerConnected(const PeerInfo& info) {
   peer.info = info;
   GcPeerUp(info.node_id, info.replica_id);
   peer.session = std::make_unique<ShippingSession>(options_.shipping, replica_, NowMillis(), options_.leadership);
+  peer.session->SetPeerOrigin(info.replica_id);
   peer.generation = next_generation_++;
   SessionOutput out;
   peer.session->Start(NowMillis(), &out);

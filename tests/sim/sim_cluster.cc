@@ -101,6 +101,7 @@ void SimCluster::Connect(int a, int b) {
     Node& n = *nodes_[x];
     n.generation[y] = gen;
     n.sessions[y] = std::make_unique<replication::ShippingSession>(options_.shipping, n.replica.get(), now_);
+    n.sessions[y]->SetPeerOrigin(nodes_[y]->replica->id());
     n.senders[y] = std::make_unique<replication::SnapshotSender>(options_.snapshot, n.replica.get());
   }
   for (auto [x, y] : {std::pair{a, b}, std::pair{b, a}}) {

@@ -76,10 +76,13 @@ struct Counters {
   uint64_t groups = 0;        // transactions committed
   uint64_t disk_bytes = 0;    // bytes written to the disk device (DiskBytesWritten)
   double cpu_seconds = 0;     // user + system time of the whole process (nodes and clients)
+  uint64_t duplicates = 0;    // changes received that the receiver held already
+  uint64_t rewinds = 0;       // publishers that went back to the acknowledged position
 
   Counters operator-(const Counters& o) const {
-    return Counters{bytes - o.bytes, changes_sent - o.changes_sent, batches_sent - o.batches_sent, groups - o.groups,
-                    disk_bytes - o.disk_bytes, cpu_seconds - o.cpu_seconds};
+    return Counters{bytes - o.bytes,           changes_sent - o.changes_sent, batches_sent - o.batches_sent,
+                    groups - o.groups,         disk_bytes - o.disk_bytes,     cpu_seconds - o.cpu_seconds,
+                    duplicates - o.duplicates, rewinds - o.rewinds};
   }
 };
 
@@ -115,10 +118,12 @@ Counters Totals(std::vector<std::unique_ptr<Node>>& nodes) {
   c.cpu_seconds = ProcessCpuSeconds();
   for (auto& n : nodes) {
     c.groups += n->store().stats().groups_committed;
+    c.duplicates += n->replica().stats().duplicates;
     for (const auto& p : n->GetStatus().peers) {
       c.bytes += p.stats.payload_bytes_sent;
       c.changes_sent += p.stats.changes_sent;
       c.batches_sent += p.stats.batches_sent;
+      c.rewinds += p.stats.rewinds;
     }
   }
   return c;
@@ -259,10 +264,11 @@ void Print(const char* name, const Phase& p, size_t nodes) {
               Percentile(p.lag_ms, 0.99), Percentile(p.lag_ms, 1.0), p.lag_ms.size(),
               static_cast<double>(p.bytes) / delivered, static_cast<double>(p.changes_sent) / delivered);
   std::printf("%-10s %10.0f commits/s per node, %.1f changes applied per commit (own writes and received), "
-              "%.1f changes per batch sent\n", "",
+              "%.1f changes per batch sent, %.3f duplicates received per delivery, %llu rewinds\n", "",
               static_cast<double>(p.groups) / p.seconds_to_replicate / static_cast<double>(nodes),
               static_cast<double>(p.writes) * static_cast<double>(nodes) / static_cast<double>(std::max<uint64_t>(p.groups, 1)),
-              static_cast<double>(p.changes_sent) / static_cast<double>(std::max<uint64_t>(p.batches_sent, 1)));
+              static_cast<double>(p.changes_sent) / static_cast<double>(std::max<uint64_t>(p.batches_sent, 1)),
+              static_cast<double>(p.duplicates) / delivered, static_cast<unsigned long long>(p.rewinds));
   std::printf("%-10s %10.0f bytes written to the disk device per change stored (every node stores every write), "
               "%.0f MB/s\n", "",
               static_cast<double>(p.disk_bytes) / (static_cast<double>(p.writes) * static_cast<double>(nodes)),

@@ -120,6 +120,7 @@ class LeaderFollower final : public EpochGate {
   std::string LocalRecord() override;
   bool OnPeerRecord(std::string_view record) override;
   bool Admit(const core::Change& change) override;
+  bool AdmitsDot(const Dot& dot) override;
 
   EpochState state() const;
   // "leader", "follower" or "candidate" (multi-leader: every node is a "leader").

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,12 @@ class EpochGate {
   virtual bool OnPeerRecord(std::string_view record) = 0;
   // Whether `change` may be applied here and shipped at our epoch.
   virtual bool Admit(const core::Change& change) = 0;
+  // True when every change with `dot` is admitted whatever it holds, so a publisher need not
+  // decode a log entry to ask Admit. False (the default) only means "ask Admit".
+  virtual bool AdmitsDot(const Dot& dot) {
+    (void)dot;
+    return false;
+  }
 };
 
 struct OutFrame {
@@ -140,6 +147,10 @@ class ShippingSession {
   // Subscriber side: the origins we receive directly (our other connected peers' replica ids).
   // A change re-subscribes, so the publisher learns it at once.
   void SetDirectOrigins(std::vector<ReplicaId> origins, int64_t now_millis, SessionOutput* out);
+  // Publisher side: the peer's own replica id (from the handshake). Its own changes reach us from
+  // it, so a copy of them is sent back only after the relay delay, like a direct origin's (the
+  // peer's acknowledgements trail its writes: without the delay we would echo what it just wrote).
+  void SetPeerOrigin(ReplicaId origin) { peer_origin_ = origin; }
 
   // Sends our Subscribe again at once (e.g. our epoch changed, so the peer learns it).
   void Resubscribe(int64_t now_millis, SessionOutput* out) { SendSubscribe(now_millis, out); }
@@ -178,6 +189,7 @@ class ShippingSession {
   int64_t last_progress_ = 0;             // last ack (or first send into an empty window)
   size_t rotate_ = 0;                     // fairness between origins
   std::vector<ReplicaId> peer_direct_;    // origins the peer receives directly (sorted)
+  std::optional<ReplicaId> peer_origin_;  // the peer's own replica id, when the host knows it
   // Per origin: (counter, when we first held it), to relay a direct origin's changes late.
   std::map<ReplicaId, std::deque<std::pair<uint64_t, int64_t>>> held_since_;
   bool deferred_ = false;                 // changes held back by the relay delay
