@@ -1,6 +1,7 @@
 #include "syncline/conflict/lww.h"
 
 #include <tuple>
+#include <utility>
 
 #include "codec.h"
 
@@ -105,7 +106,7 @@ Result<LwwRegister> LwwRegister::Decode(std::string_view bytes) {
   r.ts_ = HlcTimestamp::Unpack(pb.hlc());
   r.writer_ = ReplicaId(pb.replica());
   r.deleted_ = pb.deleted();
-  r.value_ = pb.value();
+  r.value_ = std::move(*pb.mutable_value());
   r.dot_ = FromProto(pb.dot());
   auto ctx = VersionVector::Decode(pb.context());
   if (!ctx.ok()) return ctx.status().WithContext("lww state context");

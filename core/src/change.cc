@@ -1,6 +1,7 @@
 #include "syncline/core/change.h"
 
 #include <limits>
+#include <utility>
 
 #include "syncline/core/v1/change.pb.h"
 
@@ -69,15 +70,16 @@ Result<Change> DecodeChange(std::string_view bytes, size_t max_bytes) {
     return Status::Corruption("change record of " + std::to_string(bytes.size()) +
                               " bytes does not parse as syncline.core.v1.Change");
   }
+  // The strings move out of the message, which is dropped here.
   Change c;
-  c.collection = pb.collection();
-  c.key = pb.key();
+  c.collection = std::move(*pb.mutable_collection());
+  c.key = std::move(*pb.mutable_key());
   c.dot = Dot{ReplicaId(pb.origin()), pb.counter()};
   c.hlc = HlcTimestamp::Unpack(pb.hlc());
-  c.context = pb.context();
+  c.context = std::move(*pb.mutable_context());
   c.kind = pb.kind();
-  c.payload = pb.payload();
-  c.resolver = pb.resolver();
+  c.payload = std::move(*pb.mutable_payload());
+  c.resolver = std::move(*pb.mutable_resolver());
   Status st = ValidateChange(c);
   if (!st.ok()) return Status::Corruption("decoded change is invalid: " + st.message());
   return c;
