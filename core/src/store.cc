@@ -117,9 +117,10 @@ Result<std::vector<ReplicaId>> ReadView::LogOrigins() {
   return origins;
 }
 
-Status WriteTxn::AppendChange(const Change& change) {
+Status WriteTxn::AppendChange(const Change& change) { return AppendChange(change, EncodeChange(change)); }
+
+Status WriteTxn::AppendChange(const Change& change, std::string_view encoded) {
   SYNCLINE_RETURN_IF_ERROR(ValidateChange(change));
-  std::string encoded = EncodeChange(change);
   Status inserted = Insert(Table::kLog, LogKey(change.dot.replica, change.dot.counter), encoded);
   if (inserted.code() == StatusCode::kAlreadyExists) {
     return Status::AlreadyExists("the log already holds change (" + change.dot.replica.ToString() + "," +

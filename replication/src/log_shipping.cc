@@ -124,6 +124,7 @@ Status ShippingSession::HandleBatch(const Frame& frame, int64_t now_millis, Sess
   ApplyRequest req;
   req.seq = msg.seq();
   req.changes.reserve(msg.changes_size());
+  req.encoded.reserve(msg.changes_size());
   for (int i = 0; i < msg.changes_size(); ++i) {
     auto change = core::DecodeChange(msg.changes(i), frame.payload.size());
     if (!change.ok()) {
@@ -131,6 +132,7 @@ Status ShippingSession::HandleBatch(const Frame& frame, int64_t now_millis, Sess
     }
     if (gate_ != nullptr && !gate_->Admit(*change)) continue;
     req.changes.push_back(std::move(change).value());
+    req.encoded.push_back(std::move(*msg.mutable_changes(i)));
   }
   last_heard_ = now_millis;
   ++stats_.batches_received;

@@ -318,6 +318,15 @@ Result<WriteResult> Replica::WriteAndWait(std::string collection, std::string ke
 }
 
 void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
+  ApplyChanges(std::move(changes), {}, std::move(done));
+}
+
+void Replica::ApplyChanges(std::vector<core::Change> changes, std::vector<std::string> encoded, ApplyDone done) {
+  if (!encoded.empty() && encoded.size() != changes.size()) {
+    done(Status::InvalidArgument("a batch of " + std::to_string(changes.size()) + " changes came with " +
+                                 std::to_string(encoded.size()) + " encodings"));
+    return;
+  }
   struct Outcome {
     ApplyStats stats;
     std::vector<Dot> dots;
@@ -325,12 +334,15 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
   };
   auto out = std::make_shared<Outcome>();
   auto batch = std::make_shared<std::vector<core::Change>>(std::move(changes));
-  auto fn = [this, out, batch](core::WriteTxn& txn) -> Status {
+  auto bytes = std::make_shared<std::vector<std::string>>(std::move(encoded));
+  auto fn = [this, out, batch, bytes](core::WriteTxn& txn) -> Status {
     *out = Outcome{};
     SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
     std::optional<internal::IndexUpdates> index = internal::BatchOf(IndexForWrites());
     bool any = false;
-    for (const core::Change& ch : *batch) {
+    for (size_t i = 0; i < batch->size(); ++i) {
+      const core::Change& ch = (*batch)[i];
+      auto append = [&] { return bytes->empty() ? txn.AppendChange(ch) : txn.AppendChange(ch, (*bytes)[i]); };
       // Built only when an error needs it.
       auto where = [&ch] {
         return "change " + ch.dot.replica.ToString() + ":" + std::to_string(ch.dot.counter) + " to '" + ch.collection +
@@ -343,7 +355,7 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
       }
       if (ch.kind == kVoidChangeKind) {
         // A change a promotion left behind: only its dot is recorded (leader_follower.h).
-        Status appended = txn.AppendChange(ch);
+        Status appended = append();
         if (!appended.ok() && appended.code() != StatusCode::kAlreadyExists) return appended.WithContext(where());
         ctx.Add(ch.dot);
         out->dots.push_back(ch.dot);
@@ -402,7 +414,7 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, ApplyDone done) {
         entry.outcome = outcome.description;
         SYNCLINE_RETURN_IF_ERROR(journal_.Append(txn, std::move(entry)).status());
       }
-      Status appended = txn.AppendChange(ch);
+      Status appended = append();
       if (!appended.ok() && appended.code() != StatusCode::kAlreadyExists) return appended.WithContext(where());
       ctx.Add(ch.dot);
       out->dots.push_back(ch.dot);

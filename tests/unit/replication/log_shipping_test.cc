@@ -149,5 +149,41 @@ TEST(LogShipping, AGateIsAskedAboutAChangeOnlyWhenItsDotAloneDoesNotAdmitIt) {
   EXPECT_EQ(gate.admit_calls, 3) << "asked about b's changes, which their dots admit";
 }
 
+// A received change keeps the bytes it arrived as: the log (and so what this node relays) holds
+// them exactly, fields this build does not know included, and they still decode to the change.
+TEST(LogShipping, AReceivedChangeIsLoggedAsTheBytesItArrivedAs) {
+  ReplicaNode a(1), b(2);
+  ASSERT_TRUE(b.replica->WriteAndWait("reg", "k", WriteOp::Put("v")).ok());
+  std::vector<core::Change> changes = b.Log();
+  ASSERT_EQ(changes.size(), 1u);
+  std::string bytes = core::EncodeChange(changes[0]);
+  bytes += std::string("\xf8\x06\x2a", 3);  // field 111, varint 42: unknown to this build
+  auto decoded = core::DecodeChange(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  std::promise<Result<ApplyStats>> applied;
+  a.replica->ApplyChanges({*decoded}, {bytes}, [&](Result<ApplyStats> r) { applied.set_value(std::move(r)); });
+  auto r = applied.get_future().get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->applied, 1u);
+  std::vector<core::EncodedChange> logged;
+  ASSERT_TRUE(a.replica->ReadLogEncoded(b.replica->id(), 1, 10, 1 << 20, &logged).ok());
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_EQ(logged[0].bytes, bytes);
+  auto read = a.replica->Read("reg", "k");
+  ASSERT_TRUE(read.ok()) << read.status();
+}
+
+TEST(LogShipping, EncodingsThatDoNotMatchTheChangesInNumberFailTheBatch) {
+  ReplicaNode a(1), b(2);
+  ASSERT_TRUE(b.replica->WriteAndWait("reg", "k", WriteOp::Put("v")).ok());
+  std::vector<core::Change> changes = b.Log();
+  std::promise<Result<ApplyStats>> applied;
+  a.replica->ApplyChanges(changes, {"x", "y"}, [&](Result<ApplyStats> r) { applied.set_value(std::move(r)); });
+  auto r = applied.get_future().get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(a.replica->Context().Contains(changes[0].dot));
+}
+
 }  // namespace
 }  // namespace syncline::replication

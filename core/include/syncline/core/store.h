@@ -122,6 +122,10 @@ class WriteTxn : public ReadView {
   // in the same write function, so both commit or neither does. AlreadyExists if the log
   // holds that dot already. The change is also appended to the change feed (feed.h).
   Status AppendChange(const Change& change);
+  // The same, with the change's encoding at hand (the bytes `change` was decoded from, as a
+  // peer shipped them): the log and the feed store them as they are instead of encoding the
+  // change again. `encoded` must decode to `change`.
+  Status AppendChange(const Change& change, std::string_view encoded);
   // Drops the changes of `origin` with counter < `below`.
   Status TruncateLog(ReplicaId origin, uint64_t below);
 

@@ -106,6 +106,7 @@ struct OutFrame {
 struct ApplyRequest {
   uint64_t seq = 0;
   std::vector<core::Change> changes;
+  std::vector<std::string> encoded;  // encoded[i]: the bytes changes[i] was decoded from
 };
 
 struct SessionOutput {

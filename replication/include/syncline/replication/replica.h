@@ -216,6 +216,10 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // applied) with an error naming the change.
   using ApplyDone = std::function<void(Result<ApplyStats>)>;
   void ApplyChanges(std::vector<core::Change> changes, ApplyDone done);
+  // The same, with each change's encoding as it arrived (`encoded[i]` decodes to `changes[i]`):
+  // the log and feed keep those bytes instead of encoding the changes again. `encoded` is empty or
+  // as long as `changes` (otherwise the batch fails with InvalidArgument).
+  void ApplyChanges(std::vector<core::Change> changes, std::vector<std::string> encoded, ApplyDone done);
 
   // The committed node context: every change (dot) this replica holds.
   DotContext Context() override;
