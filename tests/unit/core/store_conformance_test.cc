@@ -83,6 +83,17 @@ class StoreConformance : public ::testing::TestWithParam<Kind> {
     store_ = factory_->Open();
     ASSERT_NE(store_, nullptr);
   }
+  // Every entry of the data table, read in one snapshot.
+  std::map<std::string, std::string> AllData() {
+    std::map<std::string, std::string> all;
+    EXPECT_TRUE(store_->Read([&](ReadView& view) {
+      return view.Scan(Table::kData, "", "", [&](std::string_view k, std::string_view v) {
+        all.emplace(k, v);
+        return true;
+      });
+    }).ok());
+    return all;
+  }
 
   std::unique_ptr<StoreFactory> factory_;
   std::unique_ptr<Store> store_;
@@ -555,13 +566,7 @@ TEST_P(StoreConformance, MatchesReferenceModelUnderRandomOperations) {
       }
     }
     if (round % 50 == 49) Reopen();
-    std::map<std::string, std::string> actual;
-    ASSERT_TRUE(store_->Read([&](ReadView& view) {
-      return view.Scan(Table::kData, "", "", [&](std::string_view k, std::string_view v) {
-        actual.emplace(k, v);
-        return true;
-      });
-    }).ok());
+    std::map<std::string, std::string> actual = AllData();
     ASSERT_EQ(actual, model) << "round " << round;
   }
 }
@@ -592,13 +597,7 @@ TEST_P(StoreConformance, DeleteRangeAcrossManyPagesMatchesReferenceModel) {
     auto lo = a.empty() ? model.begin() : model.lower_bound(a);
     auto hi = b.empty() ? model.end() : model.lower_bound(b);
     model.erase(lo, hi);
-    std::map<std::string, std::string> actual;
-    ASSERT_TRUE(store_->Read([&](ReadView& view) {
-      return view.Scan(Table::kData, "", "", [&](std::string_view k, std::string_view v) {
-        actual.emplace(k, v);
-        return true;
-      });
-    }).ok());
+    std::map<std::string, std::string> actual = AllData();
     ASSERT_EQ(actual.size(), model.size()) << "round " << round << " range [" << a << ", " << b << ")";
     ASSERT_TRUE(actual == model) << "round " << round << " range [" << a << ", " << b << ")";
   }
