@@ -230,9 +230,7 @@ bool LeaderFollower::TakeEpochChanged() {
 }
 
 bool LeaderFollower::Admit(const core::Change& change) {
-  if (change.kind == kVoidChangeKind) return true;
-  std::lock_guard<std::mutex> lock(mu_);
-  return state_.Admits(change.dot);
+  return change.kind == kVoidChangeKind || AdmitsDot(change.dot);
 }
 
 bool LeaderFollower::AdmitsDot(const Dot& dot) {

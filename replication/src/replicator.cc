@@ -264,7 +264,7 @@ void Replicator::Handle(const std::string& node_id, SessionOutput out) {
   for (auto& req : out.applies) {
     uint64_t seq = req.seq;
     auto alive = alive_;
-    replica_->ApplyChanges(std::move(req.changes), std::move(req.encoded), [this, alive, node_id, generation, seq](Result<ApplyStats> r) {
+    auto applied = [this, alive, node_id, generation, seq](Result<ApplyStats> r) {
       Status status = r.status();
       asio::post(io_, [this, alive, node_id, generation, seq, status]() {
         if (!alive->load()) return;
@@ -276,7 +276,8 @@ void Replicator::Handle(const std::string& node_id, SessionOutput out) {
         p->second.session->OnApplied(seq, status, NowMillis(), &next);
         Handle(node_id, std::move(next));
       });
-    });
+    };
+    replica_->ApplyChanges(std::move(req.changes), std::move(req.encoded), std::move(applied));
   }
 }
 

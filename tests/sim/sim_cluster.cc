@@ -168,7 +168,8 @@ void SimCluster::Handle(int node, int peer, replication::SessionOutput out) {
     bool applied = false;
     for (auto& req : cur.applies) {
       Result<replication::ApplyStats> result = Status::Internal("apply did not complete");
-      n.replica->ApplyChanges(std::move(req.changes), std::move(req.encoded), [&](Result<replication::ApplyStats> r) { result = std::move(r); });
+      n.replica->ApplyChanges(std::move(req.changes), std::move(req.encoded),
+                              [&](Result<replication::ApplyStats> r) { result = std::move(r); });
       replication::SessionOutput next;
       it->second->OnApplied(req.seq, result.status(), now_, &next);
       work.push_back(std::move(next));

@@ -584,7 +584,8 @@ TEST_P(StoreConformance, DeleteRangeAcrossManyPagesMatchesReferenceModel) {
   for (int round = 0; round < 12; ++round) {
     std::vector<std::pair<std::string, std::string>> puts;
     for (int i = 0; i < 1500; ++i) {
-      puts.emplace_back(key_of(rng.Uniform(0, 20'000)), std::string(rng.Uniform(1, 600), static_cast<char>('a' + round)));
+      std::string value(rng.Uniform(1, 600), static_cast<char>('a' + round));
+      puts.emplace_back(key_of(rng.Uniform(0, 20'000)), std::move(value));
     }
     std::string a = rng.Chance(0.2) ? std::string() : key_of(rng.Uniform(0, 20'000));
     std::string b = rng.Chance(0.2) ? std::string() : key_of(rng.Uniform(0, 20'000));

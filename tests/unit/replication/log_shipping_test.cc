@@ -129,7 +129,9 @@ struct CountingGate : EpochGate {
 TEST(LogShipping, AGateIsAskedAboutAChangeOnlyWhenItsDotAloneDoesNotAdmitIt) {
   ReplicaNode a(1), b(2), c(3);
   for (ReplicaNode* w : {&b, &c}) {
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(w->replica->WriteAndWait("reg", "k" + std::to_string(i), WriteOp::Put("v")).ok());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(w->replica->WriteAndWait("reg", "k" + std::to_string(i), WriteOp::Put("v")).ok());
+    }
     std::promise<Result<ApplyStats>> applied;
     a.replica->ApplyChanges(w->Log(), [&](Result<ApplyStats> r) { applied.set_value(std::move(r)); });
     ASSERT_TRUE(applied.get_future().get().ok());
