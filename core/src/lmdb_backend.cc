@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <atomic>
 #include <condition_variable>
@@ -73,8 +74,21 @@ class DirLock {
 
 struct PendingWrite {
   WriteFn fn;
-  WriteDone done;
+  WriteDone done;       // Submit: the outcome; SubmitStaged: the durable outcome
+  WriteDone committed;  // SubmitStaged only
+  bool staged = false;
 };
+
+// A committed (or failed) group whose callbacks the sync thread runs once the commit is durable.
+struct SyncTicket {
+  uint64_t seq = 0;
+  bool needs_sync = false;  // something committed (false: only errors to report)
+  uint64_t writes = 0;
+  std::vector<std::pair<WriteDone, Status>> callbacks;
+};
+
+// Groups committed but not yet reported durable before the writer waits for the sync thread.
+constexpr size_t kMaxUnsyncedGroups = 16;
 
 class LmdbStore final : public Store {
  public:
@@ -87,9 +101,13 @@ class LmdbStore final : public Store {
 
   ReplicaId replica_id() const override { return replica_id_; }
   void Submit(WriteFn fn, WriteDone done) override;
+  void SubmitStaged(WriteFn fn, WriteDone committed, WriteDone durable) override;
   Status Read(const ReadFn& fn) override;
   void Flush() override;
-  bool OnWriterThread() const override { return std::this_thread::get_id() == writer_id_; }
+  bool OnWriterThread() const override {
+    auto self = std::this_thread::get_id();
+    return self == writer_id_ || self == syncer_id_;
+  }
   Status Close() override;
   StoreStats stats() const override;
 
@@ -102,8 +120,17 @@ class LmdbStore final : public Store {
   // Begins a read transaction, adopting a map grown by another process meanwhile. The caller
   // holds resize_mu_ shared in `resize`; it is released and re-taken around the adoption.
   int BeginRead(std::shared_lock<std::shared_mutex>& resize, MDB_txn** txn);
+  void Enqueue(PendingWrite write);
   void WriterLoop();
   void CommitGroup(std::vector<PendingWrite>& group);
+  // Durable mode: hands the group's outcome to the sync thread, waiting for it when `wait` (a
+  // group with writes from Submit) or when too many groups are unsynced.
+  void HandOff(SyncTicket ticket, bool wait);
+  // Waits until the sync thread has reported every group handed to it.
+  void WaitSynced();
+  void SyncLoop();
+  // One fdatasync of the data file, through the fault hook; 0 or an errno.
+  int SyncFile();
   // Runs the group's functions (skipping `excluded`) in one transaction and commits it.
   // Returns 0 on success, or the LMDB code that broke the transaction; fills `results`.
   int RunGroupOnce(std::vector<PendingWrite>& group, std::vector<bool>& excluded,
@@ -140,6 +167,17 @@ class LmdbStore final : public Store {
   uint64_t map_size_ = 0;
   std::thread writer_;
   std::thread::id writer_id_;
+
+  // The sync thread (durable mode); guarded by mu_.
+  bool pipelined_ = false;  // durable mode, not read-only: commits leave their final sync to it
+  std::condition_variable tickets_ready_;
+  std::condition_variable synced_;
+  std::deque<SyncTicket> tickets_;
+  uint64_t tickets_handed_ = 0;
+  uint64_t tickets_synced_ = 0;
+  bool sync_stop_ = false;
+  std::thread syncer_;
+  std::thread::id syncer_id_;
 };
 
 Status LmdbStore::Open() {
@@ -164,6 +202,11 @@ Status LmdbStore::Open() {
   if (rc != 0) return LmdbStatus(rc, "setting the map size of " + dir_);
   unsigned flags = MDB_NOTLS;
   if (options_.sync_mode == SyncMode::kNoSync) flags |= MDB_NOSYNC;
+  // Durable mode: a commit syncs its pages (which keeps the environment intact whatever
+  // happens) and writes its meta page without syncing it; the sync thread does that before the
+  // commit is reported durable.
+  pipelined_ = options_.sync_mode == SyncMode::kDurable;
+  if (pipelined_) flags |= MDB_NOMETASYNC;
   rc = mdb_env_open(env_, dir_.c_str(), flags, 0644);
   if (rc != 0) {
     Status st = LmdbStatus(rc, "opening " + DataFile());
@@ -185,6 +228,13 @@ Status LmdbStore::Open() {
   stats_.map_size_bytes = map_size_;
 
   SYNCLINE_RETURN_IF_ERROR(InitMeta());
+  if (pipelined_) {
+    // The first transaction's meta page is synced here, before any write is taken.
+    rc = SyncFile();
+    if (rc != 0) return LmdbStatus(rc, "syncing " + DataFile());
+    syncer_ = std::thread([this] { SyncLoop(); });
+    syncer_id_ = syncer_.get_id();
+  }
   writer_ = std::thread([this] { WriterLoop(); });
   writer_id_ = writer_.get_id();
   return Status::Ok();
@@ -332,26 +382,46 @@ Status LmdbStore::InitMeta() {
 }
 
 void LmdbStore::Submit(WriteFn fn, WriteDone done) {
+  PendingWrite w;
+  w.fn = std::move(fn);
+  w.done = std::move(done);
+  Enqueue(std::move(w));
+}
+
+void LmdbStore::SubmitStaged(WriteFn fn, WriteDone committed, WriteDone durable) {
+  PendingWrite w;
+  w.fn = std::move(fn);
+  w.done = std::move(durable);
+  w.committed = std::move(committed);
+  w.staged = true;
+  Enqueue(std::move(w));
+}
+
+void LmdbStore::Enqueue(PendingWrite w) {
+  auto refuse = [&w](const Status& st) {
+    if (w.committed) w.committed(st);
+    if (w.done) w.done(st);
+  };
   if (options_.read_only) {
-    if (done) done(Status::FailedPrecondition("the store at " + dir_ + " is open read-only; writes are refused"));
+    refuse(Status::FailedPrecondition("the store at " + dir_ + " is open read-only; writes are refused"));
     return;
   }
   std::unique_lock lock(mu_);
   if (closing_ || closed_ || !failed_.empty()) {
     Status st = FailedStatus();
     lock.unlock();
-    if (done) done(st);
+    refuse(st);
     return;
   }
-  if (std::this_thread::get_id() != writer_id_) {
+  if (!OnWriterThread()) {
     not_full_.wait(lock, [&] { return queue_.size() < options_.max_queued_writes || closing_; });
     if (closing_) {
       lock.unlock();
-      if (done) done(Status::Unavailable("the store at " + dir_ + " is closing"));
+      refuse(Status::Unavailable("the store at " + dir_ + " is closing"));
       return;
     }
   }
-  queue_.push_back(PendingWrite{std::move(fn), std::move(done)});
+  queue_.push_back(std::move(w));
   ++submitted_;
   not_empty_.notify_one();
 }
@@ -378,12 +448,76 @@ void LmdbStore::WriterLoop() {
       }
       not_full_.notify_all();
     }
+    // A write from Submit runs only after every earlier write's callbacks.
+    bool plain = std::any_of(group.begin(), group.end(), [](const PendingWrite& w) { return !w.staged; });
+    if (pipelined_ && plain) WaitSynced();
     CommitGroup(group);
+  }
+}
+
+void LmdbStore::HandOff(SyncTicket ticket, bool wait) {
+  std::unique_lock lock(mu_);
+  ticket.seq = ++tickets_handed_;
+  uint64_t seq = ticket.seq;
+  tickets_.push_back(std::move(ticket));
+  tickets_ready_.notify_one();
+  if (wait) {
+    synced_.wait(lock, [&] { return tickets_synced_ >= seq; });
+  } else {
+    synced_.wait(lock, [&] { return tickets_handed_ - tickets_synced_ <= kMaxUnsyncedGroups; });
+  }
+}
+
+void LmdbStore::WaitSynced() {
+  std::unique_lock lock(mu_);
+  synced_.wait(lock, [&] { return tickets_synced_ >= tickets_handed_; });
+}
+
+int LmdbStore::SyncFile() {
+  if (options_.fault_hook) {
+    if (int injected = options_.fault_hook(FaultPoint::kSync)) return injected;
+  }
+  mdb_filehandle_t fd;
+  if (int rc = mdb_env_get_fd(env_, &fd); rc != 0) return rc;
+  return ::fdatasync(fd) == 0 ? 0 : errno;
+}
+
+void LmdbStore::SyncLoop() {
+  std::deque<SyncTicket> batch;
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      tickets_ready_.wait(lock, [&] { return !tickets_.empty() || sync_stop_; });
+      if (tickets_.empty()) return;
+      batch.swap(tickets_);
+    }
+    bool needs_sync = std::any_of(batch.begin(), batch.end(), [](const SyncTicket& t) { return t.needs_sync; });
+    Status synced;
+    if (needs_sync) {
+      // One sync covers every commit handed over so far: their meta pages were written before.
+      if (int rc = SyncFile(); rc != 0) {
+        synced = LmdbStatus(rc, "syncing committed writes to " + DataFile());
+        std::lock_guard lock(mu_);
+        if (failed_.empty()) failed_ = synced.message();
+      }
+    }
+    uint64_t writes = 0;
+    for (SyncTicket& t : batch) {
+      writes += t.writes;
+      for (auto& [done, st] : t.callbacks) {
+        if (st.ok() && !synced.ok()) st = synced;
+        if (done) done(std::move(st));
+      }
+    }
     {
       std::lock_guard lock(mu_);
-      completed_ += group.size();
+      tickets_synced_ = batch.back().seq;
+      completed_ += writes;
+      if (needs_sync) ++stats_.syncs;
+      synced_.notify_all();
       idle_.notify_all();
     }
+    batch.clear();
   }
 }
 
@@ -455,7 +589,12 @@ void LmdbStore::CommitGroup(std::vector<PendingWrite>& group) {
   std::vector<bool> excluded(group.size(), false);
   std::vector<Status> results(group.size());
   int rc = 0;
-  while (true) {
+  Status refused;
+  {
+    std::lock_guard lock(mu_);
+    if (!failed_.empty()) refused = FailedStatus();
+  }
+  while (refused.ok()) {
     bool rerun = false;
     for (size_t i = 0; i < group.size(); ++i) {
       if (!excluded[i]) results[i] = Status::Ok();
@@ -466,7 +605,9 @@ void LmdbStore::CommitGroup(std::vector<PendingWrite>& group) {
     break;
   }
   size_t ok = 0, failed = 0;
-  if (rc != 0) {
+  if (!refused.ok()) {
+    for (Status& st : results) st = refused;
+  } else if (rc != 0) {
     Status st;
     if (rc == MDB_MAP_FULL) {
       st = Status::ResourceExhausted("committing " + std::to_string(group.size()) + " write(s) to " +
@@ -489,11 +630,30 @@ void LmdbStore::CommitGroup(std::vector<PendingWrite>& group) {
     std::lock_guard lock(mu_);
     stats_.writes_committed += ok;
     stats_.writes_failed += failed;
-    if (rc == 0 && ok > 0) ++stats_.groups_committed;
+    if (refused.ok() && rc == 0 && ok > 0) ++stats_.groups_committed;
   }
   for (size_t i = 0; i < group.size(); ++i) {
-    if (group[i].done) group[i].done(std::move(results[i]));
+    if (group[i].committed) group[i].committed(results[i]);
   }
+  if (!pipelined_) {
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (group[i].done) group[i].done(std::move(results[i]));
+    }
+    std::lock_guard lock(mu_);
+    completed_ += group.size();
+    idle_.notify_all();
+    return;
+  }
+  SyncTicket ticket;
+  ticket.needs_sync = refused.ok() && rc == 0 && ok > 0;
+  ticket.writes = group.size();
+  ticket.callbacks.reserve(group.size());
+  bool plain = false;
+  for (size_t i = 0; i < group.size(); ++i) {
+    plain = plain || !group[i].staged;
+    ticket.callbacks.emplace_back(std::move(group[i].done), std::move(results[i]));
+  }
+  HandOff(std::move(ticket), plain);
 }
 
 Status LmdbStore::Read(const ReadFn& fn) {
@@ -582,7 +742,7 @@ Result<ScrubReport> LmdbStore::Scrub(size_t max_reported) {
 void LmdbStore::Flush() {
   std::unique_lock lock(mu_);
   uint64_t target = submitted_;
-  if (std::this_thread::get_id() == writer_id_) return;  // cannot wait for ourselves
+  if (OnWriterThread()) return;  // cannot wait for ourselves
   idle_.wait(lock, [&] { return completed_ >= target; });
 }
 
@@ -598,6 +758,14 @@ Status LmdbStore::Close() {
     not_full_.notify_all();
   }
   if (writer_.joinable()) writer_.join();
+  if (syncer_.joinable()) {
+    {
+      std::lock_guard lock(mu_);
+      sync_stop_ = true;
+      tickets_ready_.notify_all();
+    }
+    syncer_.join();
+  }
   std::unique_lock resize(resize_mu_);
   {
     std::lock_guard lock(mu_);

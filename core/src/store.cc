@@ -138,6 +138,13 @@ Status WriteTxn::TruncateLog(ReplicaId origin, uint64_t below) {
   return DeleteRange(Table::kLog, LogKey(origin, 0), LogKey(origin, below));
 }
 
+void Store::SubmitStaged(WriteFn fn, WriteDone committed, WriteDone durable) {
+  Submit(std::move(fn), [committed = std::move(committed), durable = std::move(durable)](Status st) {
+    if (committed) committed(st);
+    if (durable) durable(std::move(st));
+  });
+}
+
 std::future<Status> Store::Write(WriteFn fn) {
   auto promise = std::make_shared<std::promise<Status>>();
   std::future<Status> fut = promise->get_future();

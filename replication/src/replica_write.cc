@@ -185,6 +185,8 @@ struct Replica::Drain {
   std::vector<WriteResult> results;
   // The write whose error the function returned; none when it failed elsewhere or not at all.
   std::optional<size_t> failed_at;
+  // The transaction committed: the writes are answered when it is durable.
+  bool committed = false;
 };
 
 void Replica::Write(std::string collection, std::string key, WriteOp op, WriteDone done) {
@@ -251,7 +253,35 @@ void Replica::ScheduleDrain() {
     SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "hlc", PackHlc(drain->results.back().hlc)));
     return index ? index->Flush(txn) : Status::Ok();
   };
-  store_->Submit(std::move(fn), [this, drain](Status s) { FinishDrain(*drain, std::move(s)); });
+  store_->SubmitStaged(
+      std::move(fn), [this, drain](Status s) { FinishDrain(*drain, std::move(s)); },
+      [this, drain](Status s) { AnswerDrain(*drain, std::move(s)); });
+}
+
+void Replica::AnswerDrain(Drain& drain, Status s) {
+  // A drain whose commit failed was answered by FinishDrain.
+  if (!drain.committed) return;
+  // The answers go out last, after every use of this object: a caller may destroy the replica
+  // as soon as its write is answered.
+  std::vector<std::pair<WriteDone, Result<WriteResult>>> answers;
+  answers.reserve(drain.writes.size());
+  if (s.ok()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const WriteResult& r : drain.results) context_.Add(r.dot);
+    }
+    if (!drain.results.empty()) NotifyCommit();
+    for (size_t i = 0; i < drain.writes.size(); ++i) answers.emplace_back(std::move(drain.writes[i].done), drain.results[i]);
+  } else {
+    // The commit did not reach the disk (a failed sync): the store refuses later writes, and
+    // these may or may not survive an OS crash.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.write_errors += drain.writes.size();
+    }
+    for (QueuedWrite& w : drain.writes) answers.emplace_back(std::move(w.done), s.WithContext("write to '" + w.collection + "'"));
+  }
+  for (auto& [done, result] : answers) done(std::move(result));
 }
 
 void Replica::FinishDrain(Drain& drain, Status s) {
@@ -276,13 +306,10 @@ void Replica::FinishDrain(Drain& drain, Status s) {
     answers.emplace_back(std::move(w.done), st.WithContext("write to '" + w.collection + "'"));
   };
   if (s.ok()) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (const WriteResult& r : drain.results) context_.Add(r.dot);
-      stats_.local_writes += drain.results.size();
-    }
-    if (!drain.results.empty()) NotifyCommit();
-    for (size_t i = 0; i < drain.writes.size(); ++i) answers.emplace_back(std::move(drain.writes[i].done), drain.results[i]);
+    // Answered once durable (AnswerDrain); the next drain may run meanwhile.
+    drain.committed = true;
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.local_writes += drain.results.size();
   } else if (drain.failed_at && s.code() != StatusCode::kResourceExhausted && s.code() != StatusCode::kIOError &&
              s.code() != StatusCode::kUnavailable) {
     // One write's own error: it fails alone. The others were rolled back with it and go back to
@@ -424,27 +451,35 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, std::vector<std::s
     if (any) SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "context", ctx.Encode()));
     return index ? index->Flush(txn) : Status::Ok();
   };
-  store_->Submit(std::move(fn), [this, out, batch, done = std::move(done)](Status s) {
+  // Before the next write function: the collections it created, and the clock, which must not
+  // stamp a later local write below a change applied here.
+  auto committed = [this, out, batch](Status s) {
+    if (!s.ok()) return;
+    uint64_t refused = 0;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [name, c] : out->created) collections_.emplace(name, c);
+    for (const core::Change& ch : *batch) {
+      if (!hlc_.Update(ch.hlc).ok()) ++refused;
+    }
+    stats_.changes_applied += out->stats.applied;
+    stats_.duplicates += out->stats.duplicates;
+    stats_.conflicts += out->stats.conflicts;
+    stats_.hlc_refused += refused;
+  };
+  // Once durable: the changes count as held (the context we advertise, relay and acknowledge).
+  auto durable = [this, out, done = std::move(done)](Status s) {
     if (!s.ok()) {
       done(s);
       return;
     }
-    uint64_t refused = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const Dot& d : out->dots) context_.Add(d);
-      for (auto& [name, c] : out->created) collections_.emplace(name, c);
-      for (const core::Change& ch : *batch) {
-        if (!hlc_.Update(ch.hlc).ok()) ++refused;
-      }
-      stats_.changes_applied += out->stats.applied;
-      stats_.duplicates += out->stats.duplicates;
-      stats_.conflicts += out->stats.conflicts;
-      stats_.hlc_refused += refused;
     }
     if (out->stats.applied > 0) NotifyCommit();
     done(out->stats);
-  });
+  };
+  store_->SubmitStaged(std::move(fn), std::move(committed), std::move(durable));
 }
 
 void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, BatchDone done) {
@@ -496,7 +531,7 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
     if (also) SYNCLINE_RETURN_IF_ERROR(also(txn));
     return index ? index->Flush(txn) : Status::Ok();
   };
-  store_->Submit(std::move(fn), [this, results, done = std::move(done)](Status s) {
+  store_->SubmitStaged(std::move(fn), nullptr, [this, results, done = std::move(done)](Status s) {
     if (!s.ok()) {
       {
         std::lock_guard<std::mutex> lock(mu_);

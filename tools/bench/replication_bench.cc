@@ -9,10 +9,11 @@
 //   - bytes written to the disk device per change stored, from the kernel's device counters.
 // Asserts nothing.
 //
-//   syncline_replication_bench [--seconds S] [--window N] [--dir DIR] [--nosync] [--rate W] [--sequential]
-//                              [--writes-per-commit N]
+//   syncline_replication_bench [--seconds S] [--window N] [--dir DIR] [--nosync] [--rate W [--rate-only]]
+//                              [--sequential] [--writes-per-commit N]
 //
-// --rate W adds a phase at W writes/s in total (spread over the nodes), for lag at a given load.
+// --rate W adds a phase at W writes/s in total (spread over the nodes), for lag at a given load;
+// with --rate-only it is the only phase (e.g. to profile one load).
 // --sequential writes keys in increasing order per node instead of random ones.
 // --writes-per-commit N caps the local writes a node applies in one write function (1: every
 // local write in a transaction of its own).
@@ -53,6 +54,7 @@ struct Args {
   std::string dir;
   bool nosync = false;
   double rate = 0;  // total writes/s of an extra phase at a fixed load (0: none)
+  bool rate_only = false;  // run the --rate phase alone (no full and half load, no raw bound)
   bool sequential = false;  // keys in increasing order per node instead of random
   size_t writes_per_commit = 4096;  // local writes one write function applies (NodeOptions)
 };
@@ -346,13 +348,15 @@ int main(int argc, char** argv) {
     else if (a == "--dir") args.dir = value();
     else if (a == "--nosync") args.nosync = true;
     else if (a == "--rate") args.rate = std::atof(value().c_str());
+    else if (a == "--rate-only") args.rate_only = true;
     else if (a == "--sequential") args.sequential = true;
     else if (a == "--writes-per-commit") args.writes_per_commit = static_cast<size_t>(std::atol(value().c_str()));
-    else Die("unknown flag " + a + " (flags: --seconds S --window N --dir DIR --nosync --rate W --sequential --writes-per-commit N)");
+    else Die("unknown flag " + a + " (flags: --seconds S --window N --dir DIR --nosync --rate W --rate-only --sequential --writes-per-commit N)");
   }
   if (args.seconds <= 0 || args.window == 0 || args.writes_per_commit == 0) {
     Die("--seconds, --window and --writes-per-commit must be positive");
   }
+  if (args.rate_only && args.rate <= 0) Die("--rate-only needs --rate W");
   std::filesystem::path dir = args.dir.empty() ? std::filesystem::temp_directory_path() / ("syncline-repl-bench-" + std::to_string(::getpid()))
                                                : std::filesystem::path(args.dir);
   std::filesystem::remove_all(dir);
@@ -391,6 +395,13 @@ int main(int argc, char** argv) {
   }
   std::printf("3 nodes on 127.0.0.1, lww, %s 16-byte keys, 100-byte values, %s, group commit, window %zu per node\n",
               args.sequential ? "sequential" : "random", args.nosync ? "no-sync" : "durable", args.window);
+  if (args.rate_only) {
+    Phase fixed = Run(nodes, args.seconds, args.window, args.rate / static_cast<double>(nodes.size()), 3, args.sequential);
+    Print(("at " + std::to_string(static_cast<long long>(args.rate)) + "/s").c_str(), fixed, nodes.size());
+    nodes.clear();
+    std::filesystem::remove_all(dir);
+    return 0;
+  }
   Phase full = Run(nodes, args.seconds, args.window, 0, 1, args.sequential);
   Print("full load", full, nodes.size());
   double rate = static_cast<double>(full.writes) / full.seconds_to_replicate / 2.0 / static_cast<double>(nodes.size());

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <sstream>
 #include <string>
@@ -183,7 +184,10 @@ TEST(LmdbStoreTest, InjectedIoErrorsFailTheWriteAndAreNotAcknowledged) {
   TempDir dir;
   std::atomic<int> at_commit{0}, at_put{0};
   LmdbStoreOptions o;
-  o.fault_hook = [&](FaultPoint p) { return p == FaultPoint::kCommit ? at_commit.load() : at_put.load(); };
+  o.fault_hook = [&](FaultPoint p) {
+    if (p == FaultPoint::kSync) return 0;
+    return p == FaultPoint::kCommit ? at_commit.load() : at_put.load();
+  };
   auto store = MustOpen(dir.str(), o);
   ASSERT_TRUE(store->Put(Table::kData, "before", "1").ok());
 
@@ -207,6 +211,62 @@ TEST(LmdbStoreTest, InjectedIoErrorsFailTheWriteAndAreNotAcknowledged) {
   store = MustOpen(dir.str());
   EXPECT_TRUE(store->Get(Table::kData, "after").ok());
   EXPECT_TRUE(store->Get(Table::kData, "eio").status().IsNotFound());
+}
+
+TEST(LmdbStoreTest, FailedSyncFailsTheDurableReportAndRefusesLaterWrites) {
+  TempDir dir;
+  std::atomic<int> at_sync{0};
+  LmdbStoreOptions o;
+  o.fault_hook = [&](FaultPoint p) { return p == FaultPoint::kSync ? at_sync.load() : 0; };
+  auto store = MustOpen(dir.str(), o);
+  ASSERT_TRUE(store->Put(Table::kData, "before", "1").ok());
+  EXPECT_GE(store->stats().syncs, 1u);
+
+  at_sync = EIO;
+  std::promise<Status> committed, durable;
+  store->SubmitStaged([](WriteTxn& txn) { return txn.Put(Table::kData, "staged", "2"); },
+                      [&](Status st) { committed.set_value(st); }, [&](Status st) { durable.set_value(st); });
+  // The commit itself went through (and is visible); only its final sync failed.
+  EXPECT_TRUE(committed.get_future().get().ok());
+  Status st = durable.get_future().get();
+  EXPECT_EQ(st.code(), StatusCode::kIOError) << st;
+  EXPECT_NE(st.message().find("syncing"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("data.mdb"), std::string::npos) << st;
+  at_sync = 0;
+
+  // Nothing more is taken until the store is reopened.
+  st = store->Put(Table::kData, "later", "3");
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st;
+  EXPECT_NE(st.message().find("reopen"), std::string::npos) << st;
+  ASSERT_TRUE(store->Close().ok());
+  store = MustOpen(dir.str());
+  EXPECT_EQ(store->Get(Table::kData, "before").value(), "1");
+  EXPECT_TRUE(store->Get(Table::kData, "later").status().IsNotFound());
+  ASSERT_TRUE(store->Put(Table::kData, "after", "4").ok());
+}
+
+TEST(LmdbStoreTest, StagedWritesLeaveTheFinalSyncToTheSyncThread) {
+  TempDir dir;
+  auto store = MustOpen(dir.str());
+  constexpr int kWrites = 2000;
+  std::atomic<int> durable{0};
+  for (int i = 0; i < kWrites; ++i) {
+    store->SubmitStaged([i](WriteTxn& txn) { return txn.Put(Table::kData, "k" + std::to_string(i), "v"); },
+                        nullptr, [&](Status st) {
+                          EXPECT_TRUE(st.ok()) << st;
+                          ++durable;
+                        });
+  }
+  store->Flush();
+  EXPECT_EQ(durable.load(), kWrites);
+  StoreStats stats = store->stats();
+  EXPECT_EQ(stats.writes_committed, static_cast<uint64_t>(kWrites));
+  // One final sync covers every commit handed over before it: never more syncs than commits.
+  EXPECT_GE(stats.syncs, 1u);
+  EXPECT_LE(stats.syncs, stats.groups_committed);
+  ASSERT_TRUE(store->Close().ok());
+  store = MustOpen(dir.str());
+  EXPECT_TRUE(store->Get(Table::kData, "k" + std::to_string(kWrites - 1)).ok());
 }
 
 TEST(LmdbStoreTest, InjectedMapFullTakesTheGrowthPath) {
@@ -280,9 +340,17 @@ TEST(LmdbStoreTest, NoSyncModeCommitsAndReopens) {
   o.sync_mode = SyncMode::kNoSync;
   auto store = MustOpen(dir.str(), o);
   for (int i = 0; i < 100; ++i) ASSERT_TRUE(store->Put(Table::kLog, "k" + std::to_string(i), "v").ok());
+  // Staged writes report both steps on the writer, without a sync thread.
+  bool committed = false;
+  std::promise<bool> durable;
+  store->SubmitStaged([](WriteTxn& txn) { return txn.Put(Table::kLog, "staged", "v"); },
+                      [&](Status st) { committed = st.ok(); }, [&](Status st) { durable.set_value(st.ok() && committed); });
+  EXPECT_TRUE(durable.get_future().get());
+  EXPECT_EQ(store->stats().syncs, 0u);
   ASSERT_TRUE(store->Close().ok());
   store = MustOpen(dir.str());
   EXPECT_TRUE(store->Get(Table::kLog, "k99").ok());
+  EXPECT_TRUE(store->Get(Table::kLog, "staged").ok());
 }
 
 TEST(LmdbStoreTest, OptionsAreValidated) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <future>
@@ -461,6 +462,88 @@ TEST_P(StoreConformance, CallbacksMaySubmitAndCompleteInOrder) {
   std::lock_guard<std::mutex> lock(mu);
   ASSERT_EQ(order.size(), 50u);
   for (int i = 0; i < 50; ++i) EXPECT_EQ(order[i], i);
+}
+
+TEST_P(StoreConformance, StagedWritesAreVisibleWhenCommittedAndReportedDurableInOrder) {
+  constexpr int kWrites = 300;
+  struct Outcome {
+    std::optional<Status> committed, durable;
+    bool visible_when_committed = false;
+    bool committed_first = false;
+  };
+  std::vector<Outcome> outcomes(kWrites);
+  std::vector<int> durable_order;
+  std::mutex mu;
+  std::promise<Status> from_callback;
+  for (int i = 0; i < kWrites; ++i) {
+    std::string key = "s" + std::to_string(1000 + i);
+    store_->SubmitStaged(
+        [i, key](WriteTxn& txn) -> Status {
+          if (i % 50 == 7) return Status::InvalidArgument("write " + std::to_string(i) + " refused");
+          return txn.Put(Table::kData, key, "v");
+        },
+        [&, i, key](Status st) {
+          bool visible = store_->Get(Table::kData, key).ok();
+          std::lock_guard<std::mutex> lock(mu);
+          outcomes[i].committed = st;
+          outcomes[i].visible_when_committed = visible;
+        },
+        [&, i](Status st) {
+          std::lock_guard<std::mutex> lock(mu);
+          outcomes[i].committed_first = outcomes[i].committed.has_value();
+          outcomes[i].durable = st;
+          durable_order.push_back(i);
+          if (i == kWrites - 1) {
+            // Submitting from a durable callback must not deadlock either.
+            store_->Submit([](WriteTxn& txn) { return txn.Put(Table::kMeta, "after", "1"); },
+                           [&](Status st2) { from_callback.set_value(st2); });
+          }
+        });
+  }
+  ASSERT_TRUE(from_callback.get_future().get().ok());
+  store_->Flush();
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(durable_order.size(), static_cast<size_t>(kWrites));
+  for (int i = 0; i < kWrites; ++i) {
+    SCOPED_TRACE("write " + std::to_string(i));
+    EXPECT_EQ(durable_order[i], i);
+    const Outcome& o = outcomes[i];
+    ASSERT_TRUE(o.committed.has_value());
+    ASSERT_TRUE(o.durable.has_value());
+    EXPECT_TRUE(o.committed_first);
+    bool fails = i % 50 == 7;
+    EXPECT_EQ(o.committed->ok(), !fails) << *o.committed;
+    EXPECT_EQ(o.durable->ok(), !fails) << *o.durable;
+    EXPECT_EQ(o.visible_when_committed, !fails);
+    if (fails) {
+      EXPECT_EQ(o.committed->code(), StatusCode::kInvalidArgument);
+      EXPECT_EQ(o.durable->code(), StatusCode::kInvalidArgument);
+    }
+    EXPECT_EQ(store_->Get(Table::kData, "s" + std::to_string(1000 + i)).ok(), !fails);
+  }
+}
+
+TEST_P(StoreConformance, PlainWriteRunsAfterEveryEarlierTransactionIsDurable) {
+  constexpr int kStaged = 200;
+  std::atomic<int> committed{0}, durable{0};
+  for (int i = 0; i < kStaged; ++i) {
+    store_->SubmitStaged([i](WriteTxn& txn) { return txn.Put(Table::kData, "k" + std::to_string(i), "v"); },
+                         [&](Status) { ++committed; },
+                         [&, i](Status st) {
+                           EXPECT_TRUE(st.ok()) << st;
+                           // A slow last report: a later transaction must still wait for it.
+                           if (i == kStaged - 1) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                           ++durable;
+                         });
+  }
+  while (committed.load() < kStaged) std::this_thread::yield();
+  // Submitted after every staged write committed, so it runs in a later transaction.
+  int seen = -1;
+  ASSERT_TRUE(store_->WriteAndWait([&](WriteTxn& txn) {
+    seen = durable.load();
+    return txn.Put(Table::kMeta, "plain", "1");
+  }).ok());
+  EXPECT_EQ(seen, kStaged);
 }
 
 TEST_P(StoreConformance, ManyThreadsWriting) {

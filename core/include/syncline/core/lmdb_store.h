@@ -50,14 +50,18 @@ class logger;
 namespace syncline::core {
 
 enum class SyncMode {
-  kDurable,  // fsync every group commit (default)
-  kNoSync,   // survives a process crash, not an OS crash
+  // Every group commit reaches the disk before it is reported durable (default). The writer
+  // syncs a transaction's pages itself and leaves the final sync (LMDB's meta page) to a sync
+  // thread, so it can write the next transaction meanwhile; see "Staged writes" in store.h.
+  kDurable,
+  kNoSync,  // survives a process crash, not an OS crash
 };
 
 // Points where tests can inject failures (see LmdbStoreOptions::fault_hook).
 enum class FaultPoint {
   kPut,     // before each mdb_put of a write function
   kCommit,  // before each mdb_txn_commit of a group
+  kSync,    // before each final sync of the sync thread (durable mode)
 };
 
 struct LmdbStoreOptions {

@@ -25,14 +25,28 @@
 // that error, and the rest of the group is unaffected. If the commit itself fails (full
 // map, full disk, I/O error), every write of the group gets the error and none is applied.
 //
+// Staged writes. SubmitStaged() reports a write's outcome twice: `committed` as soon as its
+// transaction committed (its effects are visible to reads from then on) or failed, on the
+// writer before it starts the next transaction, like Submit's `done`; and `durable` once the
+// commit is on disk, or with the same error if it failed. In durable mode the LMDB store writes
+// the next transaction while the last one's final sync runs on a sync thread, so nothing that
+// leaves the node (an acknowledgement, a shipped change of our own) may depend on a staged
+// write before its `durable` callback. `durable` callbacks run in commit order. A write
+// submitted with Submit still gets `done` once durable and before the writer starts the next
+// transaction, and its function runs only after every earlier transaction's callbacks have
+// run. If a sync fails, the writes it covered get the error in `durable` (their effects may or
+// may not survive an OS crash) and the store refuses every later write with Unavailable until
+// it is reopened.
+//
 // A write function may run more than once (the writer re-runs a group without a function
 // that failed, or after growing the map), so it must act only through the WriteTxn it is given
 // and keep no side effects of its own until `done` reports the outcome.
 //
 // Threading. Submit, Write, Read and the convenience calls may be used from any thread.
-// Write functions and `done` callbacks run on the writer thread (for the in-memory store:
-// inline on the caller's thread) and must not block on the store, e.g. by waiting for the
-// future of another write. Read functions run on the caller's thread against a consistent
+// Write functions and `committed` callbacks run on the writer thread, `done` and `durable`
+// callbacks on the writer or the sync thread (for the in-memory store: all inline on the
+// caller's thread); none of them may block on the store, e.g. by waiting for the future of
+// another write. Read functions run on the caller's thread against a consistent
 // snapshot. The number of queued writes is bounded; Submit blocks while the queue is full.
 #ifndef SYNCLINE_CORE_STORE_H_
 #define SYNCLINE_CORE_STORE_H_
@@ -152,7 +166,8 @@ using ReadFn = std::function<Status(ReadView&)>;
 struct StoreStats {
   uint64_t writes_committed = 0;   // write functions that committed
   uint64_t writes_failed = 0;      // write functions whose error was returned
-  uint64_t groups_committed = 0;   // transactions committed (one sync each in durable mode)
+  uint64_t groups_committed = 0;   // transactions committed (one data sync each in durable mode)
+  uint64_t syncs = 0;              // final syncs by the sync thread (each covers every commit before it)
   uint64_t queue_depth = 0;        // writes waiting for the writer now
   uint64_t map_size_bytes = 0;     // LMDB map size (0 for the in-memory store)
   uint64_t map_grow_count = 0;     // how often the map was grown
@@ -169,15 +184,19 @@ class Store {
   // After Close(), `done` receives Unavailable at once.
   virtual void Submit(WriteFn fn, WriteDone done) = 0;
 
+  // Queues `fn` with its outcome reported in two steps (see "Staged writes" above). The default,
+  // for stores whose commit is durable at once, calls both from Submit's `done`.
+  virtual void SubmitStaged(WriteFn fn, WriteDone committed, WriteDone durable);
+
   // Runs `fn` on a consistent snapshot. Errors from `fn` are returned as they are.
   virtual Status Read(const ReadFn& fn) = 0;
 
   // Waits until every write submitted before the call has completed.
   virtual void Flush() = 0;
 
-  // True on the thread that runs write functions and `done` callbacks, where a caller must not
-  // wait for room in a queue only that thread drains. The in-memory store runs them inline on
-  // the caller's thread and answers false.
+  // True on the threads that run write functions and callbacks (the writer and the sync
+  // thread), where a caller must not wait for room in a queue only they drain. The in-memory
+  // store runs them inline on the caller's thread and answers false.
   virtual bool OnWriterThread() const { return false; }
 
   // Finishes queued writes, stops the writer and releases the files. Idempotent.

@@ -403,7 +403,10 @@ class Replica final : public ChangeSource, public SnapshotSource {
   struct Drain;
   // Submits a drain unless one is pending or the queue is empty.
   void ScheduleDrain();
+  // A drain's commit outcome (on the writer: failures answered, the next drain scheduled) and,
+  // for a drain that committed, its durable outcome (its writes answered and shipped).
   void FinishDrain(Drain& drain, Status s);
+  void AnswerDrain(Drain& drain, Status s);
 
   core::Store* store_;
   ReplicaOptions options_;

@@ -1,0 +1,155 @@
+// The replica on a store whose commits become durable later than they become visible (staged
+// writes, store.h): writes are answered, and counted as held, only once durable, while the next
+// transaction is not held up and the clock already follows what was applied.
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "replica_node.h"
+#include "syncline/core/memory_store.h"
+#include "syncline/replication/replica.h"
+
+namespace syncline::replication {
+namespace {
+
+// An in-memory store that keeps the durable reports of staged writes until Release(), as the
+// LMDB store does while its sync thread syncs. A write from Submit first releases them (it runs
+// only after every earlier transaction's callbacks).
+class HeldDurabilityStore final : public core::Store {
+ public:
+  HeldDurabilityStore() {
+    core::MemoryStoreOptions o;
+    o.seed = 7;
+    inner_ = core::OpenMemoryStore(o);
+  }
+
+  ReplicaId replica_id() const override { return inner_->replica_id(); }
+  void Submit(core::WriteFn fn, core::WriteDone done) override {
+    Release();
+    inner_->Submit(std::move(fn), std::move(done));
+  }
+  void SubmitStaged(core::WriteFn fn, core::WriteDone committed, core::WriteDone durable) override {
+    inner_->Submit(std::move(fn), [this, committed = std::move(committed), durable = std::move(durable)](Status s) {
+      if (committed) committed(s);
+      std::lock_guard<std::mutex> lock(mu_);
+      held_.emplace_back(std::move(durable), std::move(s));
+    });
+  }
+  Status Read(const core::ReadFn& fn) override { return inner_->Read(fn); }
+  void Flush() override {
+    Release();
+    inner_->Flush();
+  }
+  Status Close() override {
+    Release();
+    return inner_->Close();
+  }
+  core::StoreStats stats() const override { return inner_->stats(); }
+
+  size_t held() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_.size();
+  }
+  // Reports every held commit durable, in commit order.
+  void Release() {
+    while (true) {
+      std::pair<core::WriteDone, Status> next;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (held_.empty()) return;
+        next = std::move(held_.front());
+        held_.pop_front();
+      }
+      if (next.first) next.first(std::move(next.second));
+    }
+  }
+
+ private:
+  std::unique_ptr<core::Store> inner_;
+  std::mutex mu_;
+  std::deque<std::pair<core::WriteDone, Status>> held_;
+};
+
+struct Node {
+  explicit Node(int64_t wall) : clock(wall) {
+    ReplicaOptions ro;
+    ro.clock = &clock;
+    auto r = Replica::Open(&store, ro);
+    EXPECT_TRUE(r.ok()) << r.status();
+    replica = std::move(r).value();
+    EXPECT_TRUE(replica->CreateCollection("reg", "lww").ok());
+  }
+  ~Node() {
+    replica.reset();
+    (void)store.Close();
+  }
+  ManualClock clock;
+  HeldDurabilityStore store;
+  std::unique_ptr<Replica> replica;
+};
+
+TEST(ReplicaDurabilityTest, LocalWritesAreAnsweredAndHeldOnlyOnceDurable) {
+  Node n(1'800'000'000'000);
+  std::vector<Result<WriteResult>> answers;
+  n.replica->Write("reg", "a", WriteOp::Put("1"), [&](Result<WriteResult> r) { answers.push_back(std::move(r)); });
+  n.replica->Write("reg", "b", WriteOp::Put("2"), [&](Result<WriteResult> r) { answers.push_back(std::move(r)); });
+
+  // Both committed (the second drain did not wait for the first to be durable) ...
+  ReplicaId me = n.store.replica_id();
+  std::vector<core::Change> log;
+  ASSERT_TRUE(n.replica->ReadLog(me, 1, 100, 1 << 20, &log).ok());
+  EXPECT_EQ(log.size(), 2u);
+  EXPECT_EQ(n.store.held(), 2u);
+  // ... but neither is answered, nor in the context a publisher ships from and peers are told.
+  EXPECT_TRUE(answers.empty());
+  EXPECT_FALSE(n.replica->Context().Contains(Dot{me, 1}));
+  EXPECT_FALSE(n.replica->Context().Contains(Dot{me, 2}));
+
+  n.store.Release();
+  ASSERT_EQ(answers.size(), 2u);
+  ASSERT_TRUE(answers[0].ok()) << answers[0].status();
+  ASSERT_TRUE(answers[1].ok()) << answers[1].status();
+  EXPECT_EQ(answers[0]->dot, (Dot{me, 1}));
+  EXPECT_EQ(answers[1]->dot, (Dot{me, 2}));
+  EXPECT_TRUE(n.replica->Context().Contains(Dot{me, 2}));
+  EXPECT_EQ(n.replica->Read("reg", "b")->values, std::vector<std::string>{"2"});
+}
+
+TEST(ReplicaDurabilityTest, AppliedChangesMoveTheClockBeforeTheyAreDurable) {
+  // The other node's clock runs a second ahead of ours.
+  testing::ReplicaNode ahead(11);
+  ahead.clock.AdvanceMillis(1000);
+  Node n(1'800'000'000'000);
+  n.clock.SetWallMillis(ahead.clock.WallNowMillis() - 1000);
+  ASSERT_TRUE(ahead.replica->WriteAndWait("reg", "k", WriteOp::Put("theirs")).ok());
+  std::vector<core::Change> theirs = ahead.Log();
+  ASSERT_EQ(theirs.size(), 1u);
+
+  std::optional<Result<ApplyStats>> applied;
+  n.replica->ApplyChanges(theirs, [&](Result<ApplyStats> r) { applied = std::move(r); });
+  EXPECT_FALSE(applied.has_value());
+  EXPECT_FALSE(n.replica->Context().Contains(theirs[0].dot));
+
+  // Our later write to the key, made while the applied change is not yet durable, is stamped
+  // after it and wins.
+  std::optional<Result<WriteResult>> mine;
+  n.replica->Write("reg", "k", WriteOp::Put("ours"), [&](Result<WriteResult> r) { mine = std::move(r); });
+  n.store.Release();
+  ASSERT_TRUE(applied.has_value());
+  ASSERT_TRUE(applied->ok()) << applied->status();
+  EXPECT_EQ((*applied)->applied, 1u);
+  EXPECT_TRUE(n.replica->Context().Contains(theirs[0].dot));
+  ASSERT_TRUE(mine.has_value());
+  ASSERT_TRUE(mine->ok()) << mine->status();
+  EXPECT_GT((*mine)->hlc, theirs[0].hlc);
+  EXPECT_EQ(n.replica->Read("reg", "k")->values, std::vector<std::string>{"ours"});
+}
+
+}  // namespace
+}  // namespace syncline::replication
