@@ -156,18 +156,21 @@ Result<RetentionReport> Replica::ApplyRetention(const std::optional<VersionVecto
 void Replica::ApplyRetentionAsync(std::optional<VersionVector> horizon, uint64_t max_changes_per_origin,
                                   uint64_t max_truncate, std::function<void(Result<RetentionReport>)> done) {
   auto report = std::make_shared<RetentionReport>();
-  store_->Submit(
+  // A staged write: truncating does not make the writer wait for earlier commits' syncs. The
+  // floor rises as soon as the changes are gone from what readers see.
+  store_->SubmitStaged(
       [horizon = std::move(horizon), max_changes_per_origin, max_truncate, report](core::WriteTxn& txn) -> Status {
         return RetentionTxn(txn, horizon, max_changes_per_origin, max_truncate, report.get());
       },
-      [this, report, done = std::move(done)](Status s) {
+      [this, report](Status s) {
+        if (!s.ok()) return;
+        std::lock_guard<std::mutex> lock(mu_);
+        log_floor_.Merge(report->floor);
+      },
+      [report, done = std::move(done)](Status s) {
         if (!s.ok()) {
           done(s.WithContext("truncating the change log"));
           return;
-        }
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          log_floor_.Merge(report->floor);
         }
         done(*report);
       });

@@ -162,6 +162,7 @@ Status Replica::LoadMeta() {
   SYNCLINE_RETURN_IF_ERROR(s);
   std::lock_guard<std::mutex> lock(mu_);
   collections_ = std::move(collections);
+  applied_ = context;
   context_ = std::move(context);
   hlc_.Restore(last);
   return Status::Ok();
@@ -223,6 +224,11 @@ DotContext Replica::Context() { return static_cast<const Replica*>(this)->Contex
 DotContext Replica::Context() const {
   std::lock_guard<std::mutex> lock(mu_);
   return context_;
+}
+
+DotContext Replica::AppliedContext() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return applied_;
 }
 
 ReplicaStats Replica::stats() const {

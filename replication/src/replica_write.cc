@@ -309,6 +309,7 @@ void Replica::FinishDrain(Drain& drain, Status s) {
     // Answered once durable (AnswerDrain); the next drain may run meanwhile.
     drain.committed = true;
     std::lock_guard<std::mutex> lock(mu_);
+    for (const WriteResult& r : drain.results) applied_.Add(r.dot);
     stats_.local_writes += drain.results.size();
   } else if (drain.failed_at && s.code() != StatusCode::kResourceExhausted && s.code() != StatusCode::kIOError &&
              s.code() != StatusCode::kUnavailable) {
@@ -457,6 +458,7 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, std::vector<std::s
     if (!s.ok()) return;
     uint64_t refused = 0;
     std::lock_guard<std::mutex> lock(mu_);
+    for (const Dot& d : out->dots) applied_.Add(d);
     for (auto& [name, c] : out->created) collections_.emplace(name, c);
     for (const core::Change& ch : *batch) {
       if (!hlc_.Update(ch.hlc).ok()) ++refused;
@@ -531,7 +533,12 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
     if (also) SYNCLINE_RETURN_IF_ERROR(also(txn));
     return index ? index->Flush(txn) : Status::Ok();
   };
-  store_->SubmitStaged(std::move(fn), nullptr, [this, results, done = std::move(done)](Status s) {
+  auto committed = [this, results](Status s) {
+    if (!s.ok()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const WriteResult& r : *results) applied_.Add(r.dot);
+  };
+  store_->SubmitStaged(std::move(fn), std::move(committed), [this, results, done = std::move(done)](Status s) {
     if (!s.ok()) {
       {
         std::lock_guard<std::mutex> lock(mu_);

@@ -114,11 +114,13 @@ void Replicator::PersistAcks() {
     if (peer.session->peer_subscribed()) acks.emplace_back("ack/" + id, peer.session->peer_context().Encode());
   }
   if (acks.empty()) return;
-  replica_->store()->Submit(
+  // Staged: the writer need not wait for earlier commits' syncs for it.
+  replica_->store()->SubmitStaged(
       [acks](core::WriteTxn& txn) -> Status {
         for (const auto& [k, v] : acks) SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kPeers, k, v));
         return Status::Ok();
       },
+      nullptr,
       [this, alive = alive_](Status s) {
         if (!s.ok() && alive->load()) Log("persisting peer acknowledgements failed: " + s.ToString());
       });

@@ -390,6 +390,7 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
       snapshot_ = *result;
       if (!result->installing) {
         context_.Merge(*finished_context);
+        applied_.Merge(*finished_context);
         log_floor_.Merge(*floor_after);
       }
     }

@@ -1,6 +1,7 @@
 // The replica on a store whose commits become durable later than they become visible (staged
-// writes, store.h): writes are answered, and counted as held, only once durable, while the next
-// transaction is not held up and the clock already follows what was applied.
+// writes, store.h): writes are answered, and counted as held (Context), only once durable, while
+// they are readable (AppliedContext) at once, the next transaction is not held up and the clock
+// already follows what was applied.
 #include <gtest/gtest.h>
 
 #include <deque>
@@ -110,6 +111,9 @@ TEST(ReplicaDurabilityTest, LocalWritesAreAnsweredAndHeldOnlyOnceDurable) {
   EXPECT_TRUE(answers.empty());
   EXPECT_FALSE(n.replica->Context().Contains(Dot{me, 1}));
   EXPECT_FALSE(n.replica->Context().Contains(Dot{me, 2}));
+  // They are readable here, and the applied context says so.
+  EXPECT_TRUE(n.replica->AppliedContext().Contains(Dot{me, 2}));
+  EXPECT_EQ(n.replica->Read("reg", "a")->values, std::vector<std::string>{"1"});
 
   n.store.Release();
   ASSERT_EQ(answers.size(), 2u);
@@ -118,6 +122,7 @@ TEST(ReplicaDurabilityTest, LocalWritesAreAnsweredAndHeldOnlyOnceDurable) {
   EXPECT_EQ(answers[0]->dot, (Dot{me, 1}));
   EXPECT_EQ(answers[1]->dot, (Dot{me, 2}));
   EXPECT_TRUE(n.replica->Context().Contains(Dot{me, 2}));
+  EXPECT_EQ(n.replica->AppliedContext(), n.replica->Context());
   EXPECT_EQ(n.replica->Read("reg", "b")->values, std::vector<std::string>{"2"});
 }
 
@@ -135,6 +140,7 @@ TEST(ReplicaDurabilityTest, AppliedChangesMoveTheClockBeforeTheyAreDurable) {
   n.replica->ApplyChanges(theirs, [&](Result<ApplyStats> r) { applied = std::move(r); });
   EXPECT_FALSE(applied.has_value());
   EXPECT_FALSE(n.replica->Context().Contains(theirs[0].dot));
+  EXPECT_TRUE(n.replica->AppliedContext().Contains(theirs[0].dot));
 
   // Our later write to the key, made while the applied change is not yet durable, is stamped
   // after it and wins.

@@ -221,9 +221,14 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // as long as `changes` (otherwise the batch fails with InvalidArgument).
   void ApplyChanges(std::vector<core::Change> changes, std::vector<std::string> encoded, ApplyDone done);
 
-  // The committed node context: every change (dot) this replica holds.
+  // The node context: every change (dot) this replica holds durably. This is what it ships,
+  // advertises to publishers and acknowledges.
   DotContext Context() override;
   DotContext Context() const;
+  // Every change readable here: Context() and the changes committed but not yet reported durable
+  // by the store (store.h, staged writes). A client that wrote elsewhere can wait for its dot to
+  // show here before it reads (read-your-writes across nodes). Always includes Context().
+  DotContext AppliedContext() const;
 
   // Reads changes of `origin` from counter `from` on, at most `max_changes` of them and about
   // `max_bytes` of payload (at least one change when there is one).
@@ -422,6 +427,7 @@ class Replica final : public ChangeSource, public SnapshotSource {
   mutable std::mutex mu_;
   std::map<std::string, Collection, std::less<>> collections_;
   DotContext context_;
+  DotContext applied_;  // context_ and what committed since (AppliedContext)
   Hlc hlc_;
   ReplicaStats stats_;
   std::shared_ptr<const std::function<void()>> commit_listener_;
