@@ -162,20 +162,24 @@ class LmdbStore final : public Store {
   uint64_t completed_ = 0;
   bool closing_ = false;
   std::atomic<bool> closed_{false};  // read without mu_ on the read path
-  std::string failed_;  // non-empty once a commit failure left LMDB unusable
+  std::string failed_;  // non-empty once a failed commit or sync left the store unusable
   StoreStats stats_;
   uint64_t map_size_ = 0;
   std::thread writer_;
   std::thread::id writer_id_;
 
-  // The sync thread (durable mode); guarded by mu_.
-  bool pipelined_ = false;  // durable mode, not read-only: commits leave their final sync to it
+  // Durable mode, not read-only: commits leave their final sync to the sync thread. Set by Open.
+  bool pipelined_ = false;
+  // The sync thread; guarded by mu_ except sync_error_ (the sync thread's own).
   std::condition_variable tickets_ready_;
   std::condition_variable synced_;
   std::deque<SyncTicket> tickets_;
   uint64_t tickets_handed_ = 0;
   uint64_t tickets_synced_ = 0;
   bool sync_stop_ = false;
+  // The first failed sync: every later commit is reported with it (its pages may build on
+  // pages the kernel dropped), never as durable.
+  Status sync_error_;
   std::thread syncer_;
   std::thread::id syncer_id_;
 };
@@ -491,16 +495,17 @@ void LmdbStore::SyncLoop() {
       if (tickets_.empty()) return;
       batch.swap(tickets_);
     }
-    bool needs_sync = std::any_of(batch.begin(), batch.end(), [](const SyncTicket& t) { return t.needs_sync; });
-    Status synced;
+    bool needs_sync = sync_error_.ok() && std::any_of(batch.begin(), batch.end(),
+                                                      [](const SyncTicket& t) { return t.needs_sync; });
     if (needs_sync) {
       // One sync covers every commit handed over so far: their meta pages were written before.
       if (int rc = SyncFile(); rc != 0) {
-        synced = LmdbStatus(rc, "syncing committed writes to " + DataFile());
+        sync_error_ = LmdbStatus(rc, "syncing committed writes to " + DataFile());
         std::lock_guard lock(mu_);
-        if (failed_.empty()) failed_ = synced.message();
+        if (failed_.empty()) failed_ = sync_error_.message();
       }
     }
+    const Status& synced = sync_error_;
     uint64_t writes = 0;
     for (SyncTicket& t : batch) {
       writes += t.writes;

@@ -18,6 +18,7 @@
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/temp_dir.h"
@@ -243,6 +244,35 @@ TEST(LmdbStoreTest, FailedSyncFailsTheDurableReportAndRefusesLaterWrites) {
   EXPECT_EQ(store->Get(Table::kData, "before").value(), "1");
   EXPECT_TRUE(store->Get(Table::kData, "later").status().IsNotFound());
   ASSERT_TRUE(store->Put(Table::kData, "after", "4").ok());
+}
+
+TEST(LmdbStoreTest, CommitsAfterAFailedSyncAreNeverReportedDurable) {
+  TempDir dir;
+  std::atomic<bool> armed{false}, release{false};
+  LmdbStoreOptions o;
+  // The first sync after arming waits until released, then fails.
+  o.fault_hook = [&](FaultPoint p) -> int {
+    if (p != FaultPoint::kSync || !armed.exchange(false)) return 0;
+    while (!release.load()) std::this_thread::yield();
+    return EIO;
+  };
+  auto store = MustOpen(dir.str(), o);
+  armed = true;
+  std::promise<Status> a_durable, b_committed, b_durable;
+  store->SubmitStaged([](WriteTxn& txn) { return txn.Put(Table::kData, "a", "1"); }, nullptr,
+                      [&](Status st) { a_durable.set_value(st); });
+  // Wait until the sync thread is inside the sync that will fail.
+  while (armed.load()) std::this_thread::yield();
+  // `b` commits meanwhile (its own pages synced), before the failure is known.
+  store->SubmitStaged([](WriteTxn& txn) { return txn.Put(Table::kData, "b", "2"); },
+                      [&](Status st) { b_committed.set_value(st); }, [&](Status st) { b_durable.set_value(st); });
+  EXPECT_TRUE(b_committed.get_future().get().ok());
+  release = true;
+  EXPECT_EQ(a_durable.get_future().get().code(), StatusCode::kIOError);
+  // The next sync would succeed, but `b` builds on `a`'s pages: it gets the same error.
+  Status b = b_durable.get_future().get();
+  EXPECT_EQ(b.code(), StatusCode::kIOError) << b;
+  EXPECT_EQ(store->Put(Table::kData, "c", "3").code(), StatusCode::kUnavailable);
 }
 
 TEST(LmdbStoreTest, StagedWritesLeaveTheFinalSyncToTheSyncThread) {
