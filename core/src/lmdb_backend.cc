@@ -452,7 +452,7 @@ void LmdbStore::WriterLoop() {
       }
       not_full_.notify_all();
     }
-    // A write from Submit runs only after every earlier write's callbacks.
+    // A write from Submit runs only after every earlier transaction's callbacks.
     bool plain = std::any_of(group.begin(), group.end(), [](const PendingWrite& w) { return !w.staged; });
     if (pipelined_ && plain) WaitSynced();
     CommitGroup(group);
