@@ -277,6 +277,7 @@ void Replica::AnswerDrain(Drain& drain, Status s) {
     // these may or may not survive an OS crash.
     {
       std::lock_guard<std::mutex> lock(mu_);
+      stats_.local_writes -= drain.results.size();  // counted at commit
       stats_.write_errors += drain.writes.size();
     }
     for (QueuedWrite& w : drain.writes) answers.emplace_back(std::move(w.done), s.WithContext("write to '" + w.collection + "'"));
@@ -452,8 +453,8 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, std::vector<std::s
     if (any) SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "context", ctx.Encode()));
     return index ? index->Flush(txn) : Status::Ok();
   };
-  // Before the next write function: the collections it created, and the clock, which must not
-  // stamp a later local write below a change applied here.
+  // At commit, before the next transaction: the collections the batch created, and the clock,
+  // which must not stamp a later local write below a change applied here.
   auto committed = [this, out, batch](Status s) {
     if (!s.ok()) return;
     uint64_t refused = 0;
