@@ -505,12 +505,11 @@ void LmdbStore::SyncLoop() {
         if (failed_.empty()) failed_ = sync_error_.message();
       }
     }
-    const Status& synced = sync_error_;
     uint64_t writes = 0;
     for (SyncTicket& t : batch) {
       writes += t.writes;
       for (auto& [done, st] : t.callbacks) {
-        if (st.ok() && !synced.ok()) st = synced;
+        if (st.ok() && !sync_error_.ok()) st = sync_error_;
         if (done) done(std::move(st));
       }
     }

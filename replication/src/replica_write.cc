@@ -146,6 +146,11 @@ Result<std::string> ApplyLocal(conflict::KeyRecords& records, CollectionType typ
   return Status::Internal("unknown collection type");
 }
 
+// A queued write's error, naming its collection.
+Status WriteFailed(const std::string& collection, const Status& st) {
+  return st.WithContext("write to '" + collection + "'");
+}
+
 }  // namespace
 
 Status Replica::ApplyLocalWrite(core::WriteTxn& txn, DotContext& ctx, internal::IndexUpdates* index,
@@ -200,7 +205,7 @@ void Replica::Write(std::string collection, std::string key, WriteOp op, WriteDo
       std::lock_guard<std::mutex> lock(mu_);
       ++stats_.write_errors;
     }
-    done(valid.WithContext("write to '" + collection + "'"));
+    done(WriteFailed(collection, valid));
     return;
   }
   {
@@ -280,7 +285,7 @@ void Replica::AnswerDrain(Drain& drain, Status s) {
       stats_.local_writes -= drain.results.size();  // counted at commit
       stats_.write_errors += drain.writes.size();
     }
-    for (QueuedWrite& w : drain.writes) answers.emplace_back(std::move(w.done), s.WithContext("write to '" + w.collection + "'"));
+    for (QueuedWrite& w : drain.writes) answers.emplace_back(std::move(w.done), WriteFailed(w.collection, s));
   }
   for (auto& [done, result] : answers) done(std::move(result));
 }
@@ -304,7 +309,7 @@ void Replica::FinishDrain(Drain& drain, Status s) {
   uint64_t failed = 0;
   auto fail = [&](QueuedWrite& w, const Status& st) {
     ++failed;
-    answers.emplace_back(std::move(w.done), st.WithContext("write to '" + w.collection + "'"));
+    answers.emplace_back(std::move(w.done), WriteFailed(w.collection, st));
   };
   if (s.ok()) {
     // Answered once durable (AnswerDrain); the next drain may run meanwhile.
