@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
+#include <utility>
 
 #include "record_codec.h"
 #include "syncline/core/varint.h"
@@ -14,14 +16,116 @@ namespace {
 constexpr std::string_view kHeadKey = "h";
 constexpr std::string_view kPrunedKey = "p";
 constexpr std::string_view kRetainKey = "r";
-constexpr char kEntryPrefix = 'e';
+constexpr char kEntryPrefix = 'e';  // copies of changes, written by stores before groups
+constexpr char kGroupPrefix = 'g';
 constexpr char kCursorPrefix = 'c';
 constexpr char kSourcePrefix = 's';
 
-std::string EntryKey(uint64_t seq) {
-  std::string k(1, kEntryPrefix);
+std::string SeqKey(char prefix, uint64_t seq) {
+  std::string k(1, prefix);
   AppendBigEndian64(&k, seq);
   return k;
+}
+std::string EntryKey(uint64_t seq) { return SeqKey(kEntryPrefix, seq); }
+std::string GroupKey(uint64_t last) { return SeqKey(kGroupPrefix, last); }
+
+// The entries one transaction appended: sequence numbers last - entries + 1 .. last, their dots
+// in runs.
+struct Group {
+  uint64_t last = 0;
+  uint64_t entries = 0;
+  std::vector<WriteTxn::FeedRun> runs;
+};
+
+std::string EncodeGroup(uint64_t entries, const std::vector<WriteTxn::FeedRun>& runs) {
+  std::string out;
+  PutVarint64(&out, entries);
+  for (const auto& r : runs) {
+    PutFixed64(&out, r.origin.value());
+    PutVarint64(&out, r.first);
+    PutVarint64(&out, r.count);
+  }
+  return out;
+}
+
+Status DecodeGroup(std::string_view key, std::string_view in, Group* g) {
+  auto bad = [&](const std::string& what) {
+    return Status::Corruption("feeds record '" + PrintableKey(key) + "' " + what);
+  };
+  if (key.size() != 9 || key[0] != kGroupPrefix) return bad("is not a group key");
+  g->last = ReadBigEndian64(key.data() + 1);
+  g->runs.clear();
+  if (!GetVarint64(&in, &g->entries) || g->entries == 0 || g->entries > g->last) {
+    return bad("has no valid entry count");
+  }
+  uint64_t total = 0;
+  while (!in.empty()) {
+    WriteTxn::FeedRun r;
+    uint64_t origin = 0;
+    if (!GetFixed64(&in, &origin) || !GetVarint64(&in, &r.first) || !GetVarint64(&in, &r.count)) {
+      return bad("ends inside a run");
+    }
+    r.origin = ReplicaId(origin);
+    if (!r.origin.valid() || r.first == 0 || r.count == 0 || r.count - 1 > UINT64_MAX - r.first ||
+        r.count > g->entries - total) {
+      return bad("has a run that names no changes or more than the group holds");
+    }
+    total += r.count;
+    g->runs.push_back(r);
+  }
+  if (total != g->entries) return bad("lists " + std::to_string(total) + " of its " + std::to_string(g->entries) + " entries");
+  return Status::Ok();
+}
+
+// Calls visit(seq, dot) for the group's entries from sequence number `from` on, in order, until
+// it returns false; returns false then.
+template <typename Visit>
+bool VisitGroup(const Group& g, uint64_t from, Visit&& visit) {
+  uint64_t seq = g.last - g.entries + 1;
+  for (const auto& r : g.runs) {
+    if (seq + r.count <= from) {
+      seq += r.count;
+      continue;
+    }
+    uint64_t skip = from > seq ? from - seq : 0;
+    for (uint64_t i = skip; i < r.count; ++i) {
+      if (!visit(seq + i, Dot{r.origin, r.first + i})) return false;
+    }
+    seq += r.count;
+  }
+  return true;
+}
+
+// The group this write transaction's appends are building, if `view` is one and it appended.
+const WriteTxn::DeferredFeed* PendingGroup(ReadView& view) {
+  auto* txn = dynamic_cast<WriteTxn*>(&view);
+  if (txn == nullptr || !txn->deferred_feed().pending) return nullptr;
+  return &txn->deferred_feed();
+}
+
+// Visits the feed's groups, the stored ones with a last entry at or above `from` and then the
+// one the transaction builds, until visit(group) returns false.
+template <typename Visit>
+Status VisitGroups(ReadView& view, uint64_t from, Visit&& visit) {
+  Status bad;
+  bool more = true;
+  Group g;
+  SYNCLINE_RETURN_IF_ERROR(view.Scan(Table::kFeeds, GroupKey(from), std::string(1, kGroupPrefix + 1),
+                                     [&](std::string_view k, std::string_view v) {
+    bad = DecodeGroup(k, v, &g);
+    if (!bad.ok()) return false;
+    more = visit(g);
+    return more;
+  }));
+  SYNCLINE_RETURN_IF_ERROR(bad);
+  if (!more) return Status::Ok();
+  if (const WriteTxn::DeferredFeed* d = PendingGroup(view); d != nullptr && d->head >= from) {
+    g.last = d->head;
+    g.entries = d->head - d->first + 1;
+    g.runs = d->runs;
+    visit(g);
+  }
+  return Status::Ok();
 }
 
 std::string NamedKey(char prefix, std::string_view name) {
@@ -85,36 +189,45 @@ Status ValidateFeedName(std::string_view name) {
   return Status::Ok();
 }
 
-Status AppendToFeed(WriteTxn& txn, std::string_view encoded_change) {
-  WriteTxn::DeferredFeedHead& deferred = txn.deferred_feed_head();
+Status AppendToFeed(WriteTxn& txn, const Dot& dot) {
+  WriteTxn::DeferredFeed& deferred = txn.deferred_feed();
   uint64_t head = deferred.head;
   if (!deferred.pending) {
     SYNCLINE_ASSIGN_OR_RETURN(head, GetFixed(txn, kHeadKey, 0));
+    deferred.first = head + 1;
+    deferred.runs.clear();
   }
   if (head == std::numeric_limits<uint64_t>::max()) {
     return Status::ResourceExhausted("the change feed has used every sequence number");
   }
   uint64_t seq = head + 1;
-  SYNCLINE_RETURN_IF_ERROR(txn.Put(Table::kFeeds, EntryKey(seq), encoded_change));
+  auto& runs = deferred.runs;
+  if (!runs.empty() && runs.back().origin == dot.replica && runs.back().first + runs.back().count == dot.counter) {
+    ++runs.back().count;
+  } else {
+    runs.push_back(WriteTxn::FeedRun{dot.replica, dot.counter, 1});
+  }
   deferred.pending = true;
   deferred.head = seq;
   if (seq % kFeedPruneEvery == 0) SYNCLINE_RETURN_IF_ERROR(PruneFeed(txn));
   return Status::Ok();
 }
 
-Status WriteDeferredFeedHead(WriteTxn& txn) {
-  WriteTxn::DeferredFeedHead& deferred = txn.deferred_feed_head();
+Status WriteDeferredFeed(WriteTxn& txn) {
+  WriteTxn::DeferredFeed& deferred = txn.deferred_feed();
   if (!deferred.pending) return Status::Ok();
+  SYNCLINE_RETURN_IF_ERROR(txn.Put(Table::kFeeds, GroupKey(deferred.head),
+                                   EncodeGroup(deferred.head - deferred.first + 1, deferred.runs)));
   SYNCLINE_RETURN_IF_ERROR(txn.Put(Table::kFeeds, kHeadKey, Fixed(deferred.head)));
   deferred.pending = false;
+  deferred.runs.clear();
   return Status::Ok();
 }
 
 Result<FeedBounds> GetFeedBounds(ReadView& view) {
   FeedBounds b;
-  auto* txn = dynamic_cast<WriteTxn*>(&view);
-  if (txn != nullptr && txn->deferred_feed_head().pending) {
-    b.head = txn->deferred_feed_head().head;
+  if (const WriteTxn::DeferredFeed* d = PendingGroup(view); d != nullptr) {
+    b.head = d->head;
   } else {
     SYNCLINE_ASSIGN_OR_RETURN(b.head, GetFixed(view, kHeadKey, 0));
   }
@@ -135,11 +248,14 @@ Status ReadFeed(ReadView& view, uint64_t after, size_t max_entries, size_t max_b
   }
   max_entries = std::min(max_entries, kMaxFeedBatchEntries);
   if (max_entries == 0 || after == b.head) return Status::Ok();
-  size_t taken = 0;
   size_t bytes = 0;
   uint64_t expect = after + 1;
+  auto full = [&] { return out->size() >= max_entries || bytes >= max_bytes; };
+  size_t before = out->size();
+  max_entries += before;
+  // Entries a store wrote as copies before groups: all older than any group.
   Status bad;
-  SYNCLINE_RETURN_IF_ERROR(view.Scan(Table::kFeeds, EntryKey(after + 1), EntryKey(b.head) + '\0',
+  SYNCLINE_RETURN_IF_ERROR(view.Scan(Table::kFeeds, EntryKey(expect), EntryKey(b.head) + '\0',
                                      [&](std::string_view k, std::string_view v) {
     uint64_t seq = k.size() == 9 ? ReadBigEndian64(k.data() + 1) : 0;
     if (seq != expect) {
@@ -153,12 +269,42 @@ Status ReadFeed(ReadView& view, uint64_t after, size_t max_entries, size_t max_b
     }
     bytes += v.size();
     out->push_back(FeedEntry{seq, std::move(change).value()});
-    ++taken;
     ++expect;
-    return taken < max_entries && bytes < max_bytes;
+    return !full();
   }));
   SYNCLINE_RETURN_IF_ERROR(bad);
-  if (taken == 0) return Status::Corruption("feed entry " + std::to_string(after + 1) + " is missing");
+  // Groups: their dots first (the log is read after the scan), then each change from the log.
+  std::vector<std::pair<uint64_t, Dot>> refs;
+  if (!full() && expect <= b.head) {
+    size_t room = max_entries - out->size();
+    SYNCLINE_RETURN_IF_ERROR(VisitGroups(view, expect, [&](const Group& g) {
+      if (g.last - g.entries + 1 > expect) {
+        bad = Status::Corruption("feed entry " + std::to_string(expect) + " is missing (the next group starts at " +
+                                 std::to_string(g.last - g.entries + 1) + ")");
+        return false;
+      }
+      return VisitGroup(g, expect, [&](uint64_t seq, const Dot& dot) {
+        refs.emplace_back(seq, dot);
+        expect = seq + 1;
+        return refs.size() < room;
+      });
+    }));
+    SYNCLINE_RETURN_IF_ERROR(bad);
+  }
+  for (const auto& [seq, dot] : refs) {
+    if (full()) break;
+    auto v = view.Find(Table::kLog, LogKey(dot.replica, dot.counter));
+    if (!v.ok()) return v.status().WithContext("feed entry " + std::to_string(seq));
+    if (!v->has_value()) {
+      return Status::Corruption("feed entry " + std::to_string(seq) + " names change " + dot.replica.ToString() + ":" +
+                                std::to_string(dot.counter) + ", which the log no longer holds");
+    }
+    auto change = DecodeChange(**v);
+    if (!change.ok()) return change.status().WithContext("feed entry " + std::to_string(seq));
+    bytes += (*v)->size();
+    out->push_back(FeedEntry{seq, std::move(change).value()});
+  }
+  if (out->size() == before) return Status::Corruption("feed entry " + std::to_string(after + 1) + " is missing");
   return Status::Ok();
 }
 
@@ -239,7 +385,35 @@ Status PruneFeed(WriteTxn& txn) {
   for (const auto& c : cursors) upto = std::min(upto, c.second);
   if (upto <= b.pruned_through) return Status::Ok();
   SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(Table::kFeeds, EntryKey(b.pruned_through + 1), EntryKey(upto + 1)));
+  // Whole groups only: one that reaches past `upto` stays, its older entries skipped by readers.
+  SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(Table::kFeeds, std::string(1, kGroupPrefix), GroupKey(upto + 1)));
   return txn.Put(Table::kFeeds, kPrunedKey, Fixed(upto));
+}
+
+Result<FeedLogPins> GetFeedLogPins(ReadView& view, size_t max_groups) {
+  SYNCLINE_ASSIGN_OR_RETURN(FeedBounds b, GetFeedBounds(view));
+  std::map<ReplicaId, uint64_t> lowest;
+  size_t groups = 0;
+  FeedLogPins pins;
+  SYNCLINE_RETURN_IF_ERROR(VisitGroups(view, b.pruned_through + 1, [&](const Group& g) {
+    if (++groups > max_groups) {
+      pins.complete = false;
+      return false;
+    }
+    uint64_t seq = g.last - g.entries + 1;
+    for (const auto& r : g.runs) {
+      // The run's entries after the pruned ones: its counters rise with its sequence numbers.
+      if (seq + r.count > b.pruned_through + 1) {
+        uint64_t skip = b.pruned_through + 1 > seq ? b.pruned_through + 1 - seq : 0;
+        auto [it, inserted] = lowest.emplace(r.origin, r.first + skip);
+        if (!inserted) it->second = std::min(it->second, r.first + skip);
+      }
+      seq += r.count;
+    }
+    return true;
+  }));
+  pins.lowest.assign(lowest.begin(), lowest.end());
+  return pins;
 }
 
 Result<uint64_t> GetSourcePosition(ReadView& view, std::string_view name) {

@@ -127,11 +127,11 @@ Status WriteTxn::AppendChange(const Change& change, std::string_view encoded) {
                                  std::to_string(change.dot.counter) + ")");
   }
   SYNCLINE_RETURN_IF_ERROR(inserted);
-  // The change feed: the same change, in this node's commit order (feed.h).
-  return AppendToFeed(*this, encoded);
+  // The change feed: a reference to this log entry, in this node's commit order (feed.h).
+  return AppendToFeed(*this, change.dot);
 }
 
-Status WriteTxn::FinishDeferred() { return WriteDeferredFeedHead(*this); }
+Status WriteTxn::FinishDeferred() { return WriteDeferredFeed(*this); }
 
 Status WriteTxn::TruncateLog(ReplicaId origin, uint64_t below) {
   if (below == 0) return Status::Ok();

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "state_access.h"
+#include "syncline/core/feed.h"
 #include "syncline/replication/replica.h"
 
 namespace syncline::replication {
@@ -102,6 +103,10 @@ Status RetentionTxn(core::WriteTxn& txn, const std::optional<VersionVector>& hor
   SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
   SYNCLINE_ASSIGN_OR_RETURN(VersionVector floor, LoadFloor(txn));
   SYNCLINE_ASSIGN_OR_RETURN(std::vector<ReplicaId> origins, txn.LogOrigins());
+  // The change feed reads its entries from the log: what it still lists stays (after dropping
+  // the feed entries nobody needs any more).
+  SYNCLINE_RETURN_IF_ERROR(core::PruneFeed(txn));
+  SYNCLINE_ASSIGN_OR_RETURN(core::FeedLogPins pins, core::GetFeedLogPins(txn, core::kMaxFeedPinGroups));
   uint64_t budget = max_truncate > 0 ? max_truncate : UINT64_MAX;
   bool raised = false;
   for (ReplicaId origin : origins) {
@@ -116,6 +121,15 @@ Status RetentionTxn(core::WriteTxn& txn, const std::optional<VersionVector>& hor
     // Never beyond our own contiguous prefix: what lies above a gap is still to be streamed
     // once the gap fills, and the floor must not claim what we never held.
     below = std::min(below, have + 1);
+    uint64_t wanted = below;
+    if (!pins.complete) {
+      below = low;
+    } else {
+      auto pin = std::lower_bound(pins.lowest.begin(), pins.lowest.end(), origin,
+                                  [](const auto& p, ReplicaId o) { return p.first < o; });
+      if (pin != pins.lowest.end() && pin->first == origin) below = std::min(below, pin->second);
+    }
+    if (wanted > std::max(below, low)) report->held_by_feed += wanted - std::max(below, low);
     if (below <= low) continue;
     if (budget == 0) {
       report->more = true;

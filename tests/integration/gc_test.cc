@@ -25,6 +25,7 @@ NodeOptions Options(const std::string& id, const TempDir& dir, int64_t fence_aft
   o.snapshot.chunk_max_bytes = 4 << 10;
   o.snapshot.stall_millis = 2000;
   o.retention.interval_millis = 100;
+  o.feed_retain_entries = 0;  // the log is truncated to the horizon, not held for a feed tail
   o.gc.interval_millis = 100;
   o.gc.fence_after_millis = fence_after_millis;
   o.anti_entropy.interval_millis = 0;

@@ -69,6 +69,9 @@ void SimCluster::OpenNode(Node& n) {
   so.storage = n.storage;
   so.seed = 1000 + static_cast<uint64_t>(n.index);
   n.store = core::OpenMemoryStore(so);
+  uint64_t retain = options_.feed_retain_entries;
+  Check(n.store->WriteAndWait([retain](core::WriteTxn& txn) { return core::SetFeedRetention(txn, retain); }),
+        "setting the feed retention of a simulated node");
   replication::ReplicaOptions ro;
   ro.clock = n.clock.get();
   ro.hlc.drift_policy = DriftPolicy::kClamp;

@@ -14,6 +14,7 @@
 
 #include "sim_network.h"
 #include "syncline/core/clock.h"
+#include "syncline/core/feed.h"
 #include "syncline/core/memory_store.h"
 #include "syncline/replication/log_shipping.h"
 #include "syncline/replication/replica.h"
@@ -32,6 +33,8 @@ struct ClusterOptions {
   int64_t tick_millis = 50;
   int64_t max_skew_millis = 5000;  // each node's wall clock is off by up to this, either way
   replication::SnapshotOptions snapshot;
+  // The change-feed tail every node keeps (its log keeps what the feed lists).
+  uint64_t feed_retain_entries = core::kDefaultFeedRetainEntries;
   // Called on every delivered snapshot chunk (from, to, frame): a test may corrupt it.
   std::function<void(int, int, replication::Frame*)> tamper_chunk;
 };

@@ -8,6 +8,7 @@
 #include <functional>
 #include <future>
 
+#include "syncline/core/feed.h"
 #include "syncline/core/memory_store.h"
 #include "syncline/replication/leader_follower.h"
 #include "syncline/replication/replica.h"
@@ -29,6 +30,9 @@ struct Node {
     so.storage = storage;
     so.seed = seed;
     store = core::OpenMemoryStore(so);
+    // No change-feed tail: the log retention here is bounded by the horizon and the size bound
+    // alone (the feed's hold on the log has tests of its own below).
+    EXPECT_TRUE(store->WriteAndWait([](core::WriteTxn& txn) { return core::SetFeedRetention(txn, 0); }).ok());
     Reopen();
   }
   void Reopen() {
@@ -533,6 +537,45 @@ TEST(Snapshot, ChunksHoldingVoidedChangesAreRefusedUntilTheSourceDropsThem) {
   link.Run();
   EXPECT_EQ(link.receiver->status().completed, 1u);
   EXPECT_EQ(b.Digest(), a.Digest());
+}
+
+// The change feed reads its entries from the log: truncation keeps every change a retained feed
+// entry names (a registered consumer behind, or the retained tail), reports what it held back,
+// and goes on once the consumer moves.
+TEST(Retention, KeepsWhatTheChangeFeedStillLists) {
+  Node a(1);
+  CreateAll(*a.replica);
+  ASSERT_TRUE(a.store->WriteAndWait([](core::WriteTxn& txn) { return core::SetFeedCursor(txn, "proj", 0); }).ok());
+  Populate(*a.replica, 20, "a");  // 100 changes of a, feed entries 1..100
+  ReplicaId ra = a.replica->id();
+  auto horizon = std::optional<VersionVector>(VersionVector{{ra, 60}});
+  auto report = a.replica->ApplyRetention(horizon, 1'000'000);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->truncated, 0u);
+  EXPECT_EQ(report->held_by_feed, 60u);
+  EXPECT_EQ(a.replica->LogFloor().Get(ra), 0u);
+  // The consumer processed 40 entries: their changes may go, the rest stay for it.
+  ASSERT_TRUE(a.store->WriteAndWait([](core::WriteTxn& txn) { return core::SetFeedCursor(txn, "proj", 40); }).ok());
+  report = a.replica->ApplyRetention(horizon, 25);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->truncated, 40u);
+  EXPECT_EQ(report->held_by_feed, 35u);  // the size bound wanted 75
+  EXPECT_EQ(a.replica->LogFloor().Get(ra), 40u);
+  Status read = a.store->Read([](core::ReadView& view) -> Status {
+    std::vector<core::FeedEntry> entries;
+    SYNCLINE_RETURN_IF_ERROR(core::ReadFeed(view, 40, 1000, SIZE_MAX, &entries));
+    if (entries.size() != 60 || entries.front().change.dot.counter != 41) {
+      return Status::Internal("read " + std::to_string(entries.size()) + " entries");
+    }
+    return Status::Ok();
+  });
+  EXPECT_TRUE(read.ok()) << read;
+  // Without the consumer nothing holds the log back.
+  ASSERT_TRUE(a.store->WriteAndWait([](core::WriteTxn& txn) { return core::RemoveFeedCursor(txn, "proj"); }).ok());
+  report = a.replica->ApplyRetention(horizon, 25);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->held_by_feed, 0u);
+  EXPECT_EQ(a.replica->LogFloor().Get(ra), 75u);
 }
 
 TEST(Retention, TruncatesBelowTheHorizonAndTheSizeBoundAndAsksForASnapshot) {

@@ -3,17 +3,23 @@
 // read it; and the retention that keeps what those consumers still need.
 //
 // The change log (table `log`) is keyed by (origin, counter), which is not the order in which a
-// node learned its changes. The feed is that order: WriteTxn::AppendChange also appends the change
-// to the feed in the same transaction, so a change is in the feed exactly when it is in the store.
-// Feed entries hold their own copy of the change, so log truncation never takes a change away
-// from a consumer; the feed has its own retention instead (PruneFeed).
+// node learned its changes. The feed is that order: WriteTxn::AppendChange also appends the
+// change's dot to the feed in the same transaction, so a change is in the feed exactly when it is
+// in the store. The feed does not copy the change: one record per transaction lists the dots it
+// appended (as runs of consecutive counters), and a reader takes each change from the log. Log
+// retention therefore keeps every log entry a retained feed entry names (GetFeedLogPins), and the
+// feed has its own retention (PruneFeed).
 //
 // Table `feeds` layout (docs/change-feed.md):
 //   "h"               -> fixed64 head: the sequence number of the newest entry (0: none yet),
 //                        written once per transaction however many entries it appended
 //   "p"               -> fixed64 pruned-through: every entry at or below it was dropped
 //   "r"               -> fixed64 retained tail: entries kept for readers without a cursor
-//   "e" + BE64(seq)   -> the encoded change (core::EncodeChange)
+//   "g" + BE64(last)  -> a group: the entries one transaction appended, the newest being `last`:
+//                        varint entry count n (entries last - n + 1 .. last), then runs of
+//                        fixed64 origin, varint first counter, varint count, in order
+//   "e" + BE64(seq)   -> the encoded change (core::EncodeChange): entries of stores written before
+//                        groups, read and pruned as before, no longer written
 //   "c" + name        -> fixed64 cursor of a consumer registered on this node's feed: the last
 //                        sequence number it has processed; retention keeps every entry above it
 //   "s" + name        -> fixed64 source position: where this node's application stands in
@@ -21,8 +27,9 @@
 //
 // Retention: PruneFeed drops the entries at or below min(lowest registered cursor,
 // head - retained tail). It runs inside SetFeedCursor and every kFeedPruneEvery appends, in the
-// transaction of the write that triggered it. A consumer that stops reading keeps its entries:
-// its lag (head - cursor) is reported by ListFeedConsumers, so a slow consumer is visible.
+// transaction of the write that triggered it. A consumer that stops reading keeps its entries,
+// and with them their log entries: its lag (head - cursor) is reported by ListFeedConsumers, so a
+// slow consumer is visible.
 //
 // Threading: these are functions on a ReadView or WriteTxn; they follow the store's rules (write
 // functions run on the store's writer). They keep no state of their own.
@@ -32,9 +39,11 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "syncline/core/change.h"
+#include "syncline/core/dot.h"
 #include "syncline/core/status.h"
 #include "syncline/core/store.h"
 
@@ -48,6 +57,8 @@ inline constexpr uint64_t kFeedPruneEvery = 1024;
 inline constexpr size_t kMaxFeedConsumers = 1024;
 // Most entries one ReadFeed returns.
 inline constexpr size_t kMaxFeedBatchEntries = 10000;
+// Most groups GetFeedLogPins reads for log retention (a transaction appends one).
+inline constexpr size_t kMaxFeedPinGroups = size_t{1} << 18;
 
 struct FeedEntry {
   uint64_t seq = 0;
@@ -69,14 +80,14 @@ struct FeedConsumer {
 // Checks a consumer (or source position) name: 1..64 bytes of [A-Za-z0-9._-].
 Status ValidateFeedName(std::string_view name);
 
-// Appends a change, as EncodeChange gives it, as the next entry. Called by
-// WriteTxn::AppendChange; nothing else needs to.
-// The head moves in the transaction (WriteTxn::deferred_feed_head), and is written once, by
-// WriteDeferredFeedHead, when the store finishes the transaction; every function here that reads
-// the head in a write transaction sees the moved one.
-Status AppendToFeed(WriteTxn& txn, std::string_view encoded_change);
-// Writes the head the transaction's appends moved (WriteTxn::FinishDeferred calls it).
-Status WriteDeferredFeedHead(WriteTxn& txn);
+// Appends the change with dot `dot`, which the log holds, as the next entry. Called by
+// WriteTxn::AppendChange after its log insert; nothing else needs to.
+// The head moves in the transaction and the entries gather in it (WriteTxn::deferred_feed);
+// WriteDeferredFeed writes both once, when the store finishes the transaction. Every function
+// here that reads the feed in a write transaction sees the moved head and the gathered entries.
+Status AppendToFeed(WriteTxn& txn, const Dot& dot);
+// Writes the head and the group the transaction's appends built (WriteTxn::FinishDeferred).
+Status WriteDeferredFeed(WriteTxn& txn);
 
 Result<FeedBounds> GetFeedBounds(ReadView& view);
 
@@ -103,6 +114,16 @@ Result<std::vector<FeedConsumer>> ListFeedConsumers(ReadView& view);
 Status SetFeedRetention(WriteTxn& txn, uint64_t retain_entries);
 // Drops the entries nobody needs (see the header comment).
 Status PruneFeed(WriteTxn& txn);
+
+// The log entries the retained feed entries name: per origin, the lowest counter a retained entry
+// refers to. Log retention truncates no origin at or above its pin. `complete` is false when the
+// feed holds more than `max_groups` groups (a consumer far behind): the scan stopped, and then
+// retention truncates nothing, as any counter may be named further on.
+struct FeedLogPins {
+  std::vector<std::pair<ReplicaId, uint64_t>> lowest;  // by origin, sorted
+  bool complete = true;
+};
+Result<FeedLogPins> GetFeedLogPins(ReadView& view, size_t max_groups);
 
 // Source positions (the transactional outbox): where this store's owner stands in another
 // node's feed, written in the same transaction as the writes that applied those entries.

@@ -134,29 +134,40 @@ class WriteTxn : public ReadView {
 
   // Appends `change` to the log under its dot. The data the change describes must be written
   // in the same write function, so both commit or neither does. AlreadyExists if the log
-  // holds that dot already. The change is also appended to the change feed (feed.h).
+  // holds that dot already. The change is also appended to the change feed (feed.h), which
+  // refers to the log entry by its dot.
   Status AppendChange(const Change& change);
   // The same, with the change's encoding at hand (the bytes `change` was decoded from, as a
-  // peer shipped them): the log and the feed store them as they are instead of encoding the
-  // change again. `encoded` must decode to `change`.
+  // peer shipped them): the log stores them as they are instead of encoding the change again. `encoded` must decode to `change`.
   Status AppendChange(const Change& change, std::string_view encoded);
-  // Drops the changes of `origin` with counter < `below`.
+  // Drops the changes of `origin` with counter < `below`. The change feed reads its entries
+  // from the log: callers keep what GetFeedLogPins (feed.h) names.
   Status TruncateLog(ReplicaId origin, uint64_t below);
 
-  // Writes what this transaction kept back to its end: the change feed's head, which appends
-  // move here (feed.cc) instead of rewriting its record once per change. Every store calls it
-  // once, after the last write function of a transaction and before committing.
+  // Writes what this transaction kept back to its end: the change feed's head and the one feed
+  // record listing every change the transaction appended, which appends build here (feed.cc)
+  // instead of writing records once per change. Every store calls it once, after the last write
+  // function of a transaction and before committing.
   Status FinishDeferred();
 
-  // The feed head as this transaction's appends left it, not yet written (feed.cc only).
-  struct DeferredFeedHead {
+  // Consecutive counters of one origin, appended to the feed one after the other.
+  struct FeedRun {
+    ReplicaId origin;
+    uint64_t first = 0;  // counter of the first change
+    uint64_t count = 0;  // changes: counters first .. first + count - 1
+  };
+  // The feed as this transaction's appends left it, not yet written (feed.cc only): the head,
+  // and the entries appended, from sequence number `first`, as runs of their dots.
+  struct DeferredFeed {
     bool pending = false;
     uint64_t head = 0;
+    uint64_t first = 0;
+    std::vector<FeedRun> runs;
   };
-  DeferredFeedHead& deferred_feed_head() { return deferred_feed_head_; }
+  DeferredFeed& deferred_feed() { return deferred_feed_; }
 
  private:
-  DeferredFeedHead deferred_feed_head_;
+  DeferredFeed deferred_feed_;
 };
 
 using WriteFn = std::function<Status(WriteTxn&)>;

@@ -7,6 +7,8 @@
 // is recorded as the log floor (meta "log.floor": per origin the highest counter that may be
 // missing); a subscriber that lacks a change at or below the floor is answered with
 // SnapshotNeeded and bootstraps from a snapshot (snapshot.h) instead of failing or looping.
+// Neither bound drops a change the change feed still lists (core/feed.h, GetFeedLogPins): the
+// feed's readers take their changes from the log.
 //
 // Thread-safety: value types.
 #ifndef SYNCLINE_REPLICATION_RETENTION_H_
@@ -25,7 +27,8 @@ struct RetentionOptions {
   // Truncate at most this often (default every 5 s); 0 disables retention (the log grows).
   int64_t interval_millis = 5000;
   // Keep at most this many changes per origin, whatever the horizon (default 1,000,000): a peer
-  // that stays away longer bootstraps from a snapshot when it comes back.
+  // that stays away longer bootstraps from a snapshot when it comes back. Changes the change
+  // feed still lists (a registered consumer far behind) are kept beyond it.
   uint64_t max_changes_per_origin = 1'000'000;
   // Drop at most this many changes per write transaction (default 10,000; 0: no bound), so a
   // backlog never holds the store's single writer for long: the rest follows in further
@@ -46,6 +49,9 @@ struct RetentionReport {
   VersionVector floor;
   uint64_t truncated = 0;  // changes dropped by this run
   bool more = false;       // stopped at the per-transaction bound: more is to be dropped
+  // Changes the horizon and the size bound would have dropped, kept because the change feed
+  // still lists them (its readers take changes from the log; core/feed.h).
+  uint64_t held_by_feed = 0;
 };
 
 // What status shows about retention.
