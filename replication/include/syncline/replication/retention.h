@@ -24,16 +24,18 @@
 namespace syncline::replication {
 
 struct RetentionOptions {
-  // Truncate at most this often (default every 5 s); 0 disables retention (the log grows).
-  int64_t interval_millis = 5000;
+  // Truncate at most this often (default every second); 0 disables retention (the log grows).
+  int64_t interval_millis = 1000;
   // Keep at most this many changes per origin, whatever the horizon (default 1,000,000): a peer
   // that stays away longer bootstraps from a snapshot when it comes back. Changes the change
   // feed still lists (a registered consumer far behind) are kept beyond it.
   uint64_t max_changes_per_origin = 1'000'000;
-  // Drop at most this many changes per write transaction (default 10,000; 0: no bound), so a
+  // Drop at most this many changes per write transaction (default 1,000; 0: no bound), so a
   // backlog never holds the store's single writer for long: the rest follows in further
-  // transactions at once, with other writes in between.
-  uint64_t max_truncate_per_txn = 10'000;
+  // transactions at once, with other writes in between. Each transaction's deletes lengthen the
+  // commit cycle every write waiting behind it shares, so small steps keep the replication lag's
+  // tail down (docs/benchmarks.md).
+  uint64_t max_truncate_per_txn = 1'000;
 };
 
 // What the log holds of one origin.
