@@ -151,11 +151,22 @@ Status WriteFailed(const std::string& collection, const Status& st) {
   return st.WithContext("write to '" + collection + "'");
 }
 
+std::string ChangeWhere(const core::Change& ch) {
+  return "change " + ch.dot.replica.ToString() + ":" + std::to_string(ch.dot.counter) + " to '" + ch.collection + "'";
+}
+
+// LogAfterData: a write function applies its changes to the data first and appends them to the
+// log after (the feed group and head follow at the end of the transaction). LMDB hands out pages
+// in the order a transaction touches them, so the log's new pages come out as one run instead of
+// alternating with the data's; retention later frees the log's pages, and a run of free pages is
+// written back, when reused, in one request instead of one per page. Measured: p99 replication
+// lag at half load 12 to 38 ms interleaved, 8.7 to 9.7 ms in this order (docs/benchmarks.md).
+
 }  // namespace
 
 Status Replica::ApplyLocalWrite(core::WriteTxn& txn, DotContext& ctx, internal::IndexUpdates* index,
                                 const Collection& c, const std::string& collection, const std::string& key,
-                                const WriteOp& op, WriteResult* result) {
+                                const WriteOp& op, WriteResult* result, std::vector<core::Change>* to_log) {
   Dot dot{id_, ctx.vv().Get(id_) + 1};
   HlcTimestamp now = Now();
   conflict::WriteContext wctx{id_, now, dot};
@@ -176,7 +187,11 @@ Status Replica::ApplyLocalWrite(core::WriteTxn& txn, DotContext& ctx, internal::
   change.kind = static_cast<uint32_t>(c.type);
   change.payload = std::move(delta);
   change.resolver = c.resolver;
-  SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(change));
+  if (to_log != nullptr) {
+    to_log->push_back(std::move(change));
+  } else {
+    SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(change));
+  }
   ctx.Add(dot);
   *result = WriteResult{dot, now};
   return Status::Ok();
@@ -245,13 +260,22 @@ void Replica::ScheduleDrain() {
     SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
     std::optional<internal::IndexUpdates> index = internal::BatchOf(IndexForWrites());
     drain->results.resize(drain->writes.size());
+    std::vector<core::Change> to_log;
+    to_log.reserve(drain->writes.size());
     for (size_t i = 0; i < drain->writes.size(); ++i) {
       const QueuedWrite& w = drain->writes[i];
       Status st = ApplyLocalWrite(txn, ctx, index ? &*index : nullptr, w.c, w.collection, w.key, w.op,
-                                  &drain->results[i]);
+                                  &drain->results[i], &to_log);
       if (!st.ok()) {
         drain->failed_at = i;
         return st;
+      }
+    }
+    // The log after the data (LogAfterData): write i's change is to_log[i].
+    for (size_t i = 0; i < to_log.size(); ++i) {
+      if (Status st = txn.AppendChange(to_log[i]); !st.ok()) {
+        drain->failed_at = i;
+        return WriteFailed(drain->writes[i].collection, st);
       }
     }
     SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "context", ctx.Encode()));
@@ -374,14 +398,12 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, std::vector<std::s
     SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
     std::optional<internal::IndexUpdates> index = internal::BatchOf(IndexForWrites());
     bool any = false;
+    // The changes to log, by index into the batch: appended after the data (see LogAfterData).
+    std::vector<size_t> to_log;
+    to_log.reserve(batch->size());
     for (size_t i = 0; i < batch->size(); ++i) {
       const core::Change& ch = (*batch)[i];
-      auto append = [&] { return bytes->empty() ? txn.AppendChange(ch) : txn.AppendChange(ch, (*bytes)[i]); };
-      // Built only when an error needs it.
-      auto where = [&ch] {
-        return "change " + ch.dot.replica.ToString() + ":" + std::to_string(ch.dot.counter) + " to '" + ch.collection +
-               "'";
-      };
+      auto where = [&ch] { return ChangeWhere(ch); };  // built only when an error needs it
       if (Status valid = core::ValidateChange(ch); !valid.ok()) return valid.WithContext(where());
       if (ctx.Contains(ch.dot)) {
         ++out->stats.duplicates;
@@ -389,8 +411,7 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, std::vector<std::s
       }
       if (ch.kind == kVoidChangeKind) {
         // A change a promotion left behind: only its dot is recorded (leader_follower.h).
-        Status appended = append();
-        if (!appended.ok() && appended.code() != StatusCode::kAlreadyExists) return appended.WithContext(where());
+        to_log.push_back(i);
         ctx.Add(ch.dot);
         out->dots.push_back(ch.dot);
         ++out->stats.applied;
@@ -448,12 +469,17 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, std::vector<std::s
         entry.outcome = outcome.description;
         SYNCLINE_RETURN_IF_ERROR(journal_.Append(txn, std::move(entry)).status());
       }
-      Status appended = append();
-      if (!appended.ok() && appended.code() != StatusCode::kAlreadyExists) return appended.WithContext(where());
+      to_log.push_back(i);
       ctx.Add(ch.dot);
       out->dots.push_back(ch.dot);
       ++out->stats.applied;
       any = true;
+    }
+    for (size_t i : to_log) {
+      const core::Change& ch = (*batch)[i];
+      Status appended = bytes->empty() ? txn.AppendChange(ch) : txn.AppendChange(ch, (*bytes)[i]);
+      // A dot the log holds already is left as it is.
+      if (!appended.ok() && appended.code() != StatusCode::kAlreadyExists) return appended.WithContext(ChangeWhere(ch));
     }
     if (any) SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "context", ctx.Encode()));
     return index ? index->Flush(txn) : Status::Ok();
@@ -525,12 +551,21 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
     results->clear();
     SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, internal::LoadNodeContext(txn));
     std::optional<internal::IndexUpdates> index = internal::BatchOf(IndexForWrites());
+    auto where = [&](size_t i) {
+      return "write " + std::to_string(i) + " of the batch, to '" + (*batch)[i].collection + "'";
+    };
+    std::vector<core::Change> to_log;
+    to_log.reserve(batch->size());
     for (size_t i = 0; i < batch->size(); ++i) {
       const KeyedWrite& w = (*batch)[i];
       WriteResult r;
-      SYNCLINE_RETURN_IF_ERROR(ApplyLocalWrite(txn, ctx, index ? &*index : nullptr, colls[i], w.collection, w.key, w.op, &r)
-                                   .WithContext("write " + std::to_string(i) + " of the batch, to '" + w.collection + "'"));
+      SYNCLINE_RETURN_IF_ERROR(
+          ApplyLocalWrite(txn, ctx, index ? &*index : nullptr, colls[i], w.collection, w.key, w.op, &r, &to_log)
+              .WithContext(where(i)));
       results->push_back(r);
+    }
+    for (size_t i = 0; i < to_log.size(); ++i) {  // LogAfterData
+      SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(to_log[i]).WithContext(where(i)));
     }
     if (!batch->empty()) {
       SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "context", ctx.Encode()));
