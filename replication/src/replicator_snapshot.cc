@@ -1,6 +1,8 @@
 // Replicator: snapshot bootstrap (a sender per peer, one receiver) and log retention.
 #include "syncline/replication/replicator.h"
 
+#include <algorithm>
+
 namespace syncline::replication {
 
 void Replicator::SnapshotStart() {
@@ -142,6 +144,19 @@ void Replicator::HandleSnapshot(SnapshotReceiverOutput out) {
   }
 }
 
+uint64_t Replicator::RetentionStep() {
+  uint64_t base = options_.retention.max_truncate_per_txn;
+  ReplicaStats rs = replica_->stats();
+  uint64_t changes = rs.local_writes + rs.changes_applied;
+  uint64_t commits = replica_->store()->stats().groups_committed;
+  uint64_t stored = changes - retention_changes_seen_;
+  uint64_t made = commits - retention_commits_seen_;
+  retention_changes_seen_ = changes;
+  retention_commits_seen_ = commits;
+  if (base == 0 || made == 0) return base;
+  return std::clamp<uint64_t>(4 * (stored / made), base, 10 * base);
+}
+
 void Replicator::RunRetention(int64_t now) {
   if (retention_running_) return;  // the previous run's transaction is still queued
   auto computed = StabilityHorizonNow(now, /*for_gc=*/false);
@@ -158,7 +173,7 @@ void Replicator::RunRetention(int64_t now) {
   retention_running_ = true;
   auto alive = alive_;
   replica_->ApplyRetentionAsync(
-      std::move(horizon), options_.retention.max_changes_per_origin, options_.retention.max_truncate_per_txn,
+      std::move(horizon), options_.retention.max_changes_per_origin, RetentionStep(),
       [this, alive](Result<RetentionReport> report) {
         // Writer thread: hand the outcome to the io_context.
         asio::post(io_, [this, alive, report = std::move(report)]() mutable {

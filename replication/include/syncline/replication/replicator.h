@@ -127,6 +127,11 @@ class Replicator final : public TransportHandler {
   void SnapshotTick(int64_t now);
   void HandleSnapshot(SnapshotReceiverOutput out);
   void RunRetention(int64_t now);
+  // How many changes the next retention transaction may drop: retention.max_truncate_per_txn,
+  // or, when commits are large, four times the changes a commit stored since the last step (up
+  // to ten times the option), so that truncation keeps up with the log at full load while a step
+  // stays small beside the commit it shares.
+  uint64_t RetentionStep();
   // The stability horizon and fencing (replicator_gc.cc); io_context thread. The pointwise
   // minimum of what every peer not fenced acknowledged (none: nothing known yet). `for_gc` adds
   // what collection needs beyond truncation: a node alone (no peer configured or ever heard
@@ -174,6 +179,8 @@ class Replicator final : public TransportHandler {
   std::unique_ptr<SnapshotReceiver> receiver_;
   int64_t last_retention_ = 0;
   bool retention_running_ = false;  // a truncation transaction is queued or running
+  uint64_t retention_changes_seen_ = 0;  // changes stored and commits made when RetentionStep last ran
+  uint64_t retention_commits_seen_ = 0;
   RetentionStatus retention_;
   // Leader-follower progress after peers' news: resubscribe on an epoch change, complete
   // acknowledgements and promotions.

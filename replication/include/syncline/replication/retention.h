@@ -34,7 +34,9 @@ struct RetentionOptions {
   // backlog never holds the store's single writer for long: the rest follows in further
   // transactions at once, with other writes in between. Each transaction's deletes lengthen the
   // commit cycle every write waiting behind it shares, so small steps keep the replication lag's
-  // tail down (docs/benchmarks.md).
+  // tail down (docs/benchmarks.md). When commits are large (heavy load: few commits a second,
+  // one step each) the replicator takes up to ten times this, four times the changes a recent
+  // commit stored, so that truncation keeps up with the log.
   uint64_t max_truncate_per_txn = 1'000;
 };
 
