@@ -187,11 +187,7 @@ Status Replica::ApplyLocalWrite(core::WriteTxn& txn, DotContext& ctx, internal::
   change.kind = static_cast<uint32_t>(c.type);
   change.payload = std::move(delta);
   change.resolver = c.resolver;
-  if (to_log != nullptr) {
-    to_log->push_back(std::move(change));
-  } else {
-    SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(change));
-  }
+  to_log->push_back(std::move(change));
   ctx.Add(dot);
   *result = WriteResult{dot, now};
   return Status::Ok();
@@ -403,8 +399,7 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, std::vector<std::s
     to_log.reserve(batch->size());
     for (size_t i = 0; i < batch->size(); ++i) {
       const core::Change& ch = (*batch)[i];
-      auto where = [&ch] { return ChangeWhere(ch); };  // built only when an error needs it
-      if (Status valid = core::ValidateChange(ch); !valid.ok()) return valid.WithContext(where());
+      if (Status valid = core::ValidateChange(ch); !valid.ok()) return valid.WithContext(ChangeWhere(ch));
       if (ctx.Contains(ch.dot)) {
         ++out->stats.duplicates;
         continue;
@@ -426,15 +421,15 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, std::vector<std::s
       } else if (auto it = out->created.find(ch.collection); it != out->created.end()) {
         c = it->second;
       } else {
-        if (ch.resolver.empty()) return found.status().WithContext(where());
+        if (ch.resolver.empty()) return found.status().WithContext(ChangeWhere(ch));
         auto impl = registry_->Find(ch.resolver);
-        if (!impl.ok()) return impl.status().WithContext(where() + ": this node cannot merge it");
+        if (!impl.ok()) return impl.status().WithContext(ChangeWhere(ch) + ": this node cannot merge it");
         c = Collection{ch.resolver, TypeOfResolver(ch.resolver), *impl};
         SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kMeta, "collection/" + ch.collection, ch.resolver));
         out->created.emplace(ch.collection, c);
       }
       if (!ch.resolver.empty() && ch.resolver != c.resolver) {
-        return Status::FailedPrecondition(where() + " was made with resolver '" + ch.resolver +
+        return Status::FailedPrecondition(ChangeWhere(ch) + " was made with resolver '" + ch.resolver +
                                           "' but the collection here uses '" + c.resolver + "'");
       }
       std::unique_ptr<conflict::KeyRecords> records =
@@ -449,11 +444,11 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, std::vector<std::s
       std::string before, after;
       if (Status merged = internal::MergeDelta(*records, c.type, *c.impl, ch.payload, &outcome, &before, &after);
           !merged.ok()) {
-        return merged.WithContext(where());
+        return merged.WithContext(ChangeWhere(ch));
       }
       if (undo != nullptr) {
         if (Status saved = SaveUndo(txn, ch.dot, ch.collection, ch.key, *undo); !saved.ok()) {
-          return saved.WithContext(where());
+          return saved.WithContext(ChangeWhere(ch));
         }
       }
       if (outcome.concurrent) {

@@ -138,7 +138,8 @@ class WriteTxn : public ReadView {
   // refers to the log entry by its dot.
   Status AppendChange(const Change& change);
   // The same, with the change's encoding at hand (the bytes `change` was decoded from, as a
-  // peer shipped them): the log stores them as they are instead of encoding the change again. `encoded` must decode to `change`.
+  // peer shipped them): the log stores them as they are instead of encoding the change again.
+  // `encoded` must decode to `change`.
   Status AppendChange(const Change& change, std::string_view encoded);
   // Drops the changes of `origin` with counter < `below`. The change feed reads its entries
   // from the log: callers keep what GetFeedLogPins (feed.h) names.

@@ -391,13 +391,12 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // build_item_index). Not batched, so shared by every write function.
   internal::IndexUpdates* IndexForWrites() const { return index_live_ ? index_updates_.get() : nullptr; }
 
-  // In a write function: applies `op` as the next local change, adds its dot to `ctx` and
-  // appends the change to the log, or to `to_log` when given (the caller appends those after its
-  // other writes: LogAfterData in replica_write.cc); `index` is the batch the function flushes
-  // before it returns (or null).
+  // In a write function: applies `op` as the next local change, adds its dot to `ctx` and the
+  // change to `to_log`, which the caller appends to the log after its other writes (LogAfterData
+  // in replica_write.cc); `index` is the batch the function flushes before it returns (or null).
   Status ApplyLocalWrite(core::WriteTxn& txn, DotContext& ctx, internal::IndexUpdates* index, const Collection& c,
                          const std::string& collection, const std::string& key, const WriteOp& op,
-                         WriteResult* result, std::vector<core::Change>* to_log = nullptr);
+                         WriteResult* result, std::vector<core::Change>* to_log);
   // The queue of local writes (replica_write.cc). A drain is a write function that, when it
   // first runs, takes the queued writes (at most max_writes_per_commit) and applies them.
   struct QueuedWrite {
