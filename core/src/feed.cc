@@ -293,7 +293,7 @@ Status ReadFeed(ReadView& view, uint64_t after, size_t max_entries, size_t max_b
   }
   for (const auto& [seq, dot] : refs) {
     if (full()) break;
-    auto v = view.Find(Table::kLog, LogKey(dot.replica, dot.counter));
+    auto v = view.FindLogEntry(dot);
     if (!v.ok()) return v.status().WithContext("feed entry " + std::to_string(seq));
     if (!v->has_value()) {
       return Status::Corruption("feed entry " + std::to_string(seq) + " names change " + dot.replica.ToString() + ":" +

@@ -283,14 +283,14 @@ Status LmdbStore::CheckMetaReadOnly() {
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
   if (rc != 0) return LmdbStatus(rc, "starting a read transaction on " + dir_);
-  static const char* kNames[kNumTables] = {"data", "log", "meta", "peers", "feeds", "journal", "index"};
+  static const char* kNames[kNumTables] = {"data", "log", "meta", "peers", "feeds", "journal", "index", "log2"};
   for (int i = 0; i < kNumTables; ++i) {
     rc = mdb_dbi_open(txn, kNames[i], 0, &dbis_[i]);
     if (rc != 0) {
       mdb_txn_abort(txn);
-      if (rc == MDB_NOTFOUND && static_cast<Table>(i) == Table::kIndex) {
-        return Status::FailedPrecondition(dir_ + " was written by an earlier version (it has no table 'index'); "
-                                          "open it once with a node of this version, then read it");
+      if (rc == MDB_NOTFOUND && (static_cast<Table>(i) == Table::kIndex || static_cast<Table>(i) == Table::kLog2)) {
+        return Status::FailedPrecondition(dir_ + " was written by an earlier version (it has no table '" + kNames[i] +
+                                          "'); open it once with a node of this version, then read it");
       }
       if (rc == MDB_NOTFOUND) {
         return Status::FailedPrecondition(dir_ + " is not a syncline data directory: its LMDB environment has no table '" +
@@ -336,7 +336,7 @@ Status LmdbStore::InitMeta() {
   MDB_txn* txn = nullptr;
   int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
   if (rc != 0) return LmdbStatus(rc, "starting the first transaction on " + dir_);
-  static const char* kNames[kNumTables] = {"data", "log", "meta", "peers", "feeds", "journal", "index"};
+  static const char* kNames[kNumTables] = {"data", "log", "meta", "peers", "feeds", "journal", "index", "log2"};
   for (int i = 0; i < kNumTables; ++i) {
     rc = mdb_dbi_open(txn, kNames[i], MDB_CREATE, &dbis_[i]);
     if (rc != 0) {

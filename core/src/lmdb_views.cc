@@ -96,6 +96,42 @@ Status LmdbWriteTxn::Fail(int rc, std::string what) {
   return LmdbStatus(rc, what);
 }
 
+Result<uint64_t> LmdbReadView::CountEntries(Table table) {
+  MDB_stat st;
+  int rc = mdb_stat(txn_, dbis_[static_cast<int>(table)], &st);
+  if (rc != 0) return LmdbStatus(rc, "counting the keys of table '" + std::string(TableName(table)) + "'");
+  return static_cast<uint64_t>(st.ms_entries);
+}
+
+Result<std::optional<std::string>> LmdbReadView::LastKey(Table table, std::string_view begin,
+                                                        std::string_view end) {
+  std::string what = "seeking the last key of a range of table '" + std::string(TableName(table)) + "'";
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn_, dbis_[static_cast<int>(table)], &cursor);
+  if (rc != 0) return LmdbStatus(rc, what);
+  MDB_val k, v;
+  if (end.empty()) {
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST);
+  } else {
+    // The first key at or after `end`, then the one before it; none at or after: the last.
+    k = ToVal(end);
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+    if (rc == 0) {
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_PREV);
+    } else if (rc == MDB_NOTFOUND) {
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST);
+    }
+  }
+  std::optional<std::string> out;
+  if (rc == 0) {
+    std::string_view key = FromVal(k);
+    if (key >= begin && (end.empty() || key < end)) out = std::string(key);
+  }
+  mdb_cursor_close(cursor);
+  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbStatus(rc, what);
+  return out;
+}
+
 Result<std::string> LmdbWriteTxn::Get(Table table, std::string_view key) { return view_.Get(table, key); }
 
 Result<std::optional<std::string>> LmdbWriteTxn::Find(Table table, std::string_view key) {
@@ -105,6 +141,23 @@ Result<std::optional<std::string>> LmdbWriteTxn::Find(Table table, std::string_v
 Status LmdbWriteTxn::Scan(Table table, std::string_view begin, std::string_view end,
                           const ScanVisitor& visit) {
   return view_.Scan(table, begin, end, visit);
+}
+
+Result<uint64_t> LmdbWriteTxn::CountEntries(Table table) { return view_.CountEntries(table); }
+
+Result<std::optional<std::string>> LmdbWriteTxn::LastKey(Table table, std::string_view begin, std::string_view end) {
+  return view_.LastKey(table, begin, end);
+}
+
+Status LmdbWriteTxn::Clear(Table table) {
+  std::string where = "clearing table '" + std::string(TableName(table)) + "'";
+  if (broken_rc_ != 0) return LmdbStatus(broken_rc_, where + " after an earlier failure");
+  if (fault_hook_ && *fault_hook_) {
+    if (int rc = (*fault_hook_)(FaultPoint::kPut)) return Fail(rc, where);
+  }
+  int rc = mdb_drop(txn_, dbis_[static_cast<int>(table)], 0);
+  if (rc != 0) return Fail(rc, where);
+  return Status::Ok();
 }
 
 Status LmdbWriteTxn::Put(Table table, std::string_view key, std::string_view value) {

@@ -30,6 +30,8 @@ class LmdbReadView : public ReadView {
   Result<std::optional<std::string>> Find(Table table, std::string_view key) override;
   Status Scan(Table table, std::string_view begin, std::string_view end,
               const ScanVisitor& visit) override;
+  Result<uint64_t> CountEntries(Table table) override;
+  Result<std::optional<std::string>> LastKey(Table table, std::string_view begin, std::string_view end) override;
 
  protected:
   MDB_txn* txn_;
@@ -54,6 +56,10 @@ class LmdbWriteTxn final : public WriteTxn {
   Status Insert(Table table, std::string_view key, std::string_view value) override;
   Status Delete(Table table, std::string_view key) override;
   Status DeleteRange(Table table, std::string_view begin, std::string_view end) override;
+  Result<uint64_t> CountEntries(Table table) override;
+  Result<std::optional<std::string>> LastKey(Table table, std::string_view begin, std::string_view end) override;
+  // mdb_drop: the table's pages go to the free list without their leaves being read.
+  Status Clear(Table table) override;
 
   int broken_rc() const { return broken_rc_; }
 

@@ -69,6 +69,17 @@ class MemoryView : public ReadView {
     return Status::Ok();
   }
 
+  Result<uint64_t> CountEntries(Table table) override { return s_->tables[static_cast<int>(table)].size(); }
+
+  Result<std::optional<std::string>> LastKey(Table table, std::string_view begin, std::string_view end) override {
+    const TableMap& t = s_->tables[static_cast<int>(table)];
+    auto it = end.empty() ? t.end() : t.lower_bound(end);
+    if (it == t.begin()) return std::optional<std::string>();
+    --it;
+    if (std::string_view(it->first) < begin) return std::optional<std::string>();
+    return std::optional<std::string>(it->first);
+  }
+
  protected:
   MemoryStorage* s_;
 };
@@ -78,6 +89,10 @@ class MemoryTxn final : public WriteTxn {
   MemoryTxn(MemoryStorage* s, const MemoryStoreOptions& options) : view_(s), s_(s), options_(options) {}
 
   Result<std::string> Get(Table table, std::string_view key) override { return view_.Get(table, key); }
+  Result<uint64_t> CountEntries(Table table) override { return view_.CountEntries(table); }
+  Result<std::optional<std::string>> LastKey(Table table, std::string_view begin, std::string_view end) override {
+    return view_.LastKey(table, begin, end);
+  }
   Result<std::optional<std::string>> Find(Table table, std::string_view key) override {
     return view_.Find(table, key);
   }

@@ -51,6 +51,7 @@ std::string_view TableName(Table table) {
     case Table::kFeeds: return "feeds";
     case Table::kJournal: return "journal";
     case Table::kIndex: return "index";
+    case Table::kLog2: return "log2";
   }
   return "unknown";
 }

@@ -33,9 +33,6 @@ uint64_t ReadBigEndian64(std::string_view s) {
 
 std::string UndoKey(uint64_t seq) { return std::string(kUndoPrefix) + BigEndian64(seq); }
 
-// The log key of a change (docs/storage-format-v1.md: origin and counter, 8 bytes big-endian each).
-std::string LogKeyOf(const Dot& dot) { return BigEndian64(dot.replica.value()) + BigEndian64(dot.counter); }
-
 }  // namespace
 
 void Replica::SetUndo(bool on) { undo_.store(on); }
@@ -123,7 +120,7 @@ void Replica::RollBack(std::function<bool(const Dot&)> orphan, std::string why,
       void_change.hlc = change->hlc;
       void_change.kind = kVoidChangeKind;
       void_change.resolver = change->resolver;
-      SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kLog, LogKeyOf(dot), core::EncodeChange(void_change)));
+      SYNCLINE_RETURN_IF_ERROR(txn.ReplaceLogEntry(dot, core::EncodeChange(void_change)));
       ++*count;
     }
     // Merge again, oldest first, the changes that were undone only because an orphan came before.

@@ -165,6 +165,10 @@ void Replicator::RunRetention(int64_t now) {
     return;
   }
   std::optional<VersionVector> horizon = std::move(computed).value();
+  if (retention_idle_ && replica_->store()->stats().groups_committed == retention_idle_commits_ &&
+      horizon == retention_idle_horizon_) {
+    return;
+  }
   ++retention_.runs;
   retention_.have_horizon = horizon.has_value();
   retention_.horizon = horizon.value_or(VersionVector());
@@ -173,12 +177,15 @@ void Replicator::RunRetention(int64_t now) {
   retention_running_ = true;
   auto alive = alive_;
   replica_->ApplyRetentionAsync(
-      std::move(horizon), options_.retention.max_changes_per_origin, RetentionStep(),
-      [this, alive](Result<RetentionReport> report) {
+      horizon, options_.retention.max_changes_per_origin, RetentionStep(), options_.retention.log_segment_changes,
+      [this, alive, horizon](Result<RetentionReport> report) {
         // Writer thread: hand the outcome to the io_context.
-        asio::post(io_, [this, alive, report = std::move(report)]() mutable {
+        asio::post(io_, [this, alive, horizon, report = std::move(report)]() mutable {
           if (!alive->load()) return;
           retention_running_ = false;
+          retention_idle_ = report.ok() && report->truncated == 0 && !report->more && !report->sealed;
+          retention_idle_commits_ = replica_->store()->stats().groups_committed;
+          retention_idle_horizon_ = horizon;
           if (!report.ok()) {
             retention_.last_error = report.status().ToString();
             Log("log retention failed: " + retention_.last_error);
@@ -186,6 +193,7 @@ void Replicator::RunRetention(int64_t now) {
           }
           retention_.last_error.clear();
           retention_.truncated_total += report->truncated;
+          retention_.segments_dropped_total += report->segments_dropped;
           bool more = report->more;
           retention_.log = std::move(report).value();
           {

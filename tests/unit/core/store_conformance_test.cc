@@ -687,6 +687,116 @@ TEST_P(StoreConformance, DeleteRangeAcrossManyPagesMatchesReferenceModel) {
   }
 }
 
+std::string TestLogKey(uint64_t origin, uint64_t counter) {
+  std::string k;
+  for (uint64_t v : {origin, counter}) {
+    for (int i = 7; i >= 0; --i) k.push_back(static_cast<char>(v >> (8 * i)));
+  }
+  return k;
+}
+
+std::vector<uint64_t> CountersOf(const std::vector<Change>& changes) {
+  std::vector<uint64_t> out;
+  for (const Change& c : changes) out.push_back(c.dot.counter);
+  return out;
+}
+
+// The log's two segments read as one log: an origin's changes come back in counter order
+// whichever segment holds them, bounds cut the merged sequence, and truncation, replacement and
+// clearing act on both.
+TEST_P(StoreConformance, LogSegmentsReadAsOneLog) {
+  // Segment 0: 7:1..5 and 5:1..2. Segment 1: 7:6..10 (6 last, as a late gap fill) and 9:1. Then
+  // 7:11 in segment 0 and 7:12 in segment 1 again.
+  ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) -> Status {
+    SYNCLINE_ASSIGN_OR_RETURN(int active, txn.ActiveLogSegment());
+    if (active != 0) return Status::Internal("a new store appends to segment 0");
+    for (uint64_t c = 1; c <= 5; ++c) SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(MakeChange(7, c)));
+    for (uint64_t c = 1; c <= 2; ++c) SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(MakeChange(5, c)));
+    SYNCLINE_RETURN_IF_ERROR(txn.SwitchLogSegment());
+    for (uint64_t c = 7; c <= 10; ++c) SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(MakeChange(7, c)));
+    SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(MakeChange(7, 6)));
+    return txn.AppendChange(MakeChange(9, 1));
+  }).ok());
+  ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) -> Status {
+    SYNCLINE_RETURN_IF_ERROR(txn.SwitchLogSegment());
+    SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(MakeChange(7, 11)));
+    SYNCLINE_RETURN_IF_ERROR(txn.SwitchLogSegment());
+    return txn.AppendChange(MakeChange(7, 12));
+  }).ok());
+  Reopen();  // the active segment is kept in the store
+  ASSERT_TRUE(store_->Read([&](ReadView& view) -> Status {
+    EXPECT_EQ(view.CountEntries(Table::kLog).value(), 8u);
+    EXPECT_EQ(view.CountEntries(Table::kLog2).value(), 7u);
+    std::vector<Change> all;
+    SYNCLINE_RETURN_IF_ERROR(view.ReadLog(ReplicaId(7), 1, UINT64_MAX, 100, &all));
+    EXPECT_EQ(CountersOf(all), (std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}));
+    for (const Change& c : all) EXPECT_EQ(c, MakeChange(7, c.dot.counter));
+    std::vector<Change> middle;
+    SYNCLINE_RETURN_IF_ERROR(view.ReadLog(ReplicaId(7), 3, 9, 100, &middle));
+    EXPECT_EQ(CountersOf(middle), (std::vector<uint64_t>{3, 4, 5, 6, 7, 8, 9}));
+    std::vector<Change> limited;
+    SYNCLINE_RETURN_IF_ERROR(view.ReadLog(ReplicaId(7), 4, UINT64_MAX, 4, &limited));
+    EXPECT_EQ(CountersOf(limited), (std::vector<uint64_t>{4, 5, 6, 7}));
+    // Limits per call: each segment's read stops at its own bound, and the merge stops where the
+    // first of them did.
+    std::vector<EncodedChange> encoded;
+    SYNCLINE_RETURN_IF_ERROR(view.ReadLogEncoded(ReplicaId(7), 5, 3, SIZE_MAX, &encoded));
+    EXPECT_EQ(encoded.size(), 3u);
+    for (size_t i = 0; i < encoded.size(); ++i) {
+      EXPECT_EQ(encoded[i].dot, (Dot{ReplicaId(7), 5 + i}));
+      EXPECT_EQ(encoded[i].bytes, EncodeChange(MakeChange(7, 5 + i)));
+    }
+    size_t one = EncodeChange(MakeChange(7, 1)).size();
+    std::vector<EncodedChange> by_bytes;
+    SYNCLINE_RETURN_IF_ERROR(view.ReadLogEncoded(ReplicaId(7), 1, 100, 7 * one + one / 2, &by_bytes));
+    EXPECT_EQ(by_bytes.size(), 7u);
+    for (size_t i = 0; i < by_bytes.size(); ++i) EXPECT_EQ(by_bytes[i].dot.counter, 1 + i);
+    EXPECT_EQ(view.GetChange(Dot{ReplicaId(7), 6}).value(), MakeChange(7, 6));
+    EXPECT_EQ(view.GetChange(Dot{ReplicaId(7), 11}).value(), MakeChange(7, 11));
+    EXPECT_TRUE(view.GetChange(Dot{ReplicaId(7), 13}).status().IsNotFound());
+    EXPECT_EQ(view.LogBounds(ReplicaId(7)).value(), (std::pair<uint64_t, uint64_t>{1, 12}));
+    EXPECT_EQ(view.LogBounds(ReplicaId(9)).value(), (std::pair<uint64_t, uint64_t>{1, 1}));
+    EXPECT_EQ(view.LogOrigins().value(), (std::vector<ReplicaId>{ReplicaId(5), ReplicaId(7), ReplicaId(9)}));
+    EXPECT_EQ(view.SegmentOrigins(0).value(), (std::vector<ReplicaId>{ReplicaId(5), ReplicaId(7)}));
+    EXPECT_EQ(view.SegmentOrigins(1).value(), (std::vector<ReplicaId>{ReplicaId(7), ReplicaId(9)}));
+    // LastKey: the greatest key of a range, from a seek.
+    EXPECT_EQ(view.LastKey(Table::kLog2, TestLogKey(7, 0), TestLogKey(8, 0)).value(), TestLogKey(7, 12));
+    EXPECT_EQ(view.LastKey(Table::kLog, TestLogKey(7, 0), TestLogKey(7, 11)).value(), TestLogKey(7, 5));
+    EXPECT_EQ(view.LastKey(Table::kLog, "", "").value(), TestLogKey(7, 11));
+    EXPECT_FALSE(view.LastKey(Table::kLog, TestLogKey(8, 0), TestLogKey(9, 0)).value().has_value());
+    EXPECT_FALSE(view.LastKey(Table::kLog2, "", TestLogKey(7, 0)).value().has_value());
+    return Status::Ok();
+  }).ok());
+
+  // Truncation drops from both segments; a replaced entry stays in its segment.
+  ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) -> Status {
+    SYNCLINE_ASSIGN_OR_RETURN(int active, txn.ActiveLogSegment());
+    if (active != 1) return Status::Internal("the active segment was not kept");
+    SYNCLINE_RETURN_IF_ERROR(txn.TruncateLog(ReplicaId(7), 8));
+    return txn.ReplaceLogEntry(Dot{ReplicaId(7), 9}, EncodeChange(MakeChange(7, 9, "other")));
+  }).ok());
+  ASSERT_TRUE(store_->Read([&](ReadView& view) -> Status {
+    std::vector<Change> left;
+    SYNCLINE_RETURN_IF_ERROR(view.ReadLog(ReplicaId(7), 0, UINT64_MAX, 100, &left));
+    EXPECT_EQ(CountersOf(left), (std::vector<uint64_t>{8, 9, 10, 11, 12}));
+    EXPECT_EQ(view.GetChange(Dot{ReplicaId(7), 9}).value().key, "other");
+    EXPECT_EQ(view.CountEntries(Table::kLog).value(), 3u);   // 5:1, 5:2, 7:11
+    EXPECT_EQ(view.CountEntries(Table::kLog2).value(), 5u);  // 7:8..10, 7:12, 9:1
+    return Status::Ok();
+  }).ok());
+
+  // Clearing a segment drops everything it holds, and only that.
+  ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) { return txn.Clear(Table::kLog2); }).ok());
+  ASSERT_TRUE(store_->Read([&](ReadView& view) -> Status {
+    EXPECT_EQ(view.CountEntries(Table::kLog2).value(), 0u);
+    std::vector<Change> left;
+    SYNCLINE_RETURN_IF_ERROR(view.ReadLog(ReplicaId(7), 0, UINT64_MAX, 100, &left));
+    EXPECT_EQ(CountersOf(left), (std::vector<uint64_t>{11}));
+    EXPECT_EQ(view.LogOrigins().value(), (std::vector<ReplicaId>{ReplicaId(5), ReplicaId(7)}));
+    return Status::Ok();
+  }).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(
     AllStores, StoreConformance,
     ::testing::Values(Kind{"memory", [] { return std::unique_ptr<StoreFactory>(new MemoryFactory()); }},

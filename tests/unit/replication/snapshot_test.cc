@@ -681,6 +681,67 @@ TEST(Retention, ATrailingRelayCursorDoesNotAskAnUpToDatePeerForASnapshot) {
   EXPECT_EQ(pub.stats().snapshot_needed, 0u);
 }
 
+// Segments: a full active segment is sealed and appends go to the other; the sealed one is
+// dropped whole once everything in it is below the bounds. A large active segment waits for its
+// own turn, except for what the size bound asks; a small one is truncated change by change.
+TEST(Retention, SealsAFullSegmentAndDropsItWholeOnceItIsBelowTheBounds) {
+  Node a(1);
+  CreateAll(*a.replica);
+  Populate(*a.replica, 6, "a");  // changes 1..30 of a
+  ReplicaId ra = a.replica->id();
+  constexpr uint64_t kSegment = 20;
+  auto first = a.replica->ApplyRetention(VersionVector{{ra, 0}}, 1'000'000, 0, kSegment);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->sealed);
+  EXPECT_EQ(first->truncated, 0u);
+  Populate(*a.replica, 6, "b");  // 31..60, in the other segment
+
+  // The horizon at 45: 1..30 go whole; 31..45 wait in the active segment (30 changes, past the
+  // segment size), which is sealed now that the other one is empty.
+  auto second = a.replica->ApplyRetention(VersionVector{{ra, 45}}, 1'000'000, 0, kSegment);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->segments_dropped, 1u);
+  EXPECT_EQ(second->truncated, 30u);
+  EXPECT_TRUE(second->sealed);
+  ASSERT_EQ(second->origins.size(), 1u);
+  EXPECT_EQ(second->origins[0].low, 31u);
+  EXPECT_EQ(a.replica->LogFloor().Get(ra), 30u);
+
+  // The size bound (keep 20 of 70) drops 31..50 one by one from the sealed segment, which cannot
+  // go whole (51..60 are above it); the new active segment (61..70) is untouched.
+  Populate(*a.replica, 2, "c");  // 61..70
+  auto third = a.replica->ApplyRetention(VersionVector{{ra, 45}}, 20, 0, kSegment);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->segments_dropped, 0u);
+  EXPECT_EQ(third->truncated, 20u);
+  EXPECT_FALSE(third->sealed);
+  ASSERT_EQ(third->origins.size(), 1u);
+  EXPECT_EQ(third->origins[0].low, 51u);
+  EXPECT_EQ(third->origins[0].high, 70u);
+  EXPECT_EQ(a.replica->LogFloor().Get(ra), 50u);
+  // Both segments read as one log, in counter order, across a restart.
+  a.Reopen();
+  std::vector<core::Change> log;
+  ASSERT_TRUE(a.replica->ReadLog(ra, 0, 100, SIZE_MAX, &log).ok());
+  ASSERT_EQ(log.size(), 20u);
+  for (size_t i = 0; i < log.size(); ++i) EXPECT_EQ(log[i].dot.counter, 51 + i);
+
+  // Everything acknowledged: the sealed segment goes whole and the small active one change by
+  // change.
+  auto fourth = a.replica->ApplyRetention(VersionVector{{ra, 70}}, 1'000'000, 0, kSegment);
+  ASSERT_TRUE(fourth.ok()) << fourth.status();
+  EXPECT_EQ(fourth->segments_dropped, 1u);
+  EXPECT_EQ(fourth->truncated, 20u);
+  EXPECT_TRUE(fourth->origins.empty());
+  EXPECT_EQ(a.replica->LogFloor().Get(ra), 70u);
+  // Writes go on into the segment that is active.
+  Populate(*a.replica, 1, "d");
+  log.clear();
+  ASSERT_TRUE(a.replica->ReadLog(ra, 0, 100, SIZE_MAX, &log).ok());
+  ASSERT_EQ(log.size(), 5u);
+  EXPECT_EQ(log.front().dot.counter, 71u);
+}
+
 // A backlog is dropped in bounded transactions: each stops at the bound and says more is left.
 TEST(Retention, TruncationIsBoundedPerTransactionAndReportsWhatIsLeft) {
   Node a(1);
@@ -699,7 +760,7 @@ TEST(Retention, TruncationIsBoundedPerTransactionAndReportsWhatIsLeft) {
   EXPECT_TRUE(second->more);
   // The asynchronous form finishes the job: 81..90.
   std::promise<Result<RetentionReport>> done;
-  a.replica->ApplyRetentionAsync(horizon, 1'000'000, 40,
+  a.replica->ApplyRetentionAsync(horizon, 1'000'000, 40, kDefaultLogSegmentChanges,
                                  [&done](Result<RetentionReport> r) { done.set_value(std::move(r)); });
   auto third = done.get_future().get();
   ASSERT_TRUE(third.ok()) << third.status();

@@ -6,7 +6,9 @@
 //
 // Tables. A store has the named tables of DESIGN.md:
 //   data  (collection + key -> state and causal metadata)
-//   log   (origin + counter -> change; see change.h and the log helpers below)
+//   log, log2 (origin + counter -> change; see change.h and the log helpers below): the change
+//         log in two segments. Appends go to the active one (meta "log.active"); retention
+//         seals a filled segment and later drops it whole (docs/snapshot-and-retention.md)
 //   meta  (node ids, mode, epoch, counters, version vector)
 //   peers (what each peer has acknowledged)
 //   feeds (change-feed consumer cursors)
@@ -66,8 +68,19 @@
 
 namespace syncline::core {
 
-enum class Table : uint8_t { kData = 0, kLog = 1, kMeta = 2, kPeers = 3, kFeeds = 4, kJournal = 5, kIndex = 6 };
-inline constexpr int kNumTables = 7;
+enum class Table : uint8_t {
+  kData = 0,
+  kLog = 1,
+  kMeta = 2,
+  kPeers = 3,
+  kFeeds = 4,
+  kJournal = 5,
+  kIndex = 6,
+  kLog2 = 7,
+};
+inline constexpr int kNumTables = 8;
+// The change log's two segments, by segment number (0, 1).
+inline constexpr Table kLogSegments[2] = {Table::kLog, Table::kLog2};
 std::string_view TableName(Table table);
 
 // Largest key the store accepts in any table (LMDB's compile-time limit is 511).
@@ -96,8 +109,15 @@ class ReadView {
   // last key"). Stops at the first corrupt record with Corruption naming it.
   virtual Status Scan(Table table, std::string_view begin, std::string_view end,
                       const ScanVisitor& visit) = 0;
+  // How many keys `table` holds. The stores answer at once; this default counts with a scan.
+  virtual Result<uint64_t> CountEntries(Table table);
+  // The greatest key with begin <= key < end (empty `end`: no upper bound); nullopt when there
+  // is none. The stores seek backwards; this default scans the range.
+  virtual Result<std::optional<std::string>> LastKey(Table table, std::string_view begin, std::string_view end);
 
-  // Change-log helpers (shared by all implementations, built on Get/Scan).
+  // Change-log helpers (shared by all implementations, built on Get/Scan). Each reads both
+  // segments of the log; an origin's changes come back in counter order whichever segment
+  // holds them.
   // Reads changes of `origin` with counter in [from, to] (inclusive), at most `limit`.
   Status ReadLog(ReplicaId origin, uint64_t from, uint64_t to, size_t limit,
                  std::vector<Change>* out);
@@ -111,6 +131,11 @@ class ReadView {
   Result<std::pair<uint64_t, uint64_t>> LogBounds(ReplicaId origin);
   // The origins that have at least one change in the log, in order.
   Result<std::vector<ReplicaId>> LogOrigins();
+  // The origins with at least one change in one segment (0 or 1) of the log, in order.
+  Result<std::vector<ReplicaId>> SegmentOrigins(int segment);
+  // The stored encoding of the change named `dot`, from whichever segment holds it; nullopt
+  // when neither does.
+  Result<std::optional<std::string>> FindLogEntry(const Dot& dot);
 };
 
 // A write transaction; valid only inside the write function it was passed to.
@@ -131,6 +156,10 @@ class WriteTxn : public ReadView {
   virtual Status Delete(Table table, std::string_view key) = 0;
   // Removes every key with begin <= key < end (empty `end`: to the last key).
   virtual Status DeleteRange(Table table, std::string_view begin, std::string_view end) = 0;
+  // Removes every key of `table`. The LMDB store frees the table's pages without reading its
+  // leaves (mdb_drop), so it costs far less than deleting the keys one by one; this default
+  // deletes them.
+  virtual Status Clear(Table table);
 
   // Appends `change` to the log under its dot. The data the change describes must be written
   // in the same write function, so both commit or neither does. AlreadyExists if the log
@@ -141,9 +170,17 @@ class WriteTxn : public ReadView {
   // peer shipped them): the log stores them as they are instead of encoding the change again.
   // `encoded` must decode to `change`.
   Status AppendChange(const Change& change, std::string_view encoded);
-  // Drops the changes of `origin` with counter < `below`. The change feed reads its entries
-  // from the log: callers keep what GetFeedLogPins (feed.h) names.
+  // Drops the changes of `origin` with counter < `below` from both segments. The change feed
+  // reads its entries from the log: callers keep what GetFeedLogPins (feed.h) names.
   Status TruncateLog(ReplicaId origin, uint64_t below);
+  // Replaces the stored encoding of the change named `dot` in the segment that holds it (the
+  // active one when neither does). Not appended to the feed.
+  Status ReplaceLogEntry(const Dot& dot, std::string_view encoded);
+  // The segment (0 or 1) appends go to: meta "log.active", 0 when absent. Read once per
+  // transaction.
+  Result<int> ActiveLogSegment();
+  // Makes the other segment the active one; the caller makes sure it is empty.
+  Status SwitchLogSegment();
 
   // Writes what this transaction kept back to its end: the change feed's head and the one feed
   // record listing every change the transaction appended, which appends build here (feed.cc)
@@ -169,6 +206,7 @@ class WriteTxn : public ReadView {
 
  private:
   DeferredFeed deferred_feed_;
+  int active_log_ = -1;  // ActiveLogSegment, once read in this transaction
 };
 
 using WriteFn = std::function<Status(WriteTxn&)>;

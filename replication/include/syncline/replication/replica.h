@@ -350,14 +350,22 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // horizon bound) and to at most `max_changes_per_origin` changes, never above this node's own
   // contiguous prefix, raising the floor in the same transaction. Returns what the log holds
   // afterwards.
-  // At most `max_truncate` changes are dropped (0: no bound); the report's `more` says whether
-  // the bound stopped it.
+  // At most `max_truncate` changes are dropped one by one (0: no bound); the report's `more`
+  // says whether the bound stopped it.
+  // The log has two segments (core/store.h). The sealed one is dropped whole once every change
+  // it holds is below the bounds; the active one is sealed (appends switch to the other) once
+  // it holds `segment_changes` changes and the other is empty. Changes are dropped one by one
+  // from the active segment while it is smaller than that, and elsewhere only as far as the size
+  // bound requires; `segment_changes` 0 drops every change below the bounds one by one, from
+  // either segment, and never seals (RetentionOptions::log_segment_changes).
   Result<RetentionReport> ApplyRetention(const std::optional<VersionVector>& horizon,
-                                         uint64_t max_changes_per_origin, uint64_t max_truncate = 0);
+                                         uint64_t max_changes_per_origin, uint64_t max_truncate = 0,
+                                         uint64_t segment_changes = kDefaultLogSegmentChanges);
   // The same without waiting: `done` runs on the writer thread once the transaction committed
   // (or failed), so the caller's thread (the replicator's io thread) is never blocked on it.
   void ApplyRetentionAsync(std::optional<VersionVector> horizon, uint64_t max_changes_per_origin,
-                           uint64_t max_truncate, std::function<void(Result<RetentionReport>)> done);
+                           uint64_t max_truncate, uint64_t segment_changes,
+                           std::function<void(Result<RetentionReport>)> done);
   // The log's bounds per origin and the floor, read from the store.
   Result<RetentionReport> LogReport();
 

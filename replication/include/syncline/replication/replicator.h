@@ -181,6 +181,11 @@ class Replicator final : public TransportHandler {
   bool retention_running_ = false;  // a truncation transaction is queued or running
   uint64_t retention_changes_seen_ = 0;  // changes stored and commits made when RetentionStep last ran
   uint64_t retention_commits_seen_ = 0;
+  // The last run found nothing to do: until the store commits again or the horizon moves, a
+  // run would find nothing either, so none is submitted (an idle node commits nothing).
+  bool retention_idle_ = false;
+  uint64_t retention_idle_commits_ = 0;
+  std::optional<VersionVector> retention_idle_horizon_;
   RetentionStatus retention_;
   // Leader-follower progress after peers' news: resubscribe on an epoch change, complete
   // acknowledgements and promotions.
