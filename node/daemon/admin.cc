@@ -60,7 +60,8 @@ std::string RetentionJson(const replication::RetentionStatus& r) {
   std::ostringstream o;
   o << "{\"horizon\":" << (r.have_horizon ? Quote(r.horizon.ToString()) : std::string("null"))
     << ",\"floor\":" << Quote(r.log.floor.ToString()) << ",\"runs\":" << r.runs
-    << ",\"truncated_total\":" << r.truncated_total << ",\"held_by_feed\":" << r.log.held_by_feed
+    << ",\"truncated_total\":" << r.truncated_total << ",\"segments_dropped_total\":" << r.segments_dropped_total
+    << ",\"held_by_feed\":" << r.log.held_by_feed
     << ",\"last_error\":" << Quote(r.last_error) << ",\"log\":[";
   for (size_t i = 0; i < r.log.origins.size(); ++i) {
     const auto& b = r.log.origins[i];

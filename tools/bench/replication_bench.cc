@@ -13,12 +13,15 @@
 //
 //   syncline_replication_bench [--seconds S] [--window N] [--dir DIR] [--nosync] [--rate W [--rate-only]]
 //                              [--sequential] [--writes-per-commit N]
+//                              [--retention-interval-ms MS] [--log-segment-changes N]
 //
 // --rate W adds a phase at W writes/s in total (spread over the nodes), for lag at a given load;
 // with --rate-only it is the only phase (e.g. to profile one load).
 // --sequential writes keys in increasing order per node instead of random ones.
 // --writes-per-commit N caps the local writes a node applies in one write function (1: every
 // local write in a transaction of its own).
+// --retention-interval-ms and --log-segment-changes set the nodes' RetentionOptions (A/B runs of
+// log retention; 0 segment changes: truncation change by change).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -59,6 +62,9 @@ struct Args {
   bool rate_only = false;  // run the --rate phase alone (no full and half load, no raw bound)
   bool sequential = false;  // keys in increasing order per node instead of random
   size_t writes_per_commit = 4096;  // local writes one write function applies (NodeOptions)
+  // Log retention (RetentionOptions); negative: the default.
+  int64_t retention_interval_ms = -1;
+  int64_t log_segment_changes = -1;
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -405,7 +411,9 @@ int main(int argc, char** argv) {
     else if (a == "--rate-only") args.rate_only = true;
     else if (a == "--sequential") args.sequential = true;
     else if (a == "--writes-per-commit") args.writes_per_commit = static_cast<size_t>(std::atol(value().c_str()));
-    else Die("unknown flag " + a + " (flags: --seconds S --window N --dir DIR --nosync --rate W --rate-only --sequential --writes-per-commit N)");
+    else if (a == "--retention-interval-ms") args.retention_interval_ms = std::atoll(value().c_str());
+    else if (a == "--log-segment-changes") args.log_segment_changes = std::atoll(value().c_str());
+    else Die("unknown flag " + a + " (flags: --seconds S --window N --dir DIR --nosync --rate W --rate-only --sequential --writes-per-commit N --retention-interval-ms MS --log-segment-changes N)");
   }
   if (args.seconds <= 0 || args.window == 0 || args.writes_per_commit == 0) {
     Die("--seconds, --window and --writes-per-commit must be positive");
@@ -426,6 +434,8 @@ int main(int argc, char** argv) {
     o.sync = args.nosync ? syncline::core::SyncMode::kNoSync : syncline::core::SyncMode::kDurable;
     o.map_size_bytes = uint64_t{4} << 30;
     o.max_writes_per_commit = args.writes_per_commit;
+    if (args.retention_interval_ms >= 0) o.retention.interval_millis = args.retention_interval_ms;
+    if (args.log_segment_changes >= 0) o.retention.log_segment_changes = static_cast<uint64_t>(args.log_segment_changes);
     auto n = Node::Open(o);
     if (!n.ok()) Die(n.status().ToString());
     if (auto s = (*n)->CreateCollection("bench", "lww"); !s.ok()) Die(s.ToString());
