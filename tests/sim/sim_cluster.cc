@@ -392,8 +392,10 @@ void SimCluster::ApplyRetention(int i, uint64_t max_changes_per_origin) {
   for (auto& [peer, session] : n.sessions) {
     if (session->peer_subscribed()) acks.push_back(session->peer_context().vv());
   }
-  Check(n.replica->ApplyRetention(replication::StabilityHorizon(acks), max_changes_per_origin).status(),
-        "log retention");
+  auto report = n.replica->ApplyRetention(replication::StabilityHorizon(acks), max_changes_per_origin, 0,
+                                         options_.log_segment_changes);
+  Check(report.status(), "log retention");
+  segments_dropped_ += report->segments_dropped;
 }
 
 void RandomizeFaults(std::mt19937_64& rng, ClusterOptions* opts) {

@@ -35,6 +35,8 @@ struct ClusterOptions {
   replication::SnapshotOptions snapshot;
   // The change-feed tail every node keeps (its log keeps what the feed lists).
   uint64_t feed_retain_entries = core::kDefaultFeedRetainEntries;
+  // Log retention's segment size (RetentionOptions::log_segment_changes; 0: no segments).
+  uint64_t log_segment_changes = replication::kDefaultLogSegmentChanges;
   // Called on every delivered snapshot chunk (from, to, frame): a test may corrupt it.
   std::function<void(int, int, replication::Frame*)> tamper_chunk;
 };
@@ -84,6 +86,8 @@ class SimCluster {
   // Log retention on node `i`: truncates below what its connected peers acknowledged and to at
   // most `max_changes_per_origin` changes per origin.
   void ApplyRetention(int i, uint64_t max_changes_per_origin);
+  // Log segments retention dropped whole so far, on every node.
+  uint64_t segments_dropped() const { return segments_dropped_; }
   // Garbage collection on node `i` (gc.h), with the horizon a node computes: the minimum of what
   // its peers' sessions acknowledged, only once it has a subscribed session with every other node
   // and holds each one's own changes up to what that one acknowledged for itself. Returns the keys
@@ -118,6 +122,7 @@ class SimCluster {
   void SetClocks();
 
   ClusterOptions options_;
+  uint64_t segments_dropped_ = 0;
   std::mt19937_64 rng_;
   SimNetwork network_;
   std::vector<std::unique_ptr<Node>> nodes_;

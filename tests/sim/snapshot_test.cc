@@ -24,6 +24,7 @@ struct RunResult {
   std::string error;
   std::string summary;
   bool struck = false;  // the fault hit a transfer in progress
+  uint64_t segments_dropped = 0;  // log segments retention dropped whole, on every node
 };
 
 // Every entry a node's feed still holds can be read: log retention kept each change it names.
@@ -66,6 +67,12 @@ RunResult RunSeed(uint64_t seed) {
   // generator of its own, so the draws above and below stay what older seeds recorded.
   std::mt19937_64 feed_rng(seed ^ 0xfeedu);
   opts.feed_retain_entries = std::uniform_int_distribution<uint64_t>(0, 8)(feed_rng);
+  // The log's segment size, from a generator of its own too: small enough that retention seals
+  // and drops segments whole in most seeds, or 0 (change by change only).
+  std::mt19937_64 segment_rng(seed ^ 0x5e6u);
+  opts.log_segment_changes = std::uniform_int_distribution<uint64_t>(0, 3)(segment_rng) == 0
+                                 ? 0
+                                 : std::uniform_int_distribution<uint64_t>(4, 64)(segment_rng);
   const Fault fault = static_cast<Fault>(std::uniform_int_distribution<int>(0, 2)(rng));
   int corrupted = 0;
   opts.tamper_chunk = [&](int, int, replication::Frame* f) {
@@ -136,11 +143,13 @@ RunResult RunSeed(uint64_t seed) {
     replication::BootstrapStatus st = cluster.Bootstrap(victim);
     summary << opts.nodes << " nodes, " << TopologyName(opts.topology) << ", "
             << (opts.snapshot.request_packed ? "packed records" : "states") << ", victim " << victim << ", keep " << keep
+            << ", log segments of " << opts.log_segment_changes
             << ", fault " << static_cast<int>(fault) << (struck ? " struck" : " not struck") << ", bootstrap: "
             << st.completed << " completed, " << st.transfers << " transfers, " << st.chunks_installed
             << " chunks, " << st.corrupt_chunks << " refused chunks";
     result.summary = summary.str();
     result.struck = struck;
+    result.segments_dropped = cluster.segments_dropped();
     if (!quiet) result.error += "replication did not go quiet within 600 s of simulated time\n";
     if (cluster.replica(victim).snapshot_progress().installing) result.error += "the victim is still installing\n";
     if (!cluster.replica(victim).Serving()) result.error += "the victim does not serve\n";
@@ -170,9 +179,11 @@ TEST(SnapshotSim, KillOrCorruptDuringTransferStillConverges) {
   constexpr int kSeeds = 200;
   int failures = 0;
   int struck = 0;
+  int dropped_segments = 0;
   for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
     RunResult r = RunSeed(seed);
     if (r.struck) ++struck;
+    if (r.segments_dropped > 0) ++dropped_segments;
     if (!r.error.empty()) {
       ++failures;
       ADD_FAILURE() << "seed " << seed << " failed (" << r.summary << "):\n"
@@ -182,6 +193,9 @@ TEST(SnapshotSim, KillOrCorruptDuringTransferStillConverges) {
   }
   // Most runs must hit a transfer in progress, or the test checks little.
   EXPECT_GT(struck, kSeeds / 2) << "only " << struck << " of " << kSeeds << " runs struck mid-transfer";
+  // Most runs must seal log segments and drop them whole, or the segments go untested here.
+  EXPECT_GT(dropped_segments, kSeeds / 2) << "only " << dropped_segments << " of " << kSeeds
+                                          << " runs dropped a log segment whole";
 }
 
 // Found by this simulation: in a star whose hub restarted empty, the hub installed from the leaves
