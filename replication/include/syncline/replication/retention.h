@@ -50,7 +50,7 @@ struct RetentionOptions {
   // and the size bound. While the active segment is smaller than this, its changes below the
   // bounds are dropped one by one. Under load the log then holds up to about two retention
   // intervals of changes and truncation costs the writer almost nothing; dropping changes one
-  // by one lengthened one commit in six by half at 86,000 writes/s (docs/benchmarks.md).
+  // by one lengthened one commit in seven by half at 86,000 writes/s (docs/benchmarks.md).
   // 0: no segments; every change below the bounds is dropped one by one, as soon as possible.
   uint64_t log_segment_changes = kDefaultLogSegmentChanges;
 };
