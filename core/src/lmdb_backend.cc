@@ -504,6 +504,9 @@ void LmdbStore::SyncLoop() {
         std::lock_guard lock(mu_);
         if (failed_.empty()) failed_ = sync_error_.message();
       }
+      // Counted before the reports go out: a caller told its write is durable sees the sync.
+      std::lock_guard lock(mu_);
+      ++stats_.syncs;
     }
     uint64_t writes = 0;
     for (SyncTicket& t : batch) {
@@ -517,7 +520,6 @@ void LmdbStore::SyncLoop() {
       std::lock_guard lock(mu_);
       tickets_synced_ = batch.back().seq;
       completed_ += writes;
-      if (needs_sync) ++stats_.syncs;
       synced_.notify_all();
       idle_.notify_all();
     }
