@@ -164,18 +164,19 @@ Result<std::pair<uint64_t, uint64_t>> ReadView::LogBounds(ReplicaId origin) {
   std::string end = OriginPrefixEnd(origin);
   bool found = false;
   uint64_t lo = 0, hi = 0;
-  // The first key gives the low bound; the scan to the end gives the high one. Logs are
-  // truncated from below, so the scan is bounded by what retention keeps.
+  // Per segment, the first key gives the low bound and a backward seek the high one.
   for (Table table : kLogSegments) {
-    bool first = true;
+    std::optional<uint64_t> first;
     SYNCLINE_RETURN_IF_ERROR(Scan(table, begin, end, [&](std::string_view key, std::string_view) {
-      uint64_t c = ReadBigEndian64(key.data() + 8);
-      if (first && (!found || c < lo)) lo = c;
-      first = false;
-      hi = found ? std::max(hi, c) : c;
-      found = true;
-      return true;
+      first = ReadBigEndian64(key.data() + 8);
+      return false;
     }));
+    if (!first.has_value()) continue;
+    SYNCLINE_ASSIGN_OR_RETURN(std::optional<std::string> last, LastKey(table, begin, end));
+    uint64_t last_counter = last.has_value() ? ReadBigEndian64(last->data() + 8) : *first;
+    lo = found ? std::min(lo, *first) : *first;
+    hi = found ? std::max(hi, last_counter) : last_counter;
+    found = true;
   }
   if (!found) return Status::NotFound("no changes of origin " + origin.ToString() + " in the log");
   return std::make_pair(lo, hi);
