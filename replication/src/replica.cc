@@ -108,7 +108,17 @@ Replica::Replica(core::Store* store, ReplicaOptions options)
       id_(store->replica_id()),
       hlc_(options_.clock, options_.hlc) {}
 
-Replica::~Replica() = default;
+Replica::~Replica() {
+  ReadyWaiters left;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (DotWaiters& stage : waiters_) {
+      for (auto& [dot, done] : stage) left.push_back(std::move(done));
+      stage.clear();
+    }
+  }
+  for (auto& done : left) done(Status::Unavailable("the replica was closed before the change arrived"));
+}
 
 Result<std::unique_ptr<Replica>> Replica::Open(core::Store* store, ReplicaOptions options) {
   if (store == nullptr) return Status::InvalidArgument("Replica::Open: no store given");
@@ -255,6 +265,51 @@ uint64_t Replica::AddCommitListener(std::function<void()> listener) {
 void Replica::RemoveCommitListener(uint64_t id) {
   std::lock_guard<std::mutex> lock(mu_);
   extra_listeners_.erase(id);
+}
+
+void Replica::WhenHeld(const Dot& dot, DotStage stage, std::function<void(Status)> done) {
+  Status refused;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const DotContext& held = stage == DotStage::kApplied ? applied_ : context_;
+    if (!held.Contains(dot)) {
+      size_t waiting = waiters_[0].size() + waiters_[1].size();
+      if (waiting < options_.max_dot_waiters) {
+        waiters_[static_cast<int>(stage)].emplace(std::make_pair(dot.replica.value(), dot.counter), std::move(done));
+        return;
+      }
+      refused = Status::ResourceExhausted("cannot wait for change " + dot.replica.ToString() + ":" + std::to_string(dot.counter) + ": " + std::to_string(waiting) +
+                                          " callers wait for changes already (max_dot_waiters)");
+    }
+  }
+  done(std::move(refused));
+}
+
+void Replica::TakeReachedLocked(DotStage stage, const std::vector<Dot>* dots, ReadyWaiters* ready) {
+  DotWaiters& waiting = waiters_[static_cast<int>(stage)];
+  if (waiting.empty()) return;
+  if (dots != nullptr && dots->size() < waiting.size()) {
+    for (const Dot& d : *dots) {
+      auto [begin, end] = waiting.equal_range(std::make_pair(d.replica.value(), d.counter));
+      for (auto it = begin; it != end; ++it) ready->push_back(std::move(it->second));
+      waiting.erase(begin, end);
+    }
+    return;
+  }
+  const DotContext& held = stage == DotStage::kApplied ? applied_ : context_;
+  for (auto it = waiting.begin(); it != waiting.end();) {
+    if (held.Contains(Dot{ReplicaId(it->first.first), it->first.second})) {
+      ready->push_back(std::move(it->second));
+      it = waiting.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Replica::RunReady(ReadyWaiters& ready) {
+  for (auto& done : ready) done(Status::Ok());
+  ready.clear();
 }
 
 void Replica::NotifyCommit() {

@@ -151,6 +151,13 @@ Status WriteFailed(const std::string& collection, const Status& st) {
   return st.WithContext("write to '" + collection + "'");
 }
 
+std::vector<Dot> DotsOf(const std::vector<WriteResult>& results) {
+  std::vector<Dot> dots;
+  dots.reserve(results.size());
+  for (const WriteResult& r : results) dots.push_back(r.dot);
+  return dots;
+}
+
 std::string ChangeWhere(const core::Change& ch) {
   return "change " + ch.dot.replica.ToString() + ":" + std::to_string(ch.dot.counter) + " to '" + ch.collection + "'";
 }
@@ -291,10 +298,16 @@ void Replica::AnswerDrain(Drain& drain, Status s) {
   std::vector<std::pair<WriteDone, Result<WriteResult>>> answers;
   answers.reserve(drain.writes.size());
   if (s.ok()) {
+    ReadyWaiters ready;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const WriteResult& r : drain.results) context_.Add(r.dot);
+      if (!waiters_[static_cast<int>(DotStage::kDurable)].empty()) {
+        std::vector<Dot> dots = DotsOf(drain.results);
+        TakeReachedLocked(DotStage::kDurable, &dots, &ready);
+      }
     }
+    RunReady(ready);
     if (!drain.results.empty()) NotifyCommit();
     for (size_t i = 0; i < drain.writes.size(); ++i) answers.emplace_back(std::move(drain.writes[i].done), drain.results[i]);
   } else {
@@ -331,12 +344,17 @@ void Replica::FinishDrain(Drain& drain, Status s) {
     ++failed;
     answers.emplace_back(std::move(w.done), WriteFailed(w.collection, st));
   };
+  ReadyWaiters ready;
   if (s.ok()) {
     // Answered once durable (AnswerDrain); the next drain may run meanwhile.
     drain.committed = true;
     std::lock_guard<std::mutex> lock(mu_);
     for (const WriteResult& r : drain.results) applied_.Add(r.dot);
     stats_.local_writes += drain.results.size();
+    if (!waiters_[static_cast<int>(DotStage::kApplied)].empty()) {
+      std::vector<Dot> dots = DotsOf(drain.results);
+      TakeReachedLocked(DotStage::kApplied, &dots, &ready);
+    }
   } else if (drain.failed_at && s.code() != StatusCode::kResourceExhausted && s.code() != StatusCode::kIOError &&
              s.code() != StatusCode::kUnavailable) {
     // One write's own error: it fails alone. The others were rolled back with it and go back to
@@ -359,6 +377,7 @@ void Replica::FinishDrain(Drain& drain, Status s) {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.write_errors += failed;
   }
+  RunReady(ready);
   ScheduleDrain();
   for (auto& [done, result] : answers) done(std::move(result));
 }
@@ -484,16 +503,21 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, std::vector<std::s
   auto committed = [this, out, batch](Status s) {
     if (!s.ok()) return;
     uint64_t refused = 0;
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const Dot& d : out->dots) applied_.Add(d);
-    for (auto& [name, c] : out->created) collections_.emplace(name, c);
-    for (const core::Change& ch : *batch) {
-      if (!hlc_.Update(ch.hlc).ok()) ++refused;
+    ReadyWaiters ready;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const Dot& d : out->dots) applied_.Add(d);
+      for (auto& [name, c] : out->created) collections_.emplace(name, c);
+      for (const core::Change& ch : *batch) {
+        if (!hlc_.Update(ch.hlc).ok()) ++refused;
+      }
+      stats_.changes_applied += out->stats.applied;
+      stats_.duplicates += out->stats.duplicates;
+      stats_.conflicts += out->stats.conflicts;
+      stats_.hlc_refused += refused;
+      TakeReachedLocked(DotStage::kApplied, &out->dots, &ready);
     }
-    stats_.changes_applied += out->stats.applied;
-    stats_.duplicates += out->stats.duplicates;
-    stats_.conflicts += out->stats.conflicts;
-    stats_.hlc_refused += refused;
+    RunReady(ready);
   };
   // Once durable: the changes count as held (the context we advertise, relay and acknowledge).
   auto durable = [this, out, done = std::move(done)](Status s) {
@@ -501,10 +525,13 @@ void Replica::ApplyChanges(std::vector<core::Change> changes, std::vector<std::s
       done(s);
       return;
     }
+    ReadyWaiters ready;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const Dot& d : out->dots) context_.Add(d);
+      TakeReachedLocked(DotStage::kDurable, &out->dots, &ready);
     }
+    RunReady(ready);
     if (out->stats.applied > 0) NotifyCommit();
     done(out->stats);
   };
@@ -571,8 +598,16 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
   };
   auto committed = [this, results](Status s) {
     if (!s.ok()) return;
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const WriteResult& r : *results) applied_.Add(r.dot);
+    ReadyWaiters ready;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const WriteResult& r : *results) applied_.Add(r.dot);
+      if (!waiters_[static_cast<int>(DotStage::kApplied)].empty()) {
+        std::vector<Dot> dots = DotsOf(*results);
+        TakeReachedLocked(DotStage::kApplied, &dots, &ready);
+      }
+    }
+    RunReady(ready);
   };
   store_->SubmitStaged(std::move(fn), std::move(committed), [this, results, done = std::move(done)](Status s) {
     if (!s.ok()) {
@@ -583,11 +618,17 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
       done(s.WithContext("batch write"));
       return;
     }
+    ReadyWaiters ready;
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const WriteResult& r : *results) context_.Add(r.dot);
       stats_.local_writes += results->size();
+      if (!waiters_[static_cast<int>(DotStage::kDurable)].empty()) {
+        std::vector<Dot> dots = DotsOf(*results);
+        TakeReachedLocked(DotStage::kDurable, &dots, &ready);
+      }
     }
+    RunReady(ready);
     if (!results->empty()) NotifyCommit();
     done(*results);
   });

@@ -380,6 +380,7 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
   };
   store_->Submit(std::move(fn), [this, targets, result, finished_context, floor_after, stale_skipped, stale_dropped,
                                  done = std::move(done)](Status s) {
+    ReadyWaiters ready;
     if (s.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
       stats_.stale_states_skipped += *stale_skipped;
@@ -392,8 +393,11 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
         context_.Merge(*finished_context);
         applied_.Merge(*finished_context);
         log_floor_.Merge(*floor_after);
+        TakeReachedLocked(DotStage::kApplied, nullptr, &ready);
+        TakeReachedLocked(DotStage::kDurable, nullptr, &ready);
       }
     }
+    RunReady(ready);
     if (s.ok() && !result->installing) NotifyCommit();
     done(s);
   });

@@ -4,7 +4,8 @@
 //   - total writes/s replicated to all three (full load: every node keeps a window of writes
 //     in flight; the clock stops when every node holds every write);
 //   - replication lag, from the write's acknowledgement at its origin to the moment it is applied
-//     (readable) on both other nodes, and to the moment both hold it durably, p50/p99/max each,
+//     (readable) on both other nodes, and to the moment both hold it durably, p50/p99/max each
+//     (one write in 64 sampled; the other nodes report the moment through Replica::WhenHeld),
 //     at full load and at half that rate (after the nodes finished the background work the full
 //     phase left them: log retention truncating what it wrote);
 //   - change bytes shipped per change delivered;
@@ -13,7 +14,7 @@
 //
 //   syncline_replication_bench [--seconds S] [--window N] [--dir DIR] [--nosync] [--rate W [--rate-only]]
 //                              [--sequential] [--writes-per-commit N]
-//                              [--retention-interval-ms MS] [--log-segment-changes N]
+//                              [--retention-interval-ms MS] [--log-segment-changes N] [--lag-by-polling]
 //
 // --rate W adds a phase at W writes/s in total (spread over the nodes), for lag at a given load;
 // with --rate-only it is the only phase (e.g. to profile one load).
@@ -22,6 +23,8 @@
 // local write in a transaction of its own).
 // --retention-interval-ms and --log-segment-changes set the nodes' RetentionOptions (A/B runs of
 // log retention; 0 segment changes: truncation change by change).
+// --lag-by-polling times the lag as earlier rounds did: a thread polls the other nodes' contexts
+// every 0.5 ms (adding up to that interval to each sample, and the polling's own CPU and locking).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -65,6 +68,9 @@ struct Args {
   // Log retention (RetentionOptions); negative: the default.
   int64_t retention_interval_ms = -1;
   int64_t log_segment_changes = -1;
+  // Time the lag by polling the other nodes' contexts every 0.5 ms (the method of earlier rounds)
+  // instead of being told by them (Replica::WhenHeld).
+  bool lag_by_polling = false;
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -77,6 +83,67 @@ struct Sample {
   int origin;
   Clock::time_point acked;
   bool readable = false;  // readable on every other node already
+};
+
+// Times sampled writes from their acknowledgement at the origin until every other node has them
+// readable (Replica::WhenHeld, kApplied) and held durably (kDurable). The nodes call back as they
+// get there (on their writer and sync threads), so the last call's time is the lag: no polling
+// interval is added to it and no thread polls the nodes' contexts meanwhile.
+class LagTracker {
+ public:
+  using Stage = syncline::replication::Replica::DotStage;
+
+  void Track(std::vector<std::unique_ptr<Node>>& nodes, int origin, Dot dot, Clock::time_point acked) {
+    auto probe = std::make_shared<Probe>();
+    probe->acked = acked;
+    probe->left[0] = probe->left[1] = static_cast<int>(nodes.size()) - 1;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      outstanding_ += 2;
+    }
+    for (size_t j = 0; j < nodes.size(); ++j) {
+      if (static_cast<int>(j) == origin) continue;
+      for (Stage stage : {Stage::kApplied, Stage::kDurable}) {
+        nodes[j]->replica().WhenHeld(dot, stage, [this, probe, stage](syncline::Status s) {
+          if (!s.ok()) Die("waiting for a sampled write: " + s.ToString());
+          Reached(*probe, stage);
+        });
+      }
+    }
+  }
+
+  // Waits until every tracked write reached every node in both stages.
+  void WaitAll(std::chrono::seconds limit) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, limit, [&] { return outstanding_ == 0; })) {
+      Die(std::to_string(outstanding_) + " sampled writes did not reach every node within " +
+          std::to_string(limit.count()) + " s");
+    }
+  }
+
+  std::vector<double> readable_ms;
+  std::vector<double> durable_ms;
+
+ private:
+  struct Probe {
+    Clock::time_point acked;
+    int left[2] = {0, 0};  // other nodes still to report, by stage
+  };
+
+  void Reached(Probe& probe, Stage stage) {
+    auto now = Clock::now();
+    std::lock_guard<std::mutex> lock(mu_);
+    int i = stage == Stage::kApplied ? 0 : 1;
+    if (--probe.left[i] > 0) return;
+    double ms = std::chrono::duration<double, std::milli>(now - probe.acked).count();
+    (i == 0 ? readable_ms : durable_ms).push_back(ms);
+    --outstanding_;
+    cv_.notify_all();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t outstanding_ = 0;
 };
 
 // Counters summed over all nodes (shipping to every peer, and the store).
@@ -156,7 +223,7 @@ double Percentile(std::vector<double> v, double p) {
 
 // Runs writers on every node for `seconds`. rate_per_node == 0: as fast as the window allows.
 Phase Run(std::vector<std::unique_ptr<Node>>& nodes, double seconds, size_t window, double rate_per_node,
-          uint64_t seed, bool sequential) {
+          uint64_t seed, bool sequential, bool lag_by_polling) {
   Phase phase;
   std::mutex mu;
   std::vector<Sample> samples;
@@ -164,11 +231,13 @@ Phase Run(std::vector<std::unique_ptr<Node>>& nodes, double seconds, size_t wind
   std::atomic<uint64_t> writes{0};
   const Counters before = Totals(nodes);
 
-  // Lag watchers: one thread polls the other nodes for the sampled writes: their applied
-  // contexts until the write is readable on every other node, and their contexts until every one
-  // holds it durably (what they advertise and acknowledge).
+  // Lag: the tracker is told by the other nodes; with --lag-by-polling, a watcher thread polls
+  // them instead for the sampled writes: their applied contexts until the write is readable on
+  // every other node, and their contexts until every one holds it durably.
+  LagTracker tracker;
   std::vector<double> lags, readable_lags;
   std::thread watcher([&] {
+    if (!lag_by_polling) return;
     std::vector<Sample> pending;
     while (true) {
       {
@@ -251,8 +320,12 @@ Phase Run(std::vector<std::unique_ptr<Node>>& nodes, double seconds, size_t wind
                                     if (!r.ok()) Die(r.status().ToString());
                                     if (sample) {
                                       auto acked = Clock::now();
-                                      std::lock_guard<std::mutex> lock(mu);
-                                      samples.push_back(Sample{r->dot, static_cast<int>(i), acked});
+                                      if (lag_by_polling) {
+                                        std::lock_guard<std::mutex> lock(mu);
+                                        samples.push_back(Sample{r->dot, static_cast<int>(i), acked});
+                                      } else {
+                                        tracker.Track(nodes, static_cast<int>(i), r->dot, acked);
+                                      }
                                     }
                                     writes.fetch_add(1);
                                     std::lock_guard<std::mutex> lock(wmu);
@@ -276,6 +349,11 @@ Phase Run(std::vector<std::unique_ptr<Node>>& nodes, double seconds, size_t wind
   auto end = Clock::now();
   stop = true;
   watcher.join();
+  if (!lag_by_polling) {
+    tracker.WaitAll(std::chrono::seconds(60));
+    lags = std::move(tracker.durable_ms);
+    readable_lags = std::move(tracker.readable_ms);
+  }
   phase.writes = writes.load();
   phase.seconds_to_replicate = std::chrono::duration<double>(end - start).count();
   phase.lag_ms = std::move(lags);
@@ -413,7 +491,8 @@ int main(int argc, char** argv) {
     else if (a == "--writes-per-commit") args.writes_per_commit = static_cast<size_t>(std::atol(value().c_str()));
     else if (a == "--retention-interval-ms") args.retention_interval_ms = std::atoll(value().c_str());
     else if (a == "--log-segment-changes") args.log_segment_changes = std::atoll(value().c_str());
-    else Die("unknown flag " + a + " (flags: --seconds S --window N --dir DIR --nosync --rate W --rate-only --sequential --writes-per-commit N --retention-interval-ms MS --log-segment-changes N)");
+    else if (a == "--lag-by-polling") args.lag_by_polling = true;
+    else Die("unknown flag " + a + " (flags: --seconds S --window N --dir DIR --nosync --rate W --rate-only --sequential --writes-per-commit N --retention-interval-ms MS --log-segment-changes N --lag-by-polling)");
   }
   if (args.seconds <= 0 || args.window == 0 || args.writes_per_commit == 0) {
     Die("--seconds, --window and --writes-per-commit must be positive");
@@ -460,7 +539,7 @@ int main(int argc, char** argv) {
   std::printf("3 nodes on 127.0.0.1, lww, %s 16-byte keys, 100-byte values, %s, group commit, window %zu per node\n",
               args.sequential ? "sequential" : "random", args.nosync ? "no-sync" : "durable", args.window);
   auto fixed_rate_phase = [&] {
-    Phase fixed = Run(nodes, args.seconds, args.window, args.rate / static_cast<double>(nodes.size()), 3, args.sequential);
+    Phase fixed = Run(nodes, args.seconds, args.window, args.rate / static_cast<double>(nodes.size()), 3, args.sequential, args.lag_by_polling);
     Print(("at " + std::to_string(static_cast<long long>(args.rate)) + "/s").c_str(), fixed, nodes.size());
   };
   if (args.rate_only) {
@@ -469,7 +548,7 @@ int main(int argc, char** argv) {
     std::filesystem::remove_all(dir);
     return 0;
   }
-  Phase full = Run(nodes, args.seconds, args.window, 0, 1, args.sequential);
+  Phase full = Run(nodes, args.seconds, args.window, 0, 1, args.sequential, args.lag_by_polling);
   Print("full load", full, nodes.size());
   double rate = static_cast<double>(full.writes) / full.seconds_to_replicate / 2.0 / static_cast<double>(nodes.size());
   // The half-load phase measures that load, not the recovery from the full one: first the nodes
@@ -477,7 +556,7 @@ int main(int argc, char** argv) {
   double settled = Settle(nodes, std::chrono::milliseconds(300), std::chrono::seconds(30));
   std::printf("%-10s %10.1f s until every node ran log retention again and then committed nothing for 0.3 s\n",
               "settled", settled);
-  Phase half = Run(nodes, args.seconds, args.window, rate, 2, args.sequential);
+  Phase half = Run(nodes, args.seconds, args.window, rate, 2, args.sequential, args.lag_by_polling);
   Print("half load", half, nodes.size());
   if (args.rate > 0) {
     Settle(nodes, std::chrono::milliseconds(300), std::chrono::seconds(30));

@@ -78,9 +78,10 @@ class HeldDurabilityStore final : public core::Store {
 };
 
 struct Node {
-  explicit Node(int64_t wall) : clock(wall) {
+  explicit Node(int64_t wall, size_t max_dot_waiters = 65536) : clock(wall) {
     ReplicaOptions ro;
     ro.clock = &clock;
+    ro.max_dot_waiters = max_dot_waiters;
     auto r = Replica::Open(&store, ro);
     EXPECT_TRUE(r.ok()) << r.status();
     replica = std::move(r).value();
@@ -155,6 +156,114 @@ TEST(ReplicaDurabilityTest, AppliedChangesMoveTheClockBeforeTheyAreDurable) {
   ASSERT_TRUE(mine->ok()) << mine->status();
   EXPECT_GT((*mine)->hlc, theirs[0].hlc);
   EXPECT_EQ(n.replica->Read("reg", "k")->values, std::vector<std::string>{"ours"});
+}
+
+// What a WhenHeld caller was told, and how often.
+struct Told {
+  int calls = 0;
+  Status last;
+  std::function<void(Status)> Callback() {
+    return [this](Status s) {
+      ++calls;
+      last = std::move(s);
+    };
+  }
+};
+
+TEST(ReplicaDurabilityTest, WhenHeldReportsALocalWriteReadableAtCommitAndHeldOnceDurable) {
+  Node n(1'800'000'000'000);
+  ReplicaId me = n.store.replica_id();
+  Told applied, durable, later;
+  n.replica->WhenHeld(Dot{me, 1}, Replica::DotStage::kApplied, applied.Callback());
+  n.replica->WhenHeld(Dot{me, 1}, Replica::DotStage::kDurable, durable.Callback());
+  n.replica->WhenHeld(Dot{me, 2}, Replica::DotStage::kApplied, later.Callback());
+  EXPECT_EQ(applied.calls + durable.calls + later.calls, 0);
+
+  n.replica->Write("reg", "a", WriteOp::Put("1"), [](Result<WriteResult>) {});
+  // Committed: readable, so the first waiter is told; not yet durable; write 2 does not exist.
+  EXPECT_EQ(applied.calls, 1);
+  EXPECT_TRUE(applied.last.ok()) << applied.last;
+  EXPECT_EQ(durable.calls, 0);
+  EXPECT_EQ(later.calls, 0);
+
+  n.store.Release();
+  EXPECT_EQ(durable.calls, 1);
+  EXPECT_TRUE(durable.last.ok()) << durable.last;
+  EXPECT_EQ(applied.calls, 1);  // once only
+
+  // A stage reached already is reported at once, on the calling thread.
+  Told now;
+  n.replica->WhenHeld(Dot{me, 1}, Replica::DotStage::kDurable, now.Callback());
+  EXPECT_EQ(now.calls, 1);
+  EXPECT_TRUE(now.last.ok()) << now.last;
+
+  n.replica->Write("reg", "b", WriteOp::Put("2"), [](Result<WriteResult>) {});
+  EXPECT_EQ(later.calls, 1);
+  EXPECT_TRUE(later.last.ok()) << later.last;
+}
+
+TEST(ReplicaDurabilityTest, WhenHeldReportsReceivedChangesAndCancelsWaitersAtClose) {
+  testing::ReplicaNode other(21);
+  ASSERT_TRUE(other.replica->WriteAndWait("reg", "x", WriteOp::Put("1")).ok());
+  ASSERT_TRUE(other.replica->WriteAndWait("reg", "y", WriteOp::Put("2")).ok());
+  ASSERT_TRUE(other.replica->WriteAndWait("reg", "z", WriteOp::Put("3")).ok());
+  std::vector<core::Change> theirs = other.Log();
+  ASSERT_EQ(theirs.size(), 3u);
+
+  auto n = std::make_unique<Node>(1'800'000'000'000);
+  // Two waiters on the first change (more waiters than the batch has changes: each change is
+  // looked up), one on the third (a batch at least as long as the waiters: every waiter is
+  // checked), one on a change that never comes.
+  Told first_applied, first_durable, third_applied, never;
+  n->replica->WhenHeld(theirs[0].dot, Replica::DotStage::kApplied, first_applied.Callback());
+  n->replica->WhenHeld(theirs[0].dot, Replica::DotStage::kDurable, first_durable.Callback());
+  Dot missing{theirs[0].dot.replica, 99};
+  n->replica->WhenHeld(missing, Replica::DotStage::kApplied, never.Callback());
+
+  n->replica->ApplyChanges({theirs[0]}, [](Result<ApplyStats>) {});
+  EXPECT_EQ(first_applied.calls, 1);
+  EXPECT_TRUE(first_applied.last.ok()) << first_applied.last;
+  EXPECT_EQ(first_durable.calls, 0);
+  n->store.Release();
+  EXPECT_EQ(first_durable.calls, 1);
+
+  n->replica->WhenHeld(theirs[2].dot, Replica::DotStage::kApplied, third_applied.Callback());
+  n->replica->ApplyChanges({theirs[1], theirs[2]}, [](Result<ApplyStats>) {});
+  EXPECT_EQ(third_applied.calls, 1);
+  EXPECT_TRUE(third_applied.last.ok()) << third_applied.last;
+
+  // A duplicate delivery tells nobody again.
+  n->replica->ApplyChanges({theirs[0]}, [](Result<ApplyStats>) {});
+  n->store.Release();
+  EXPECT_EQ(first_applied.calls, 1);
+  EXPECT_EQ(first_durable.calls, 1);
+
+  EXPECT_EQ(never.calls, 0);
+  n.reset();
+  EXPECT_EQ(never.calls, 1);
+  EXPECT_EQ(never.last.code(), StatusCode::kUnavailable) << never.last;
+}
+
+TEST(ReplicaDurabilityTest, WhenHeldRefusesWaitersBeyondTheLimit) {
+  Node n(1'800'000'000'000, /*max_dot_waiters=*/2);
+  ReplicaId me = n.store.replica_id();
+  Told a, b, c;
+  n.replica->WhenHeld(Dot{me, 1}, Replica::DotStage::kApplied, a.Callback());
+  n.replica->WhenHeld(Dot{me, 1}, Replica::DotStage::kDurable, b.Callback());
+  n.replica->WhenHeld(Dot{me, 2}, Replica::DotStage::kApplied, c.Callback());
+  EXPECT_EQ(a.calls + b.calls, 0);
+  ASSERT_EQ(c.calls, 1);
+  EXPECT_EQ(c.last.code(), StatusCode::kResourceExhausted) << c.last;
+  EXPECT_NE(c.last.message().find("max_dot_waiters"), std::string::npos) << c.last;
+
+  // Once the first ones are told, there is room again.
+  n.replica->Write("reg", "a", WriteOp::Put("1"), [](Result<WriteResult>) {});
+  n.store.Release();
+  EXPECT_EQ(a.calls, 1);
+  EXPECT_EQ(b.calls, 1);
+  Told d;
+  n.replica->WhenHeld(Dot{me, 2}, Replica::DotStage::kApplied, d.Callback());
+  EXPECT_EQ(d.calls, 0);
 }
 
 }  // namespace

@@ -167,6 +167,8 @@ struct ReplicaOptions {
   // the store's writer thread, which is the one that drains the queue).
   size_t max_writes_per_commit = 4096;
   size_t max_queued_writes = 65536;
+  // Callers of WhenHeld waiting at once, at most; a further one is refused (ResourceExhausted).
+  size_t max_dot_waiters = 65536;
 };
 
 class Replica final : public ChangeSource, public SnapshotSource {
@@ -264,6 +266,22 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // A listener may still be running when RemoveCommitListener returns.
   uint64_t AddCommitListener(std::function<void()> listener);
   void RemoveCommitListener(uint64_t id);
+
+  // How far a change has got on this replica (WhenHeld).
+  enum class DotStage {
+    kApplied,  // readable here (AppliedContext)
+    kDurable,  // held durably (Context): what is shipped, advertised and acknowledged
+  };
+  // Calls `done` with Ok once the change `dot` has reached `stage` here: at once, on the calling
+  // thread, when it already has; otherwise on the thread that gets it there (the store's writer
+  // thread right after the commit for kApplied, the thread that reports the commit durable for
+  // kDurable, the thread completing a snapshot install), so `done` must be quick and must not
+  // wait for the store. A client that wrote on another node waits here for its write's dot
+  // before it reads (read-your-writes across nodes) without polling AppliedContext; the
+  // replication benchmark times the lag with it. At most ReplicaOptions::max_dot_waiters wait
+  // at once: beyond that `done` gets ResourceExhausted at once. Waiters still waiting when the
+  // replica is destroyed get Unavailable.
+  void WhenHeld(const Dot& dot, DotStage stage, std::function<void(Status)> done);
 
   // Leader-follower mode (leader_follower.h). While undo is on, every local write and every
   // applied change also stores an undo entry in the same transaction (meta "undo/<seq>": the
@@ -443,6 +461,15 @@ class Replica final : public ChangeSource, public SnapshotSource {
   std::map<uint64_t, std::shared_ptr<const std::function<void()>>> extra_listeners_;
   uint64_t next_listener_id_ = 1;
   void NotifyCommit();
+  // WhenHeld's waiters, by stage and then dot (replica, counter); guarded by mu_.
+  using DotWaiters = std::multimap<std::pair<uint64_t, uint64_t>, std::function<void(Status)>>;
+  DotWaiters waiters_[2];
+  using ReadyWaiters = std::vector<std::function<void(Status)>>;
+  // With mu_ held, after dots reached `stage`: moves the waiters the stage's context now holds
+  // into `*ready`, to be run once mu_ is released (RunReady). Looks up only `dots` when given and
+  // fewer than the waiters; otherwise checks every waiter (a snapshot install merges a context).
+  void TakeReachedLocked(DotStage stage, const std::vector<Dot>* dots, ReadyWaiters* ready);
+  static void RunReady(ReadyWaiters& ready);
 
   // Snapshot install progress and the log floor (snapshot_install.cc), guarded by mu_.
   Status LoadSnapshotMeta();
