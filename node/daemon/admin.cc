@@ -58,7 +58,9 @@ std::string BootstrapJson(const replication::BootstrapStatus& b) {
 
 std::string RetentionJson(const replication::RetentionStatus& r) {
   std::ostringstream o;
-  o << "{\"horizon\":" << (r.have_horizon ? Quote(r.horizon.ToString()) : std::string("null"))
+  o << "{\"interval_ms\":" << r.options.interval_millis << ",\"log_segment_changes\":" << r.options.log_segment_changes
+    << ",\"max_changes_per_origin\":" << r.options.max_changes_per_origin
+    << ",\"horizon\":" << (r.have_horizon ? Quote(r.horizon.ToString()) : std::string("null"))
     << ",\"floor\":" << Quote(r.log.floor.ToString()) << ",\"runs\":" << r.runs
     << ",\"truncated_total\":" << r.truncated_total << ",\"segments_dropped_total\":" << r.segments_dropped_total
     << ",\"held_by_feed\":" << r.log.held_by_feed

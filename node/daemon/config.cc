@@ -40,7 +40,8 @@ Status LoadConfigFile(const std::string& path, Config* c) {
   static const std::set<std::string> kKnown = {
       "node_id", "data_dir", "cluster_id", "secret_file", "peer_listen", "advertise", "client_listen",
       "admin_listen", "peers", "mode", "initial_leader", "default_ack", "sync", "max_frame_bytes",
-      "max_value_bytes", "feed_retain_entries", "log_retain_changes", "log_level", "log_format", "collections",
+      "max_value_bytes", "feed_retain_entries", "log_retain_changes", "log_retention_interval_ms",
+      "log_segment_changes", "log_level", "log_format", "collections",
       "anti_entropy_interval_seconds", "anti_entropy_repair_bytes_per_second", "anti_entropy_max_keys_per_session",
       "snapshot_bytes_per_second", "gc_interval_seconds", "gc_fence_after_seconds"};
   for (const auto& [key, node] : t) {
@@ -92,6 +93,8 @@ Status LoadConfigFile(const std::string& path, Config* c) {
   SYNCLINE_RETURN_IF_ERROR(num("max_value_bytes", &c->max_value_bytes));
   SYNCLINE_RETURN_IF_ERROR(num("feed_retain_entries", &c->feed_retain_entries));
   SYNCLINE_RETURN_IF_ERROR(num("log_retain_changes", &c->log_retain_changes));
+  SYNCLINE_RETURN_IF_ERROR(non_negative("log_retention_interval_ms", &c->log_retention_interval_ms));
+  SYNCLINE_RETURN_IF_ERROR(non_negative("log_segment_changes", &c->log_segment_changes));
   SYNCLINE_RETURN_IF_ERROR(non_negative("anti_entropy_interval_seconds", &c->anti_entropy_interval_seconds));
   SYNCLINE_RETURN_IF_ERROR(non_negative("anti_entropy_repair_bytes_per_second", &c->anti_entropy_repair_bytes_per_second));
   SYNCLINE_RETURN_IF_ERROR(non_negative("snapshot_bytes_per_second", &c->snapshot_bytes_per_second));
@@ -134,6 +137,10 @@ Status ValidateConfig(const Config& c) {
   }
   if (c.mode != "multi-leader" && c.mode != "leader-follower") {
     return Status::InvalidArgument("--mode must be multi-leader or leader-follower, not '" + c.mode + "'");
+  }
+  if (c.log_retention_interval_ms > 86'400'000) {
+    return Status::InvalidArgument("--log-retention-interval-ms must be at most 86400000 (a day), not " +
+                                   std::to_string(c.log_retention_interval_ms));
   }
   if (c.mode == "leader-follower" && c.initial_leader.empty()) {
     return Status::InvalidArgument("--mode leader-follower needs --initial-leader (the first leader's node id)");

@@ -31,6 +31,8 @@ struct Config {
   uint64_t max_value_bytes = uint64_t{1} << 20;
   uint64_t feed_retain_entries = 10000;         // change-feed tail kept without a cursor
   uint64_t log_retain_changes = 1000000;        // change-log entries kept per origin (retention size bound)
+  uint64_t log_retention_interval_ms = 100;     // log retention runs at most this often; 0 = off (the log grows)
+  uint64_t log_segment_changes = 4096;          // changes per log segment dropped whole; 0 = no segments
   uint64_t gc_interval_seconds = 60;            // garbage collection below the stability horizon; 0 = off
   uint64_t gc_fence_after_seconds = 86400;      // fence a peer silent this long; 0 = never
   uint64_t anti_entropy_interval_seconds = 60;  // background anti-entropy with each peer; 0 = off

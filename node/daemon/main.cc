@@ -90,6 +90,14 @@ int main(int argc, char** argv) {
                  "change-log entries kept per origin; a peer further behind gets a snapshot")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--log-retention-interval-ms", flags.log_retention_interval_ms,
+                 "truncate the change log at most every N ms; 0: never (the log grows)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--log-segment-changes", flags.log_segment_changes,
+                 "changes per change-log segment, dropped whole once below the horizon; 0: no segments")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--anti-entropy-interval-seconds", flags.anti_entropy_interval_seconds,
                  "background anti-entropy with each peer every N seconds; 0: off (POST /anti-entropy still runs it)")
       ->capture_default_str();
@@ -145,6 +153,8 @@ int main(int argc, char** argv) {
   if (given("--max-value-bytes")) c.max_value_bytes = flags.max_value_bytes;
   if (given("--feed-retain-entries")) c.feed_retain_entries = flags.feed_retain_entries;
   if (given("--log-retain-changes")) c.log_retain_changes = flags.log_retain_changes;
+  if (given("--log-retention-interval-ms")) c.log_retention_interval_ms = flags.log_retention_interval_ms;
+  if (given("--log-segment-changes")) c.log_segment_changes = flags.log_segment_changes;
   if (given("--anti-entropy-interval-seconds")) c.anti_entropy_interval_seconds = flags.anti_entropy_interval_seconds;
   if (given("--snapshot-bytes-per-second")) c.snapshot_bytes_per_second = flags.snapshot_bytes_per_second;
   if (given("--gc-interval-seconds")) c.gc_interval_seconds = flags.gc_interval_seconds;
@@ -195,6 +205,8 @@ int main(int argc, char** argv) {
   o.max_value_bytes = c.max_value_bytes;
   o.feed_retain_entries = c.feed_retain_entries;
   o.retention.max_changes_per_origin = c.log_retain_changes;
+  o.retention.interval_millis = static_cast<int64_t>(c.log_retention_interval_ms);
+  o.retention.log_segment_changes = c.log_segment_changes;
   o.anti_entropy.interval_millis = static_cast<int64_t>(c.anti_entropy_interval_seconds) * 1000;
   o.anti_entropy.repair_bytes_per_second = c.anti_entropy_repair_bytes_per_second;
   o.snapshot.max_bytes_per_second = c.snapshot_bytes_per_second;

@@ -212,7 +212,9 @@ BootstrapStatus Replicator::Bootstrap() const {
 
 RetentionStatus Replicator::Retention() const {
   std::lock_guard<std::mutex> lock(snapshot_mu_);
-  return retention_status_;
+  RetentionStatus status = retention_status_;
+  status.options = options_.retention;
+  return status;
 }
 
 }  // namespace syncline::replication

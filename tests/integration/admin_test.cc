@@ -5,8 +5,12 @@
 
 #include <asio.hpp>
 
+#include <signal.h>
+
 #include <chrono>
+#include <fstream>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "process_support.h"
@@ -160,6 +164,76 @@ TEST_F(AdminEndpoint, AntiEntropyOnDemandIsReportedInStatusAndMetrics) {
   EXPECT_EQ(Metric(m, "syncline_anti_entropy_divergence_keys{peer=\"n2\"}"), 0) << m;
   EXPECT_EQ(Metric(m, "syncline_anti_entropy_bad_frames_total{peer=\"n2\"}"), 0) << m;
   EXPECT_GT(Metric(m, "syncline_anti_entropy_sent_bytes_total{peer=\"n2\"}"), 0) << m;
+}
+
+// Stops a node `syncline cluster up` started (not our child) and waits until it is gone.
+void StopClusterNode(int pid) {
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (kill(pid, 0) == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_NE(kill(pid, 0), 0) << "node " << pid << " did not stop";
+}
+
+// /status once the node answers it (a restarted node takes a moment to listen).
+std::string StatusWhenUp(const std::string& admin) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto st = Get(admin, "/status");
+    if (st.first == 200) return st.second;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return "";
+}
+
+TEST_F(AdminEndpoint, LogRetentionSettingsComeFromTheConfigFileOrFlagsAndShowInStatus) {
+  std::string cdir = dir_.str() + "/c";
+  ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "1", "--dir", cdir});
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  up_ = true;
+  auto nodes = ReadClusterFile(cdir);
+  ASSERT_EQ(nodes.size(), 1u);
+  std::string st = StatusWhenUp(nodes[0].admin);
+  EXPECT_NE(st.find("\"retention\":{\"interval_ms\":100,\"log_segment_changes\":4096,\"max_changes_per_origin\":1000000,"),
+            std::string::npos)
+      << st;
+
+  // From the config file.
+  StopClusterNode(nodes[0].pid);
+  {
+    // At the top: the file may end in a table ([collections]) that appended keys would join.
+    std::ifstream in(nodes[0].config);
+    std::stringstream old;
+    old << in.rdbuf();
+    in.close();
+    std::ofstream(nodes[0].config) << "log_retention_interval_ms = 250\nlog_segment_changes = 0\n" << old.str();
+  }
+  {
+    int pid = StartDaemon({SYNCLINE_NODE, "--config", nodes[0].config}, cdir + "/restart.log");
+    ASSERT_GT(pid, 0);
+    DaemonGuard guard(pid);
+    st = StatusWhenUp(nodes[0].admin);
+    EXPECT_NE(st.find("\"retention\":{\"interval_ms\":250,\"log_segment_changes\":0,"), std::string::npos) << st;
+  }
+  // A flag overrides the file.
+  {
+    int pid = StartDaemon({SYNCLINE_NODE, "--config", nodes[0].config, "--log-segment-changes", "64"}, cdir + "/restart2.log");
+    ASSERT_GT(pid, 0);
+    DaemonGuard guard(pid);
+    st = StatusWhenUp(nodes[0].admin);
+    EXPECT_NE(st.find("\"retention\":{\"interval_ms\":250,\"log_segment_changes\":64,"), std::string::npos) << st;
+  }
+  // Bad values are refused, naming where.
+  std::string bad = dir_.str() + "/bad.toml";
+  std::ofstream(bad) << "node_id = \"x\"\nlog_segment_changes = -1\n";
+  ProgramRun refused = RunProgram({SYNCLINE_NODE, "--config", bad});
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find(bad + ":2: 'log_segment_changes' must be an integer >= 0"), std::string::npos)
+      << refused.output;
+  ProgramRun bad_flag = RunProgram({SYNCLINE_NODE, "--config", nodes[0].config, "--log-retention-interval-ms", "-5"});
+  EXPECT_EQ(bad_flag.exit_code, 1) << bad_flag.output;
+  EXPECT_NE(bad_flag.output.find("--log-retention-interval-ms"), std::string::npos) << bad_flag.output;
 }
 
 TEST_F(AdminEndpoint, OversizedKeysValuesAndFramesAreRefusedNamedAndCounted) {

@@ -77,6 +77,7 @@ struct RetentionReport {
 
 // What status shows about retention.
 struct RetentionStatus {
+  RetentionOptions options;   // what retention runs with
   bool have_horizon = false;  // false until some peer acknowledged something
   VersionVector horizon;      // the stability horizon the last run used
   RetentionReport log;        // the log after the last run
