@@ -171,9 +171,9 @@ struct Told {
 };
 
 TEST(ReplicaDurabilityTest, WhenHeldReportsALocalWriteReadableAtCommitAndHeldOnceDurable) {
+  Told applied, durable, later, now;  // outlive the replica
   Node n(1'800'000'000'000);
   ReplicaId me = n.store.replica_id();
-  Told applied, durable, later;
   n.replica->WhenHeld(Dot{me, 1}, Replica::DotStage::kApplied, applied.Callback());
   n.replica->WhenHeld(Dot{me, 1}, Replica::DotStage::kDurable, durable.Callback());
   n.replica->WhenHeld(Dot{me, 2}, Replica::DotStage::kApplied, later.Callback());
@@ -192,7 +192,6 @@ TEST(ReplicaDurabilityTest, WhenHeldReportsALocalWriteReadableAtCommitAndHeldOnc
   EXPECT_EQ(applied.calls, 1);  // once only
 
   // A stage reached already is reported at once, on the calling thread.
-  Told now;
   n.replica->WhenHeld(Dot{me, 1}, Replica::DotStage::kDurable, now.Callback());
   EXPECT_EQ(now.calls, 1);
   EXPECT_TRUE(now.last.ok()) << now.last;
@@ -200,6 +199,7 @@ TEST(ReplicaDurabilityTest, WhenHeldReportsALocalWriteReadableAtCommitAndHeldOnc
   n.replica->Write("reg", "b", WriteOp::Put("2"), [](Result<WriteResult>) {});
   EXPECT_EQ(later.calls, 1);
   EXPECT_TRUE(later.last.ok()) << later.last;
+  n.store.Release();  // the drain's durable report needs the replica
 }
 
 TEST(ReplicaDurabilityTest, WhenHeldReportsReceivedChangesAndCancelsWaitersAtClose) {
@@ -210,11 +210,11 @@ TEST(ReplicaDurabilityTest, WhenHeldReportsReceivedChangesAndCancelsWaitersAtClo
   std::vector<core::Change> theirs = other.Log();
   ASSERT_EQ(theirs.size(), 3u);
 
+  Told first_applied, first_durable, third_applied, never;  // outlive the replica
   auto n = std::make_unique<Node>(1'800'000'000'000);
   // Two waiters on the first change (more waiters than the batch has changes: each change is
   // looked up), one on the third (a batch at least as long as the waiters: every waiter is
   // checked), one on a change that never comes.
-  Told first_applied, first_durable, third_applied, never;
   n->replica->WhenHeld(theirs[0].dot, Replica::DotStage::kApplied, first_applied.Callback());
   n->replica->WhenHeld(theirs[0].dot, Replica::DotStage::kDurable, first_durable.Callback());
   Dot missing{theirs[0].dot.replica, 99};
@@ -245,9 +245,9 @@ TEST(ReplicaDurabilityTest, WhenHeldReportsReceivedChangesAndCancelsWaitersAtClo
 }
 
 TEST(ReplicaDurabilityTest, WhenHeldRefusesWaitersBeyondTheLimit) {
+  Told a, b, c, d;  // outlive the replica, which tells a waiter left over when it goes
   Node n(1'800'000'000'000, /*max_dot_waiters=*/2);
   ReplicaId me = n.store.replica_id();
-  Told a, b, c;
   n.replica->WhenHeld(Dot{me, 1}, Replica::DotStage::kApplied, a.Callback());
   n.replica->WhenHeld(Dot{me, 1}, Replica::DotStage::kDurable, b.Callback());
   n.replica->WhenHeld(Dot{me, 2}, Replica::DotStage::kApplied, c.Callback());
@@ -261,7 +261,6 @@ TEST(ReplicaDurabilityTest, WhenHeldRefusesWaitersBeyondTheLimit) {
   n.store.Release();
   EXPECT_EQ(a.calls, 1);
   EXPECT_EQ(b.calls, 1);
-  Told d;
   n.replica->WhenHeld(Dot{me, 2}, Replica::DotStage::kApplied, d.Callback());
   EXPECT_EQ(d.calls, 0);
 }
