@@ -56,18 +56,23 @@ double Metric(const std::string& text, const std::string& name_and_labels) {
 class AdminEndpoint : public ::testing::Test {
  protected:
   void TearDown() override {
-    if (up_) RunProgram({SYNCLINE_CLI, "--cluster", dir_.str() + "/c/cluster.toml", "cluster", "down"});
+    if (up_) RunProgram({SYNCLINE_CLI, "--cluster", cdir_ + "/cluster.toml", "cluster", "down"});
+  }
+  // `syncline cluster up` with `n` nodes in cdir_; the nodes it started (empty if it failed).
+  std::vector<ClusterNode> Up(int n) {
+    ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", std::to_string(n), "--dir", cdir_});
+    EXPECT_EQ(up.exit_code, 0) << up.output;
+    if (up.exit_code != 0) return {};
+    up_ = true;
+    return ReadClusterFile(cdir_);
   }
   TempDir dir_;
+  const std::string cdir_ = dir_.str() + "/c";
   bool up_ = false;
 };
 
 TEST_F(AdminEndpoint, HealthStatusAndMetricsReportWritesMergesLagAndBadInput) {
-  std::string cdir = dir_.str() + "/c";
-  ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "2", "--dir", cdir});
-  ASSERT_EQ(up.exit_code, 0) << up.output;
-  up_ = true;
-  auto nodes = ReadClusterFile(cdir);
+  auto nodes = Up(2);
   ASSERT_EQ(nodes.size(), 2u);
   ASSERT_FALSE(nodes[0].admin.empty());
 
@@ -132,11 +137,7 @@ TEST_F(AdminEndpoint, HealthStatusAndMetricsReportWritesMergesLagAndBadInput) {
 // POST /anti-entropy runs a session with the peers now and answers with its outcome; /status and
 // /metrics then count it per peer.
 TEST_F(AdminEndpoint, AntiEntropyOnDemandIsReportedInStatusAndMetrics) {
-  std::string cdir = dir_.str() + "/c";
-  ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "2", "--dir", cdir});
-  ASSERT_EQ(up.exit_code, 0) << up.output;
-  up_ = true;
-  auto nodes = ReadClusterFile(cdir);
+  auto nodes = Up(2);
   ASSERT_EQ(nodes.size(), 2u);
   HostPort hp = Split(nodes[0].admin);
   httplib::Client client(hp.host, hp.port);
@@ -188,11 +189,7 @@ std::string StatusWhenUp(const std::string& admin) {
 }
 
 TEST_F(AdminEndpoint, LogRetentionSettingsComeFromTheConfigFileOrFlagsAndShowInStatus) {
-  std::string cdir = dir_.str() + "/c";
-  ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "1", "--dir", cdir});
-  ASSERT_EQ(up.exit_code, 0) << up.output;
-  up_ = true;
-  auto nodes = ReadClusterFile(cdir);
+  auto nodes = Up(1);
   ASSERT_EQ(nodes.size(), 1u);
   std::string st = StatusWhenUp(nodes[0].admin);
   EXPECT_NE(st.find("\"retention\":{\"interval_ms\":100,\"log_segment_changes\":4096,\"max_changes_per_origin\":1000000,"),
@@ -210,7 +207,7 @@ TEST_F(AdminEndpoint, LogRetentionSettingsComeFromTheConfigFileOrFlagsAndShowInS
     std::ofstream(nodes[0].config) << "log_retention_interval_ms = 250\nlog_segment_changes = 0\n" << old.str();
   }
   {
-    int pid = StartDaemon({SYNCLINE_NODE, "--config", nodes[0].config}, cdir + "/restart.log");
+    int pid = StartDaemon({SYNCLINE_NODE, "--config", nodes[0].config}, cdir_ + "/restart.log");
     ASSERT_GT(pid, 0);
     DaemonGuard guard(pid);
     st = StatusWhenUp(nodes[0].admin);
@@ -218,7 +215,7 @@ TEST_F(AdminEndpoint, LogRetentionSettingsComeFromTheConfigFileOrFlagsAndShowInS
   }
   // A flag overrides the file.
   {
-    int pid = StartDaemon({SYNCLINE_NODE, "--config", nodes[0].config, "--log-segment-changes", "64"}, cdir + "/restart2.log");
+    int pid = StartDaemon({SYNCLINE_NODE, "--config", nodes[0].config, "--log-segment-changes", "64"}, cdir_ + "/restart2.log");
     ASSERT_GT(pid, 0);
     DaemonGuard guard(pid);
     st = StatusWhenUp(nodes[0].admin);
@@ -237,11 +234,7 @@ TEST_F(AdminEndpoint, LogRetentionSettingsComeFromTheConfigFileOrFlagsAndShowInS
 }
 
 TEST_F(AdminEndpoint, OversizedKeysValuesAndFramesAreRefusedNamedAndCounted) {
-  std::string cdir = dir_.str() + "/c";
-  ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "1", "--dir", cdir});
-  ASSERT_EQ(up.exit_code, 0) << up.output;
-  up_ = true;
-  auto nodes = ReadClusterFile(cdir);
+  auto nodes = Up(1);
   ASSERT_EQ(nodes.size(), 1u);
   auto c = Client::Connect(nodes[0].client, 5000);
   ASSERT_TRUE(c.ok()) << c.status();
@@ -259,7 +252,7 @@ TEST_F(AdminEndpoint, OversizedKeysValuesAndFramesAreRefusedNamedAndCounted) {
   EXPECT_FALSE(read->found);
 
   // Through the CLI: exit code 2 (failed, not applied) with the reason on stderr.
-  ProgramRun cli = RunProgram({SYNCLINE_CLI, "--cluster", cdir + "/cluster.toml", "put", "kv", std::string(401, 'k'), "v"});
+  ProgramRun cli = RunProgram({SYNCLINE_CLI, "--cluster", cdir_ + "/cluster.toml", "put", "kv", std::string(401, 'k'), "v"});
   EXPECT_EQ(cli.exit_code, 2) << cli.output;
   EXPECT_NE(cli.output.find("400"), std::string::npos) << cli.output;
 
