@@ -113,9 +113,10 @@ Replica::~Replica() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (DotWaiters& stage : waiters_) {
-      for (auto& [dot, done] : stage) left.push_back(std::move(done));
+      for (auto& [dot, w] : stage) left.push_back(std::move(w.done));
       stage.clear();
     }
+    waiter_handles_.clear();
   }
   for (auto& done : left) done(Status::Unavailable("the replica was closed before the change arrived"));
 }
@@ -267,22 +268,44 @@ void Replica::RemoveCommitListener(uint64_t id) {
   extra_listeners_.erase(id);
 }
 
-void Replica::WhenHeld(const Dot& dot, DotStage stage, std::function<void(Status)> done) {
+uint64_t Replica::WhenHeld(const Dot& dot, DotStage stage, std::function<void(Status)> done) {
   Status refused;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const DotContext& held = stage == DotStage::kApplied ? applied_ : context_;
     if (!held.Contains(dot)) {
-      size_t waiting = waiters_[0].size() + waiters_[1].size();
+      size_t waiting = waiter_handles_.size();
       if (waiting < options_.max_dot_waiters) {
-        waiters_[static_cast<int>(stage)].emplace(std::make_pair(dot.replica.value(), dot.counter), std::move(done));
-        return;
+        uint64_t handle = next_waiter_handle_++;
+        DotKey key(dot.replica.value(), dot.counter);
+        waiters_[static_cast<int>(stage)].emplace(key, DotWaiter{handle, std::move(done)});
+        waiter_handles_.emplace(handle, std::make_pair(static_cast<int>(stage), key));
+        return handle;
       }
       refused = Status::ResourceExhausted("cannot wait for change " + dot.replica.ToString() + ":" + std::to_string(dot.counter) + ": " + std::to_string(waiting) +
                                           " callers wait for changes already (max_dot_waiters)");
     }
   }
   done(std::move(refused));
+  return 0;
+}
+
+bool Replica::CancelWhenHeld(uint64_t handle) {
+  std::function<void(Status)> dropped;  // destroyed once mu_ is released
+  std::lock_guard<std::mutex> lock(mu_);
+  auto h = waiter_handles_.find(handle);
+  if (h == waiter_handles_.end()) return false;
+  auto [stage, key] = h->second;
+  waiter_handles_.erase(h);
+  auto [begin, end] = waiters_[stage].equal_range(key);
+  for (auto it = begin; it != end; ++it) {
+    if (it->second.handle == handle) {
+      dropped = std::move(it->second.done);
+      waiters_[stage].erase(it);
+      break;
+    }
+  }
+  return true;
 }
 
 void Replica::TakeReachedLocked(DotStage stage, const std::vector<Dot>* dots, ReadyWaiters* ready) {
@@ -290,8 +313,11 @@ void Replica::TakeReachedLocked(DotStage stage, const std::vector<Dot>* dots, Re
   if (waiting.empty()) return;
   if (dots != nullptr && dots->size() < waiting.size()) {
     for (const Dot& d : *dots) {
-      auto [begin, end] = waiting.equal_range(std::make_pair(d.replica.value(), d.counter));
-      for (auto it = begin; it != end; ++it) ready->push_back(std::move(it->second));
+      auto [begin, end] = waiting.equal_range(DotKey(d.replica.value(), d.counter));
+      for (auto it = begin; it != end; ++it) {
+        waiter_handles_.erase(it->second.handle);
+        ready->push_back(std::move(it->second.done));
+      }
       waiting.erase(begin, end);
     }
     return;
@@ -299,7 +325,8 @@ void Replica::TakeReachedLocked(DotStage stage, const std::vector<Dot>* dots, Re
   const DotContext& held = stage == DotStage::kApplied ? applied_ : context_;
   for (auto it = waiting.begin(); it != waiting.end();) {
     if (held.Contains(Dot{ReplicaId(it->first.first), it->first.second})) {
-      ready->push_back(std::move(it->second));
+      waiter_handles_.erase(it->second.handle);
+      ready->push_back(std::move(it->second.done));
       it = waiting.erase(it);
     } else {
       ++it;

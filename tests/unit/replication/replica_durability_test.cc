@@ -265,5 +265,35 @@ TEST(ReplicaDurabilityTest, WhenHeldRefusesWaitersBeyondTheLimit) {
   EXPECT_EQ(d.calls, 0);
 }
 
+TEST(ReplicaDurabilityTest, WhenHeldWaitersCanBeCancelled) {
+  Told a, b, c, d;  // outlive the replica
+  Node n(1'800'000'000'000, /*max_dot_waiters=*/1);
+  ReplicaId me = n.store.replica_id();
+  uint64_t handle = n.replica->WhenHeld(Dot{me, 1}, Replica::DotStage::kApplied, a.Callback());
+  EXPECT_NE(handle, 0u);
+  n.replica->WhenHeld(Dot{me, 1}, Replica::DotStage::kDurable, b.Callback());
+  ASSERT_EQ(b.calls, 1);
+  EXPECT_EQ(b.last.code(), StatusCode::kResourceExhausted) << b.last;
+
+  // A cancelled waiter is never told, and makes room for another.
+  EXPECT_TRUE(n.replica->CancelWhenHeld(handle));
+  EXPECT_FALSE(n.replica->CancelWhenHeld(handle));
+  n.replica->Write("reg", "a", WriteOp::Put("1"), [](Result<WriteResult>) {});
+  n.store.Release();
+  EXPECT_EQ(a.calls, 0);
+  uint64_t later = n.replica->WhenHeld(Dot{me, 2}, Replica::DotStage::kApplied, c.Callback());
+  EXPECT_NE(later, 0u);
+  EXPECT_EQ(c.calls, 0);
+
+  // A waiter told at once has no handle; one told later cannot be cancelled any more.
+  EXPECT_EQ(n.replica->WhenHeld(Dot{me, 1}, Replica::DotStage::kDurable, d.Callback()), 0u);
+  EXPECT_EQ(d.calls, 1);
+  n.replica->Write("reg", "b", WriteOp::Put("2"), [](Result<WriteResult>) {});
+  n.store.Release();
+  EXPECT_EQ(c.calls, 1);
+  EXPECT_TRUE(c.last.ok()) << c.last;
+  EXPECT_FALSE(n.replica->CancelWhenHeld(later));
+}
+
 }  // namespace
 }  // namespace syncline::replication

@@ -280,8 +280,13 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // before it reads (read-your-writes across nodes) without polling AppliedContext; the
   // replication benchmark times the lag with it. At most ReplicaOptions::max_dot_waiters wait
   // at once: beyond that `done` gets ResourceExhausted at once. Waiters still waiting when the
-  // replica is destroyed get Unavailable.
-  void WhenHeld(const Dot& dot, DotStage stage, std::function<void(Status)> done);
+  // replica is destroyed get Unavailable. Returns a handle for CancelWhenHeld, or 0 when `done`
+  // was called at once.
+  uint64_t WhenHeld(const Dot& dot, DotStage stage, std::function<void(Status)> done);
+  // Forgets the waiter `handle` names: true when it was still waiting, and its `done` is then
+  // never called; false when it was told already (or `handle` is unknown). A caller that stops
+  // waiting (a timeout) cancels, so that its waiter does not count against max_dot_waiters.
+  bool CancelWhenHeld(uint64_t handle);
 
   // Leader-follower mode (leader_follower.h). While undo is on, every local write and every
   // applied change also stores an undo entry in the same transaction (meta "undo/<seq>": the
@@ -461,9 +466,17 @@ class Replica final : public ChangeSource, public SnapshotSource {
   std::map<uint64_t, std::shared_ptr<const std::function<void()>>> extra_listeners_;
   uint64_t next_listener_id_ = 1;
   void NotifyCommit();
-  // WhenHeld's waiters, by stage and then dot (replica, counter); guarded by mu_.
-  using DotWaiters = std::multimap<std::pair<uint64_t, uint64_t>, std::function<void(Status)>>;
+  // WhenHeld's waiters, by stage and then dot (replica, counter), and where each handle's waiter
+  // is; guarded by mu_.
+  struct DotWaiter {
+    uint64_t handle = 0;
+    std::function<void(Status)> done;
+  };
+  using DotKey = std::pair<uint64_t, uint64_t>;
+  using DotWaiters = std::multimap<DotKey, DotWaiter>;
   DotWaiters waiters_[2];
+  std::map<uint64_t, std::pair<int, DotKey>> waiter_handles_;
+  uint64_t next_waiter_handle_ = 1;
   using ReadyWaiters = std::vector<std::function<void(Status)>>;
   // With mu_ held, after dots reached `stage`: moves the waiters the stage's context now holds
   // into `*ready`, to be run once mu_ is released (RunReady). Looks up only `dots` when given and
