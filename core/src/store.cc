@@ -159,27 +159,32 @@ Result<Change> ReadView::GetChange(const Dot& dot) {
   return DecodeChange(*bytes);
 }
 
-Result<std::pair<uint64_t, uint64_t>> ReadView::LogBounds(ReplicaId origin) {
-  std::string begin = LogKey(origin, 0);
+Result<std::optional<std::pair<uint64_t, uint64_t>>> ReadView::SegmentBounds(int segment, ReplicaId origin,
+                                                                              uint64_t from) {
+  Table table = kLogSegments[segment];
+  std::string begin = LogKey(origin, from);
   std::string end = OriginPrefixEnd(origin);
-  bool found = false;
-  uint64_t lo = 0, hi = 0;
-  // Per segment, the first key gives the low bound and a backward seek the high one.
-  for (Table table : kLogSegments) {
-    std::optional<uint64_t> first;
-    SYNCLINE_RETURN_IF_ERROR(Scan(table, begin, end, [&](std::string_view key, std::string_view) {
-      first = ReadBigEndian64(key.data() + 8);
-      return false;
-    }));
-    if (!first.has_value()) continue;
-    SYNCLINE_ASSIGN_OR_RETURN(std::optional<std::string> last, LastKey(table, begin, end));
-    uint64_t last_counter = last.has_value() ? ReadBigEndian64(last->data() + 8) : *first;
-    lo = found ? std::min(lo, *first) : *first;
-    hi = found ? std::max(hi, last_counter) : last_counter;
-    found = true;
+  std::optional<uint64_t> first;
+  SYNCLINE_RETURN_IF_ERROR(Scan(table, begin, end, [&](std::string_view key, std::string_view) {
+    if (key.size() == 16) first = ReadBigEndian64(key.data() + 8);
+    return false;
+  }));
+  if (!first.has_value()) return std::optional<std::pair<uint64_t, uint64_t>>();
+  SYNCLINE_ASSIGN_OR_RETURN(std::optional<std::string> last, LastKey(table, begin, end));
+  uint64_t last_counter = last.has_value() && last->size() == 16 ? ReadBigEndian64(last->data() + 8) : *first;
+  return std::make_optional(std::make_pair(*first, last_counter));
+}
+
+Result<std::pair<uint64_t, uint64_t>> ReadView::LogBounds(ReplicaId origin) {
+  std::optional<std::pair<uint64_t, uint64_t>> bounds;
+  for (int segment = 0; segment < 2; ++segment) {
+    SYNCLINE_ASSIGN_OR_RETURN(auto b, SegmentBounds(segment, origin));
+    if (!b.has_value()) continue;
+    bounds = bounds.has_value() ? std::make_pair(std::min(bounds->first, b->first), std::max(bounds->second, b->second))
+                                : *b;
   }
-  if (!found) return Status::NotFound("no changes of origin " + origin.ToString() + " in the log");
-  return std::make_pair(lo, hi);
+  if (!bounds.has_value()) return Status::NotFound("no changes of origin " + origin.ToString() + " in the log");
+  return *bounds;
 }
 
 Result<std::vector<ReplicaId>> ReadView::SegmentOrigins(int segment) {
@@ -284,11 +289,13 @@ Status WriteTxn::AppendChange(const Change& change, std::string_view encoded) {
 Status WriteTxn::FinishDeferred() { return WriteDeferredFeed(*this); }
 
 Status WriteTxn::TruncateLog(ReplicaId origin, uint64_t below) {
-  if (below == 0) return Status::Ok();
-  for (Table table : kLogSegments) {
-    SYNCLINE_RETURN_IF_ERROR(DeleteRange(table, LogKey(origin, 0), LogKey(origin, below)));
-  }
+  for (int segment = 0; segment < 2; ++segment) SYNCLINE_RETURN_IF_ERROR(TruncateLogSegment(segment, origin, below));
   return Status::Ok();
+}
+
+Status WriteTxn::TruncateLogSegment(int segment, ReplicaId origin, uint64_t below) {
+  if (below == 0) return Status::Ok();
+  return DeleteRange(kLogSegments[segment], LogKey(origin, 0), LogKey(origin, below));
 }
 
 void Store::SubmitStaged(WriteFn fn, WriteDone committed, WriteDone durable) {

@@ -11,21 +11,6 @@ namespace {
 
 constexpr std::string_view kFloorMeta = "log.floor";
 
-std::string LogKey(ReplicaId origin, uint64_t counter) {
-  std::string k(16, '\0');
-  for (int i = 0; i < 8; ++i) {
-    k[i] = static_cast<char>(origin.value() >> (56 - 8 * i));
-    k[8 + i] = static_cast<char>(counter >> (56 - 8 * i));
-  }
-  return k;
-}
-
-uint64_t CounterOf(std::string_view key) {
-  uint64_t c = 0;
-  for (int i = 8; i < 16; ++i) c = (c << 8) | static_cast<uint8_t>(key[i]);
-  return c;
-}
-
 Result<VersionVector> LoadFloor(core::ReadView& view) {
   auto v = view.Get(core::Table::kMeta, kFloorMeta);
   if (v.status().IsNotFound()) return VersionVector();
@@ -35,31 +20,23 @@ Result<VersionVector> LoadFloor(core::ReadView& view) {
   return vv;
 }
 
-std::string OriginEnd(ReplicaId origin) {
-  return origin.value() == UINT64_MAX ? std::string() : LogKey(ReplicaId(origin.value() + 1), 0);
+// The lowest counter of `origin` in one log segment (0 when none).
+Result<uint64_t> LowestIn(core::ReadView& view, int segment, ReplicaId origin) {
+  SYNCLINE_ASSIGN_OR_RETURN(auto bounds, view.SegmentBounds(segment, origin));
+  return bounds.has_value() ? bounds->first : 0;
 }
 
-// The lowest counter of `origin` in one log table (0 when none), reading one record.
-Result<uint64_t> LowestIn(core::ReadView& view, core::Table table, ReplicaId origin) {
-  uint64_t low = 0;
-  SYNCLINE_RETURN_IF_ERROR(view.Scan(table, LogKey(origin, 0), OriginEnd(origin), [&](std::string_view k, std::string_view) {
-    if (k.size() == 16) low = CounterOf(k);
-    return false;
-  }));
-  return low;
-}
-
-// The highest counter of `origin` in one log table at or above `from` (0 when none): one seek.
-Result<uint64_t> HighestIn(core::ReadView& view, core::Table table, ReplicaId origin, uint64_t from) {
-  SYNCLINE_ASSIGN_OR_RETURN(std::optional<std::string> last, view.LastKey(table, LogKey(origin, from), OriginEnd(origin)));
-  return last.has_value() && last->size() == 16 ? CounterOf(*last) : 0;
+// The highest counter of `origin` in one log segment at or above `from` (0 when none).
+Result<uint64_t> HighestIn(core::ReadView& view, int segment, ReplicaId origin, uint64_t from) {
+  SYNCLINE_ASSIGN_OR_RETURN(auto bounds, view.SegmentBounds(segment, origin, from));
+  return bounds.has_value() ? bounds->second : 0;
 }
 
 // The lowest counter of `origin` in the log (0 when none), reading a record per segment.
 Result<uint64_t> LowestCounter(core::ReadView& view, ReplicaId origin) {
   uint64_t low = 0;
-  for (core::Table table : core::kLogSegments) {
-    SYNCLINE_ASSIGN_OR_RETURN(uint64_t l, LowestIn(view, table, origin));
+  for (int segment = 0; segment < 2; ++segment) {
+    SYNCLINE_ASSIGN_OR_RETURN(uint64_t l, LowestIn(view, segment, origin));
     if (l != 0 && (low == 0 || l < low)) low = l;
   }
   return low;
@@ -68,8 +45,8 @@ Result<uint64_t> LowestCounter(core::ReadView& view, ReplicaId origin) {
 // The highest counter of `origin` in the log at or above `from` (0 when none).
 Result<uint64_t> HighestCounter(core::ReadView& view, ReplicaId origin, uint64_t from) {
   uint64_t high = 0;
-  for (core::Table table : core::kLogSegments) {
-    SYNCLINE_ASSIGN_OR_RETURN(uint64_t h, HighestIn(view, table, origin, from));
+  for (int segment = 0; segment < 2; ++segment) {
+    SYNCLINE_ASSIGN_OR_RETURN(uint64_t h, HighestIn(view, segment, origin, from));
     high = std::max(high, h);
   }
   return high;
@@ -119,13 +96,13 @@ struct OriginBound {
   uint64_t size_below = 0;
 };
 
-// Drops, one by one, the changes of `table` below each origin's bound (`size_only`: the size
-// bound's), at most `*budget` of them, raising `floor`.
-Status DropOneByOne(core::WriteTxn& txn, core::Table table, const std::vector<OriginBound>& bounds, bool size_only,
+// Drops, one by one, the changes of log segment `segment` below each origin's bound
+// (`size_only`: the size bound's), at most `*budget` of them, raising `floor`.
+Status DropOneByOne(core::WriteTxn& txn, int segment, const std::vector<OriginBound>& bounds, bool size_only,
                     uint64_t* budget, VersionVector* floor, bool* raised, RetentionReport* report) {
   for (const OriginBound& b : bounds) {
     uint64_t below = size_only ? b.size_below : b.below;
-    SYNCLINE_ASSIGN_OR_RETURN(uint64_t low, LowestIn(txn, table, b.origin));
+    SYNCLINE_ASSIGN_OR_RETURN(uint64_t low, LowestIn(txn, segment, b.origin));
     if (low == 0 || below <= low) continue;
     if (*budget == 0) {
       report->more = true;
@@ -135,8 +112,9 @@ Status DropOneByOne(core::WriteTxn& txn, core::Table table, const std::vector<Or
       below = low + *budget;
       report->more = true;
     }
+    core::Table table = core::kLogSegments[segment];
     SYNCLINE_ASSIGN_OR_RETURN(uint64_t before, txn.CountEntries(table));
-    SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(table, LogKey(b.origin, 0), LogKey(b.origin, below)));
+    SYNCLINE_RETURN_IF_ERROR(txn.TruncateLogSegment(segment, b.origin, below));
     SYNCLINE_ASSIGN_OR_RETURN(uint64_t after, txn.CountEntries(table));
     report->truncated += before - after;
     *budget -= std::min(*budget, below - low);
@@ -211,7 +189,7 @@ Status RetentionTxn(core::WriteTxn& txn, const std::optional<VersionVector>& hor
     std::vector<std::pair<ReplicaId, uint64_t>> highs;
     bool whole = true;
     for (ReplicaId origin : sealed_origins) {
-      SYNCLINE_ASSIGN_OR_RETURN(uint64_t high, HighestIn(txn, sealed_table, origin, 0));
+      SYNCLINE_ASSIGN_OR_RETURN(uint64_t high, HighestIn(txn, 1 - active, origin, 0));
       const OriginBound* b = bound_of(origin);
       if (b == nullptr || high >= b->below) {
         whole = false;
@@ -237,8 +215,8 @@ Status RetentionTxn(core::WriteTxn& txn, const std::optional<VersionVector>& hor
   uint64_t budget = max_truncate > 0 ? max_truncate : UINT64_MAX;
   SYNCLINE_ASSIGN_OR_RETURN(uint64_t active_n, txn.CountEntries(active_table));
   bool small = segment_changes == 0 || active_n < segment_changes;
-  SYNCLINE_RETURN_IF_ERROR(DropOneByOne(txn, sealed_table, bounds, segment_changes > 0, &budget, &floor, &raised, report));
-  SYNCLINE_RETURN_IF_ERROR(DropOneByOne(txn, active_table, bounds, !small, &budget, &floor, &raised, report));
+  SYNCLINE_RETURN_IF_ERROR(DropOneByOne(txn, 1 - active, bounds, segment_changes > 0, &budget, &floor, &raised, report));
+  SYNCLINE_RETURN_IF_ERROR(DropOneByOne(txn, active, bounds, !small, &budget, &floor, &raised, report));
   // Seal the active segment once it is full and the other one is empty.
   if (segment_changes > 0 && !report->more) {
     SYNCLINE_ASSIGN_OR_RETURN(sealed_n, txn.CountEntries(sealed_table));

@@ -334,6 +334,14 @@ void Replica::TakeReachedLocked(DotStage stage, const std::vector<Dot>* dots, Re
   }
 }
 
+void Replica::TakeReachedLocked(DotStage stage, const std::vector<WriteResult>& results, ReadyWaiters* ready) {
+  if (waiters_[static_cast<int>(stage)].empty()) return;
+  std::vector<Dot> dots;
+  dots.reserve(results.size());
+  for (const WriteResult& r : results) dots.push_back(r.dot);
+  TakeReachedLocked(stage, &dots, ready);
+}
+
 void Replica::RunReady(ReadyWaiters& ready) {
   for (auto& done : ready) done(Status::Ok());
   ready.clear();

@@ -151,13 +151,6 @@ Status WriteFailed(const std::string& collection, const Status& st) {
   return st.WithContext("write to '" + collection + "'");
 }
 
-std::vector<Dot> DotsOf(const std::vector<WriteResult>& results) {
-  std::vector<Dot> dots;
-  dots.reserve(results.size());
-  for (const WriteResult& r : results) dots.push_back(r.dot);
-  return dots;
-}
-
 std::string ChangeWhere(const core::Change& ch) {
   return "change " + ch.dot.replica.ToString() + ":" + std::to_string(ch.dot.counter) + " to '" + ch.collection + "'";
 }
@@ -302,10 +295,7 @@ void Replica::AnswerDrain(Drain& drain, Status s) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const WriteResult& r : drain.results) context_.Add(r.dot);
-      if (!waiters_[static_cast<int>(DotStage::kDurable)].empty()) {
-        std::vector<Dot> dots = DotsOf(drain.results);
-        TakeReachedLocked(DotStage::kDurable, &dots, &ready);
-      }
+      TakeReachedLocked(DotStage::kDurable, drain.results, &ready);
     }
     RunReady(ready);
     if (!drain.results.empty()) NotifyCommit();
@@ -351,10 +341,7 @@ void Replica::FinishDrain(Drain& drain, Status s) {
     std::lock_guard<std::mutex> lock(mu_);
     for (const WriteResult& r : drain.results) applied_.Add(r.dot);
     stats_.local_writes += drain.results.size();
-    if (!waiters_[static_cast<int>(DotStage::kApplied)].empty()) {
-      std::vector<Dot> dots = DotsOf(drain.results);
-      TakeReachedLocked(DotStage::kApplied, &dots, &ready);
-    }
+    TakeReachedLocked(DotStage::kApplied, drain.results, &ready);
   } else if (drain.failed_at && s.code() != StatusCode::kResourceExhausted && s.code() != StatusCode::kIOError &&
              s.code() != StatusCode::kUnavailable) {
     // One write's own error: it fails alone. The others were rolled back with it and go back to
@@ -602,10 +589,7 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
     {
       std::lock_guard<std::mutex> lock(mu_);
       for (const WriteResult& r : *results) applied_.Add(r.dot);
-      if (!waiters_[static_cast<int>(DotStage::kApplied)].empty()) {
-        std::vector<Dot> dots = DotsOf(*results);
-        TakeReachedLocked(DotStage::kApplied, &dots, &ready);
-      }
+      TakeReachedLocked(DotStage::kApplied, *results, &ready);
     }
     RunReady(ready);
   };
@@ -623,10 +607,7 @@ void Replica::WriteBatch(std::vector<KeyedWrite> writes, core::WriteFn also, Bat
       std::lock_guard<std::mutex> lock(mu_);
       for (const WriteResult& r : *results) context_.Add(r.dot);
       stats_.local_writes += results->size();
-      if (!waiters_[static_cast<int>(DotStage::kDurable)].empty()) {
-        std::vector<Dot> dots = DotsOf(*results);
-        TakeReachedLocked(DotStage::kDurable, &dots, &ready);
-      }
+      TakeReachedLocked(DotStage::kDurable, *results, &ready);
     }
     RunReady(ready);
     if (!results->empty()) NotifyCommit();

@@ -133,6 +133,9 @@ class ReadView {
   Result<std::vector<ReplicaId>> LogOrigins();
   // The origins with at least one change in one segment (0 or 1) of the log, in order.
   Result<std::vector<ReplicaId>> SegmentOrigins(int segment);
+  // The lowest and highest counters of `origin` at or above `from` in one segment (0 or 1) of
+  // the log, from a forward and a backward seek; nullopt when the segment holds none.
+  Result<std::optional<std::pair<uint64_t, uint64_t>>> SegmentBounds(int segment, ReplicaId origin, uint64_t from = 0);
   // The stored encoding of the change named `dot`, from whichever segment holds it; nullopt
   // when neither does.
   Result<std::optional<std::string>> FindLogEntry(const Dot& dot);
@@ -173,6 +176,8 @@ class WriteTxn : public ReadView {
   // Drops the changes of `origin` with counter < `below` from both segments. The change feed
   // reads its entries from the log: callers keep what GetFeedLogPins (feed.h) names.
   Status TruncateLog(ReplicaId origin, uint64_t below);
+  // The same in one segment (0 or 1) only.
+  Status TruncateLogSegment(int segment, ReplicaId origin, uint64_t below);
   // Replaces the stored encoding of the change named `dot` in the segment that holds it (the
   // active one when neither does). Not appended to the feed.
   Status ReplaceLogEntry(const Dot& dot, std::string_view encoded);

@@ -482,6 +482,8 @@ class Replica final : public ChangeSource, public SnapshotSource {
   // into `*ready`, to be run once mu_ is released (RunReady). Looks up only `dots` when given and
   // fewer than the waiters; otherwise checks every waiter (a snapshot install merges a context).
   void TakeReachedLocked(DotStage stage, const std::vector<Dot>* dots, ReadyWaiters* ready);
+  // The same for the dots of local writes (their dots gathered only when someone waits).
+  void TakeReachedLocked(DotStage stage, const std::vector<WriteResult>& results, ReadyWaiters* ready);
   static void RunReady(ReadyWaiters& ready);
 
   // Snapshot install progress and the log floor (snapshot_install.cc), guarded by mu_.
