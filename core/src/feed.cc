@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "record_codec.h"
+#include "syncline/core/v1/change.pb.h"
 #include "syncline/core/varint.h"
 
 namespace syncline::core {
@@ -18,6 +19,7 @@ constexpr std::string_view kPrunedKey = "p";
 constexpr std::string_view kRetainKey = "r";
 constexpr char kEntryPrefix = 'e';  // copies of changes, written by stores before groups
 constexpr char kGroupPrefix = 'g';
+constexpr char kStatePrefix = 'x';  // state entries (AppendStateToFeed), named by state runs
 constexpr char kCursorPrefix = 'c';
 constexpr char kSourcePrefix = 's';
 
@@ -28,6 +30,34 @@ std::string SeqKey(char prefix, uint64_t seq) {
 }
 std::string EntryKey(uint64_t seq) { return SeqKey(kEntryPrefix, seq); }
 std::string GroupKey(uint64_t last) { return SeqKey(kGroupPrefix, last); }
+std::string StateKey(uint64_t seq) { return SeqKey(kStatePrefix, seq); }
+
+// A state entry as stored: the Change message with no dot (origin and counter 0), kind
+// kFeedStateKind and the state as payload. DecodeChange would refuse the missing dot.
+Result<Change> DecodeStateEntry(uint64_t seq, std::string_view bytes) {
+  auto bad = [&](const std::string& what) {
+    return Status::Corruption("feed state entry " + std::to_string(seq) + " " + what);
+  };
+  if (bytes.size() > kMaxFeedStateBytes + 2048) return bad("is " + std::to_string(bytes.size()) + " bytes, above the limit");
+  syncline::core::v1::Change pb;
+  if (!pb.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return bad("does not parse as syncline.core.v1.Change");
+  }
+  if (pb.origin() != 0 || pb.counter() != 0 || pb.kind() != kFeedStateKind) {
+    return bad("has a dot or a kind of its own (it is not a state entry)");
+  }
+  Change c;
+  c.collection = std::move(*pb.mutable_collection());
+  c.key = std::move(*pb.mutable_key());
+  c.hlc = HlcTimestamp::Unpack(pb.hlc());
+  c.kind = pb.kind();
+  c.payload = std::move(*pb.mutable_payload());
+  c.resolver = std::move(*pb.mutable_resolver());
+  Status st = ValidateCollectionName(c.collection);
+  if (st.ok()) st = ValidateKey(c.key);
+  if (!st.ok()) return bad("is invalid: " + st.message());
+  return c;
+}
 
 // The entries one transaction appended: sequence numbers last - entries + 1 .. last, their dots
 // in runs.
@@ -66,8 +96,9 @@ Status DecodeGroup(std::string_view key, std::string_view in, Group* g) {
       return bad("ends inside a run");
     }
     r.origin = ReplicaId(origin);
-    if (!r.origin.valid() || r.first == 0 || r.count == 0 || r.count - 1 > UINT64_MAX - r.first ||
-        r.count > g->entries - total) {
+    // A run of origin 0 names state entries (first 0); any other names changes (first >= 1).
+    bool bad_first = r.origin.valid() ? r.first == 0 : r.first != 0;
+    if (bad_first || r.count == 0 || r.count - 1 > UINT64_MAX - r.first || r.count > g->entries - total) {
       return bad("has a run that names no changes or more than the group holds");
     }
     total += r.count;
@@ -78,7 +109,7 @@ Status DecodeGroup(std::string_view key, std::string_view in, Group* g) {
 }
 
 // Calls visit(seq, dot) for the group's entries from sequence number `from` on, in order, until
-// it returns false; returns false then.
+// it returns false; returns false then. A state entry's dot is the invalid Dot{}.
 template <typename Visit>
 bool VisitGroup(const Group& g, uint64_t from, Visit&& visit) {
   uint64_t seq = g.last - g.entries + 1;
@@ -89,7 +120,7 @@ bool VisitGroup(const Group& g, uint64_t from, Visit&& visit) {
     }
     uint64_t skip = from > seq ? from - seq : 0;
     for (uint64_t i = skip; i < r.count; ++i) {
-      if (!visit(seq + i, Dot{r.origin, r.first + i})) return false;
+      if (!visit(seq + i, r.origin.valid() ? Dot{r.origin, r.first + i} : Dot{})) return false;
     }
     seq += r.count;
   }
@@ -189,7 +220,11 @@ Status ValidateFeedName(std::string_view name) {
   return Status::Ok();
 }
 
-Status AppendToFeed(WriteTxn& txn, const Dot& dot) {
+namespace {
+
+// Gives the next sequence number to an entry of `origin` (0: a state entry) with counter
+// `counter` (0 for a state entry), in the transaction's deferred group.
+Result<uint64_t> AppendEntry(WriteTxn& txn, ReplicaId origin, uint64_t counter) {
   WriteTxn::DeferredFeed& deferred = txn.deferred_feed();
   uint64_t head = deferred.head;
   if (!deferred.pending) {
@@ -202,13 +237,39 @@ Status AppendToFeed(WriteTxn& txn, const Dot& dot) {
   }
   uint64_t seq = head + 1;
   auto& runs = deferred.runs;
-  if (!runs.empty() && runs.back().origin == dot.replica && runs.back().first + runs.back().count == dot.counter) {
+  bool extends = !runs.empty() && runs.back().origin == origin &&
+                 (!origin.valid() || runs.back().first + runs.back().count == counter);
+  if (extends) {
     ++runs.back().count;
   } else {
-    runs.push_back(WriteTxn::FeedRun{dot.replica, dot.counter, 1});
+    runs.push_back(WriteTxn::FeedRun{origin, counter, 1});
   }
   deferred.pending = true;
   deferred.head = seq;
+  return seq;
+}
+
+}  // namespace
+
+Status AppendToFeed(WriteTxn& txn, const Dot& dot) {
+  SYNCLINE_ASSIGN_OR_RETURN(uint64_t seq, AppendEntry(txn, dot.replica, dot.counter));
+  if (seq % kFeedPruneEvery == 0) SYNCLINE_RETURN_IF_ERROR(PruneFeed(txn));
+  return Status::Ok();
+}
+
+Status AppendStateToFeed(WriteTxn& txn, std::string_view collection, std::string_view key, std::string_view resolver,
+                         std::string_view state, HlcTimestamp hlc) {
+  syncline::core::v1::Change pb;
+  pb.set_collection(std::string(collection));
+  pb.set_key(std::string(key));
+  pb.set_hlc(hlc.Pack());
+  pb.set_kind(kFeedStateKind);
+  // A state above the bound is entered without it: the entry still says the key changed.
+  if (state.size() <= kMaxFeedStateBytes) pb.set_payload(std::string(state));
+  pb.set_resolver(std::string(resolver));
+  std::string encoded = pb.SerializeAsString();
+  SYNCLINE_ASSIGN_OR_RETURN(uint64_t seq, AppendEntry(txn, ReplicaId(), 0));
+  SYNCLINE_RETURN_IF_ERROR(txn.Put(Table::kFeeds, StateKey(seq), encoded));
   if (seq % kFeedPruneEvery == 0) SYNCLINE_RETURN_IF_ERROR(PruneFeed(txn));
   return Status::Ok();
 }
@@ -293,6 +354,15 @@ Status ReadFeed(ReadView& view, uint64_t after, size_t max_entries, size_t max_b
   }
   for (const auto& [seq, dot] : refs) {
     if (full()) break;
+    if (!dot.valid()) {
+      auto v = view.Get(Table::kFeeds, StateKey(seq));
+      if (v.status().IsNotFound()) return Status::Corruption("feed state entry " + std::to_string(seq) + " is missing");
+      SYNCLINE_RETURN_IF_ERROR(v.status());
+      SYNCLINE_ASSIGN_OR_RETURN(Change change, DecodeStateEntry(seq, *v));
+      bytes += v->size();
+      out->push_back(FeedEntry{seq, std::move(change)});
+      continue;
+    }
     auto v = view.FindLogEntry(dot);
     if (!v.ok()) return v.status().WithContext("feed entry " + std::to_string(seq));
     if (!v->has_value()) {
@@ -385,6 +455,7 @@ Status PruneFeed(WriteTxn& txn) {
   for (const auto& c : cursors) upto = std::min(upto, c.second);
   if (upto <= b.pruned_through) return Status::Ok();
   SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(Table::kFeeds, EntryKey(b.pruned_through + 1), EntryKey(upto + 1)));
+  SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(Table::kFeeds, StateKey(b.pruned_through + 1), StateKey(upto + 1)));
   // Whole groups only: one that reaches past `upto` stays, its older entries skipped by readers.
   SYNCLINE_RETURN_IF_ERROR(txn.DeleteRange(Table::kFeeds, std::string(1, kGroupPrefix), GroupKey(upto + 1)));
   return txn.Put(Table::kFeeds, kPrunedKey, Fixed(upto));
@@ -403,7 +474,7 @@ Result<FeedLogPins> GetFeedLogPins(ReadView& view, size_t max_groups) {
     uint64_t seq = g.last - g.entries + 1;
     for (const auto& r : g.runs) {
       // The run's entries after the pruned ones: its counters rise with its sequence numbers.
-      if (seq + r.count > b.pruned_through + 1) {
+      if (r.origin.valid() && seq + r.count > b.pruned_through + 1) {
         uint64_t skip = b.pruned_through + 1 > seq ? b.pruned_through + 1 - seq : 0;
         auto [it, inserted] = lowest.emplace(r.origin, r.first + skip);
         if (!inserted) it->second = std::min(it->second, r.first + skip);

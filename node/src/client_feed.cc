@@ -27,6 +27,7 @@ void EncodeFeedBatch(const FeedBatch& in, v1::FeedResult* out) {
     e->set_delta(c.delta);
     e->set_rendered(c.rendered);
     e->set_local(c.local);
+    e->set_state(c.state);
   }
 }
 
@@ -46,6 +47,7 @@ FeedBatch DecodeFeedBatch(const v1::FeedResult& in) {
     c.delta = e.delta();
     c.rendered = e.rendered();
     c.local = e.local();
+    c.state = e.state();
     out.changes.push_back(std::move(c));
   }
   return out;

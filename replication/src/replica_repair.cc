@@ -158,9 +158,10 @@ void Replica::MergeStates(std::string source, SnapshotChunkData states, std::fun
   std::shared_ptr<const internal::StateTargets> targets = std::move(prepared).value();
   auto data = std::make_shared<SnapshotChunkData>(std::move(states));
   auto stale = std::make_shared<uint64_t>(0);
-  auto fn = [what, data, targets, stale, index = IndexForWrites()](core::WriteTxn& txn) -> Status {
+  // The keys a repair changes are entered in the change feed, so its consumers see the repair.
+  auto fn = [what, data, targets, stale, index = IndexForWrites(), now = Now()](core::WriteTxn& txn) -> Status {
     *stale = 0;
-    return internal::MergeStatesInto(txn, index, *targets, data->entries, what, stale.get());
+    return internal::MergeStatesInto(txn, index, *targets, data->entries, what, stale.get(), now);
   };
   store_->Submit(std::move(fn), [this, targets, data, stale, done = std::move(done)](Status s) {
     if (!s.ok()) {

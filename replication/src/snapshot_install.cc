@@ -319,7 +319,7 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
   auto stale_skipped = std::make_shared<uint64_t>(0);
   auto stale_dropped = std::make_shared<uint64_t>(0);
   auto fn = [this, source, what, begin, data, targets, packed_keys, entries_of, result, finished_context, floor_after, stale_skipped,
-             stale_dropped](core::WriteTxn& txn) -> Status {
+             stale_dropped, feed_hlc = Now()](core::WriteTxn& txn) -> Status {
     SYNCLINE_ASSIGN_OR_RETURN(std::optional<SnapshotProgress> progress, LoadProgress(txn));
     std::string stopped_at = progress.has_value() ? progress->next_begin : std::string();
     if (begin != stopped_at) {
@@ -345,7 +345,10 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
       // Dropping first walks only what was here before the chunk (nothing, on a new node); the
       // merge touches only the chunk's keys, which the drop leaves alone.
       SYNCLINE_RETURN_IF_ERROR(DropSeenAbsent(txn, begin, *data, *entries, *targets, stale_dropped.get()));
-      SYNCLINE_RETURN_IF_ERROR(internal::MergeStatesInto(txn, IndexForWrites(), *targets, *entries, what, stale_skipped.get()));
+      // The keys the merge changes are entered in the change feed, unless this is a new node
+      // (no context, no data from `begin` on): its install is its initial state, not feed entries.
+      SYNCLINE_RETURN_IF_ERROR(internal::MergeStatesInto(txn, IndexForWrites(), *targets, *entries, what, stale_skipped.get(),
+                                                         fresh ? std::nullopt : std::optional<HlcTimestamp>(feed_hlc)));
       keys = entries->size();
     }
     SnapshotProgress p = progress.has_value() ? std::move(*progress) : SnapshotProgress();

@@ -5,6 +5,7 @@
 #include "item_index_table.h"
 
 #include "state_access.h"
+#include "syncline/core/feed.h"
 
 namespace syncline::replication::internal {
 
@@ -84,7 +85,7 @@ Status RegisterCollections(core::WriteTxn& txn, const StateTargets& targets, con
 }
 
 Status MergeStatesInto(core::WriteTxn& txn, const IndexUpdates* index, const StateTargets& targets, const std::vector<SnapshotEntry>& entries,
-                       const std::string& what, uint64_t* stale) {
+                       const std::string& what, uint64_t* stale, std::optional<HlcTimestamp> feed_hlc) {
   SYNCLINE_RETURN_IF_ERROR(RegisterCollections(txn, targets, what));
   SYNCLINE_ASSIGN_OR_RETURN(DotContext ctx, LoadNodeContext(txn));
   std::optional<IndexUpdates> batch = BatchOf(index);
@@ -111,14 +112,27 @@ Status MergeStatesInto(core::WriteTxn& txn, const IndexUpdates* index, const Sta
         continue;
       }
     }
+    std::string before, after;
     if (absent && !UsesRecords(t.type)) {
       // Nothing stored here (e.g. a new node): store the canonical state PrepareStates made.
       SYNCLINE_RETURN_IF_ERROR(StoreBlob(*records, e.state));
-      continue;
+      after = e.state;
+    } else {
+      // Otherwise a join of whole states through the collection's resolver (a blob type hands
+      // back its states before and after; a set or map is loaded for the feed only).
+      if (feed_hlc.has_value() && UsesRecords(t.type) && !absent) {
+        SYNCLINE_ASSIGN_OR_RETURN(before, LoadState(*records, t.type));
+      }
+      Status merged = MergeDelta(*records, t.type, *t.impl, e.state, nullptr, &before, &after);
+      if (!merged.ok()) return merged.WithContext("merging '" + e.collection + "' key " + HexPrefix(e.key) + " from " + what);
+      if (feed_hlc.has_value() && UsesRecords(t.type)) {
+        SYNCLINE_ASSIGN_OR_RETURN(after, LoadState(*records, t.type));
+      }
     }
-    // Otherwise a join of whole states through the collection's resolver.
-    Status merged = MergeDelta(*records, t.type, *t.impl, e.state, nullptr, nullptr, nullptr);
-    if (!merged.ok()) return merged.WithContext("merging '" + e.collection + "' key " + HexPrefix(e.key) + " from " + what);
+    if (feed_hlc.has_value() && before != after) {
+      Status fed = core::AppendStateToFeed(txn, e.collection, e.key, t.resolver, after, *feed_hlc);
+      if (!fed.ok()) return fed.WithContext("entering '" + e.collection + "' key " + HexPrefix(e.key) + " from " + what + " in the change feed");
+    }
   }
   return batch ? batch->Flush(txn) : Status::Ok();
 }

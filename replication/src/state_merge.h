@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -63,8 +64,13 @@ Result<std::shared_ptr<const StateTargets>> PrepareStates(
 // An entry for a key this node holds no record of, whose every change this node's context has
 // seen (Resolver::SeenBy), is skipped and counted in `*stale` (if not null): the key was removed
 // here by garbage collection, and merging the peer's older state would bring deleted data back.
+//
+// With `feed_hlc`, every key whose state the merge changed gets a state entry in the change feed
+// (core::AppendStateToFeed, stamped `*feed_hlc`) holding its state after the merge. A set or map
+// key is then loaded whole before and after its merge.
 Status MergeStatesInto(core::WriteTxn& txn, const IndexUpdates* index, const StateTargets& targets, const std::vector<SnapshotEntry>& entries,
-                       const std::string& what, uint64_t* stale = nullptr);
+                       const std::string& what, uint64_t* stale = nullptr,
+                       std::optional<HlcTimestamp> feed_hlc = std::nullopt);
 
 }  // namespace syncline::replication::internal
 

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <map>
 #include <optional>
 #include <thread>
 
@@ -115,6 +116,8 @@ TEST(AntiEntropyIntegration, OnDemandSessionRepairsWhatLogShippingCannot) {
   Inject(*b, "mv", "docs", {{"d", d2}});
   ASSERT_TRUE(WaitFor([&] { return Connected(*a, "b") && Connected(*b, "a"); }));
   ASSERT_NE(a->Digest().value(), b->Digest().value());
+  auto head_before = a->ReadFeed(0, 1);
+  ASSERT_TRUE(head_before.ok()) << head_before.status();
 
   auto runs = a->RunAntiEntropy();
   ASSERT_TRUE(runs.ok()) << runs.status();
@@ -164,6 +167,22 @@ TEST(AntiEntropyIntegration, OnDemandSessionRepairsWhatLogShippingCannot) {
   EXPECT_EQ(ae_b->sessions_completed, 1u);
   EXPECT_EQ(ae_b->keys_fetched, 4u);
   EXPECT_EQ(ae_b->keys_sent, 4u);
+
+  // A's change feed lists every key the repair changed there as a state entry, with the key's
+  // value after the merge: not x, whose delete A held already (B's older value changed nothing).
+  auto repaired = a->ReadFeed(head_before->head, 100);
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  std::map<std::string, std::string> entered;
+  for (const FeedChange& c : repaired->changes) {
+    EXPECT_TRUE(c.state) << c.key;
+    EXPECT_FALSE(c.dot.valid()) << c.key;
+    EXPECT_FALSE(c.local) << c.key;
+    entered[c.collection + "/" + c.key] = c.rendered;
+  }
+  EXPECT_EQ(entered, (std::map<std::string, std::string>{
+                         {"docs/d", a->Read("docs", "d")->rendered},
+                         {"users/b-only", "b"},
+                         {"users/y", y_expected}}));
 
   // Converged: the next session finds nothing, from either side.
   auto again = b->RunAntiEntropy("a");

@@ -2,6 +2,7 @@
 // (or one JSON object per line with --json), from the oldest kept entry, a position (--from) or a
 // registered consumer's cursor (--cursor, advanced after each batch); --follow keeps polling.
 #include <cstdio>
+#include <string>
 
 #include "cli.h"
 
@@ -14,7 +15,7 @@ std::string ChangeJson(const FeedChange& c) {
          ",\"key\":" + JsonString(c.key) + ",\"origin\":" + JsonString(c.dot.replica.ToString()) +
          ",\"counter\":" + std::to_string(c.dot.counter) + ",\"hlc\":" + std::to_string(c.hlc.Pack()) +
          ",\"resolver\":" + JsonString(c.resolver) + ",\"local\":" + (c.local ? "true" : "false") +
-         ",\"value\":" + JsonString(c.rendered) + "}";
+         ",\"value\":" + JsonString(c.rendered) + ",\"state\":" + (c.state ? "true" : "false") + "}";
 }
 
 }  // namespace
@@ -46,9 +47,12 @@ void RegisterWatch(CLI::App& app, Globals& g, int* exit_code) {
       if (json) {
         std::printf("%s\n", ChangeJson(c).c_str());
       } else {
-        std::printf("%llu\t%s:%llu\t%s\t%s\t%s%s\n", static_cast<unsigned long long>(c.seq),
-                    c.dot.replica.ToString().c_str(), static_cast<unsigned long long>(c.dot.counter),
-                    c.collection.c_str(), c.key.c_str(), c.rendered.c_str(), c.local ? "" : "\t(replicated)");
+        // A state entry has no dot: it names where it came from instead.
+        std::string dot = c.state ? std::string("merged")
+                                  : c.dot.replica.ToString() + ":" + std::to_string(c.dot.counter);
+        std::printf("%llu\t%s\t%s\t%s\t%s%s\n", static_cast<unsigned long long>(c.seq), dot.c_str(),
+                    c.collection.c_str(), c.key.c_str(), c.rendered.c_str(),
+                    c.state ? "\t(state merged from a peer)" : c.local ? "" : "\t(replicated)");
       }
       std::fflush(stdout);
       return true;

@@ -358,6 +358,80 @@ TEST_P(FeedTest, AnEntryWhoseChangeLeftTheLogIsReported) {
   EXPECT_EQ(Read(1).size(), 1u);
 }
 
+// State entries (a merged state, no dot) take their place in commit order among the changes,
+// in the group of their transaction; they are read from the feed itself, pin no log entry, are
+// pruned with their sequence numbers and survive a reopen. A state above the bound is entered
+// without it.
+TEST_P(FeedTest, StateEntriesTakeTheirPlaceAmongChangesAndArePrunedWithThem) {
+  ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) { return SetFeedRetention(txn, 100); }).ok());
+  ASSERT_TRUE(Append(MakeChange(1, 1, "a")).ok());
+  HlcTimestamp at{1234, 5};
+  ASSERT_TRUE(store_->WriteAndWait([&](WriteTxn& txn) -> Status {
+                      SYNCLINE_RETURN_IF_ERROR(AppendStateToFeed(txn, "c", "s1", "lww", "state-1", at));
+                      SYNCLINE_RETURN_IF_ERROR(AppendStateToFeed(txn, "c", "s2", "lww", "state-2", at));
+                      SYNCLINE_RETURN_IF_ERROR(txn.AppendChange(MakeChange(1, 2, "b")));
+                      return AppendStateToFeed(txn, "set", "s3", "set", std::string(kMaxFeedStateBytes + 1, 'z'), at);
+                    }).ok());
+  ASSERT_TRUE(Append(MakeChange(2, 1, "c")).ok());
+  Reopen();
+  auto all = Read(0);
+  ASSERT_EQ(all.size(), 6u);
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].seq, i + 1);
+  EXPECT_EQ(all[0].change, MakeChange(1, 1, "a"));
+  for (size_t i : {1, 2, 4}) {
+    EXPECT_EQ(all[i].change.kind, kFeedStateKind) << "entry " << i + 1;
+    EXPECT_FALSE(all[i].change.dot.valid()) << "entry " << i + 1;
+    EXPECT_EQ(all[i].change.hlc, at);
+  }
+  EXPECT_EQ(all[1].change.key, "s1");
+  EXPECT_EQ(all[1].change.payload, "state-1");
+  EXPECT_EQ(all[1].change.resolver, "lww");
+  EXPECT_EQ(all[2].change.payload, "state-2");
+  EXPECT_EQ(all[3].change, MakeChange(1, 2, "b"));
+  EXPECT_EQ(all[4].change.collection, "set");
+  EXPECT_EQ(all[4].change.resolver, "set");
+  EXPECT_TRUE(all[4].change.payload.empty());  // above kMaxFeedStateBytes: not copied
+  EXPECT_EQ(all[5].change, MakeChange(2, 1, "c"));
+  // Read from the middle of the group, starting at a state entry.
+  auto middle = Read(2, 2);
+  ASSERT_EQ(middle.size(), 2u);
+  EXPECT_EQ(middle[0].change.key, "s2");
+  EXPECT_EQ(middle[1].change.key, "b");
+  // Only changes pin the log.
+  FeedLogPins pins;
+  ASSERT_TRUE(store_->Read([&](ReadView& v) -> Status {
+                      SYNCLINE_ASSIGN_OR_RETURN(pins, GetFeedLogPins(v, 10));
+                      return Status::Ok();
+                    }).ok());
+  EXPECT_EQ(pins.lowest, (std::vector<std::pair<ReplicaId, uint64_t>>{{ReplicaId(1), 1}, {ReplicaId(2), 1}}));
+  auto stored = [&](uint64_t seq) {
+    return store_->Read([&](ReadView& v) { return v.Get(Table::kFeeds, SeqKey('x', seq)).status(); });
+  };
+  EXPECT_TRUE(stored(2).ok());
+  // Pruning through entry 3 drops the state entries 2 and 3 and keeps 5.
+  ASSERT_TRUE(SetCursor("c", 3).ok());
+  ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) { return SetFeedRetention(txn, 0); }).ok());
+  EXPECT_EQ(Bounds().pruned_through, 3u);
+  EXPECT_TRUE(stored(2).IsNotFound());
+  EXPECT_TRUE(stored(3).IsNotFound());
+  EXPECT_TRUE(stored(5).ok());
+  auto rest = Read(3);
+  ASSERT_EQ(rest.size(), 3u);
+  EXPECT_EQ(rest[1].change.key, "s3");
+  // A state entry whose record is gone, or holds a change with a dot, is reported.
+  ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) {
+                      return txn.Put(Table::kFeeds, SeqKey('x', 5), EncodeChange(MakeChange(1, 9, "k")));
+                    }).ok());
+  Status s;
+  Read(4, 10, &s);
+  EXPECT_EQ(s.code(), StatusCode::kCorruption) << s;
+  EXPECT_NE(s.message().find("feed state entry 5"), std::string::npos) << s;
+  ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) { return txn.Delete(Table::kFeeds, SeqKey('x', 5)); }).ok());
+  Read(4, 10, &s);
+  EXPECT_EQ(s.code(), StatusCode::kCorruption) << s;
+  EXPECT_NE(s.message().find("feed state entry 5 is missing"), std::string::npos) << s;
+}
+
 // A damaged group record is reported naming the record.
 TEST_P(FeedTest, ADamagedGroupIsReported) {
   ASSERT_TRUE(Append(MakeChange(1, 1, "a")).ok());

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "replica_node.h"
+#include "syncline/core/feed.h"
 
 namespace syncline::replication {
 namespace {
@@ -33,6 +34,18 @@ struct Node : testing::ReplicaNode {
     auto merged = to.Merge(std::move(chunk));
     ASSERT_TRUE(merged.ok()) << merged.status();
     EXPECT_EQ(*merged, items.size());
+  }
+  // The change feed after `after`.
+  std::vector<core::FeedEntry> Feed(uint64_t after = 0) {
+    std::vector<core::FeedEntry> out;
+    Status s = store->Read([&](core::ReadView& v) { return core::ReadFeed(v, after, 100, 1 << 20, &out); });
+    EXPECT_TRUE(s.ok()) << s;
+    return out;
+  }
+  std::string Rendered(const core::Change& c) {
+    auto impl = replica->registry().Find(c.resolver);
+    EXPECT_TRUE(impl.ok()) << impl.status();
+    return impl.ok() ? (*impl)->Render(c.payload).value_or("<does not render>") : std::string();
   }
 };
 
@@ -74,6 +87,73 @@ TEST(ReplicaRepair, IndexFollowsTheDataAndStatesRepairEveryType) {
   EXPECT_EQ(a.replica->Digest().value(), before);
   // The node context is untouched: the repaired changes are not claimed as delivered by the log.
   EXPECT_EQ(a.replica->Context().vv().Get(b.replica->id()), 0u);
+}
+
+// A repair enters every key whose state it changed in the change feed, with the state after
+// the merge, so the feed's consumers (projections, read models) see it; a merge that changes
+// nothing enters nothing.
+TEST(ReplicaRepair, ARepairEntersTheKeysItChangedInTheChangeFeed) {
+  Node a(1), b(2);
+  ASSERT_TRUE(b.replica->WriteAndWait("reg", "mine", WriteOp::Put("b")).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("reg", "k", WriteOp::Put("v1")).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("tags", "t", WriteOp::AddElement("x")).ok());
+  ASSERT_TRUE(b.replica->WriteAndWait("tags", "t", WriteOp::AddElement("y")).ok());
+  ASSERT_EQ(b.Feed().size(), 2u);  // b's own two writes
+
+  a.RepairInto(b, {Item("reg", "k"), Item("tags", "t")});
+  auto feed = b.Feed(2);
+  ASSERT_EQ(feed.size(), 2u);
+  for (const auto& e : feed) {
+    EXPECT_EQ(e.change.kind, core::kFeedStateKind);
+    EXPECT_FALSE(e.change.dot.valid());
+  }
+  EXPECT_EQ(feed[0].change.collection, "reg");
+  EXPECT_EQ(feed[0].change.key, "k");
+  EXPECT_EQ(b.Rendered(feed[0].change), "v1");
+  EXPECT_EQ(feed[1].change.collection, "tags");
+  EXPECT_EQ(feed[1].change.resolver, "set");
+  // The set's state after the merge: both elements, not only the peer's.
+  std::string tags = b.Rendered(feed[1].change);
+  EXPECT_NE(tags.find('x'), std::string::npos) << tags;
+  EXPECT_NE(tags.find('y'), std::string::npos) << tags;
+
+  // The same states again, and an older state that loses to a newer local write: no entries.
+  a.RepairInto(b, {Item("reg", "k"), Item("tags", "t")});
+  EXPECT_EQ(b.Feed().size(), 4u);
+  ASSERT_TRUE(b.replica->WriteAndWait("reg", "k", WriteOp::Put("v2")).ok());
+  a.RepairInto(b, {Item("reg", "k")});
+  EXPECT_EQ(b.Feed().size(), 5u);
+  EXPECT_EQ(b.replica->Read("reg", "k")->values, (std::vector<std::string>{"v2"}));
+}
+
+// A snapshot installed into a node that held data enters the keys it changed in that node's
+// feed; a new node's install is its initial state and enters nothing.
+TEST(ReplicaRepair, ASnapshotIntoANodeWithDataEntersTheKeysItChangedInTheChangeFeed) {
+  Node a(1), b(2), fresh(3);
+  ASSERT_TRUE(a.replica->WriteAndWait("reg", "same", WriteOp::Put("s")).ok());
+  Apply(*b.replica, a.Log());
+  ASSERT_TRUE(a.replica->WriteAndWait("reg", "k", WriteOp::Put("from-a")).ok());
+  ASSERT_TRUE(a.replica->WriteAndWait("cnt", "c", WriteOp::Add(5)).ok());
+  ASSERT_TRUE(b.replica->WriteAndWait("reg", "mine", WriteOp::Put("b")).ok());
+  size_t before = b.Feed().size();
+  ASSERT_EQ(before, 2u);
+  for (Node* to : {&b, &fresh}) {
+    SnapshotChunkData chunk;
+    ASSERT_TRUE(a.replica->ReadSnapshotChunk("", 1 << 20, &chunk).ok());
+    ASSERT_TRUE(chunk.last);
+    Status installed = Status::Internal("not called");
+    to->replica->InstallSnapshotChunk("a", "", std::move(chunk), [&](Status s) { installed = s; });
+    ASSERT_TRUE(installed.ok()) << installed;
+  }
+  auto feed = b.Feed(before);
+  ASSERT_EQ(feed.size(), 2u) << "the keys a changed, not 'same' (unchanged) or 'mine' (not in the snapshot)";
+  EXPECT_EQ(feed[0].change.key, "c");
+  EXPECT_EQ(b.Rendered(feed[0].change), "5");
+  EXPECT_EQ(feed[1].change.key, "k");
+  EXPECT_EQ(b.Rendered(feed[1].change), "from-a");
+  for (const auto& e : feed) EXPECT_EQ(e.change.kind, core::kFeedStateKind);
+  EXPECT_TRUE(fresh.Feed().empty());
+  EXPECT_EQ(fresh.replica->Read("reg", "k")->values, std::vector<std::string>{"from-a"});
 }
 
 TEST(ReplicaRepair, ADeleteIsNotUndoneWhicheverWayTheStatesGo) {

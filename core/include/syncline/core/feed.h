@@ -18,6 +18,9 @@
 //   "g" + BE64(last)  -> a group: the entries one transaction appended, the newest being `last`:
 //                        varint entry count n (entries last - n + 1 .. last), then runs of
 //                        fixed64 origin, varint first counter, varint count, in order
+//   "x" + BE64(seq)   -> a state entry (AppendStateToFeed): the Change message with no dot, kind
+//                        kFeedStateKind, the merged state as payload; a group names it by a run
+//                        of origin 0 (first counter 0) instead of its dot
 //   "e" + BE64(seq)   -> the encoded change (core::EncodeChange): entries of stores written before
 //                        groups, read and pruned as before, no longer written
 //   "c" + name        -> fixed64 cursor of a consumer registered on this node's feed: the last
@@ -60,6 +63,16 @@ inline constexpr size_t kMaxFeedBatchEntries = 10000;
 // Most groups GetFeedLogPins reads for log retention (a transaction appends one).
 inline constexpr size_t kMaxFeedPinGroups = size_t{1} << 18;
 
+// The kind (Change::kind) of a state entry: a whole state merged into a key from a peer, by an
+// anti-entropy repair or a snapshot install into a node that held data (AppendStateToFeed). Its
+// change has no dot (Dot{}), and its payload is the key's state after the merge, encoded like a
+// delta of the resolver (conflict-format-v1.md, a state is a delta): joining it into the key as a
+// consumer had it gives the key as this node had it then. Empty when the state is above
+// kMaxFeedStateBytes; read the key then.
+inline constexpr uint32_t kFeedStateKind = 0xFFFFFFFEu;
+// Largest state a state entry copies.
+inline constexpr size_t kMaxFeedStateBytes = size_t{4} << 20;
+
 struct FeedEntry {
   uint64_t seq = 0;
   Change change;
@@ -86,6 +99,11 @@ Status ValidateFeedName(std::string_view name);
 // WriteDeferredFeed writes both once, when the store finishes the transaction. Every function
 // here that reads the feed in a write transaction sees the moved head and the gathered entries.
 Status AppendToFeed(WriteTxn& txn, const Dot& dot);
+// Appends a state entry (kFeedStateKind) for `key` of `collection`: the state merged into it,
+// stored in the feed itself (the log holds no change for it) and pruned with the entry. Called
+// in the transaction that merges the state.
+Status AppendStateToFeed(WriteTxn& txn, std::string_view collection, std::string_view key, std::string_view resolver,
+                         std::string_view state, HlcTimestamp hlc);
 // Writes the head and the group the transaction's appends built (WriteTxn::FinishDeferred).
 Status WriteDeferredFeed(WriteTxn& txn);
 
