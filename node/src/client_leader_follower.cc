@@ -5,52 +5,6 @@
 
 namespace syncline::node {
 
-namespace {
-
-// How often a read waiting for a version looks again (the wait itself is bounded by the request).
-constexpr int64_t kVersionPollMillis = 2;
-
-class VersionWait : public std::enable_shared_from_this<VersionWait> {
- public:
-  VersionWait(asio::io_context& io, Node* node, Dot dot, int64_t wait_millis, std::function<void(Status)> done)
-      : timer_(io),
-        node_(node),
-        dot_(dot),
-        deadline_(std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_millis)),
-        wait_millis_(wait_millis),
-        done_(std::move(done)) {}
-
-  void Poll() {
-    if (node_->replica().Context().Contains(dot_)) {
-      done_(Status::Ok());
-      return;
-    }
-    if (std::chrono::steady_clock::now() >= deadline_) {
-      done_(Status::Unavailable("node '" + node_->id() + "' does not hold change " + dot_.replica.ToString() + ":" +
-                                std::to_string(dot_.counter) + " after " + std::to_string(wait_millis_) +
-                                " ms; read from the leader or retry"));
-      return;
-    }
-    timer_.expires_after(std::chrono::milliseconds(kVersionPollMillis));
-    timer_.async_wait([self = shared_from_this()](const std::error_code& ec) {
-      if (ec) {
-        self->done_(Status::Unavailable("node '" + self->node_->id() + "' is stopping"));
-        return;
-      }
-      self->Poll();
-    });
-  }
-
- private:
-  asio::steady_timer timer_;
-  Node* node_;
-  Dot dot_;
-  std::chrono::steady_clock::time_point deadline_;
-  int64_t wait_millis_;
-  std::function<void(Status)> done_;
-};
-
-}  // namespace
 
 Result<std::optional<replication::AckLevel>> RequestedAck(const v1::Write& write) {
   if (write.ack().empty()) return std::optional<replication::AckLevel>();
@@ -78,10 +32,77 @@ void AddReadLag(const Node& node, v1::ReadResult* out) {
   out->set_role(node.leadership().role());
 }
 
-void WaitForVersion(asio::io_context& io, Node* node, const Dot& dot, int64_t wait_millis,
-                    std::function<void(Status)> done) {
-  auto w = std::make_shared<VersionWait>(io, node, dot, wait_millis, std::move(done));
-  w->Poll();
+struct VersionWaits::Pending {
+  explicit Pending(asio::io_context& io) : timer(io) {}
+  asio::steady_timer timer;
+  std::function<void(Status)> done;
+  uint64_t handle = 0;    // set on the io thread once WhenHeld returned (0: answered at once)
+  bool finished = false;  // io thread only
+};
+
+void VersionWaits::Wait(const Dot& dot, int64_t wait_millis, std::function<void(Status)> done) {
+  auto p = std::make_shared<Pending>(io_);
+  p->done = std::move(done);
+  // The replica calls this on its writer (or another) thread: post the answer while the gate is
+  // open, under its lock, so Close cannot pass in between and let the io_context go.
+  auto self = shared_from_this();
+  uint64_t handle = node_->replica().WhenHeld(dot, replication::Replica::DotStage::kApplied, [self, p](Status s) {
+    std::lock_guard<std::mutex> lock(self->mu_);
+    if (!self->open_) return;
+    asio::post(self->io_, [self, p, s = std::move(s)]() mutable { self->Finish(p, std::move(s)); });
+  });
+  if (handle == 0) return;  // answered at once (held already, or refused): the answer is posted
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!open_) {
+      node_->replica().CancelWhenHeld(handle);
+      return;
+    }
+    handles_.insert(handle);
+  }
+  p->handle = handle;
+  std::string what = "node '" + node_->id() + "' does not hold change " + dot.replica.ToString() + ":" +
+                     std::to_string(dot.counter) + " after " + std::to_string(wait_millis) +
+                     " ms; read from the leader or retry";
+  p->timer.expires_after(std::chrono::milliseconds(wait_millis));
+  p->timer.async_wait([self, p, what = std::move(what)](const std::error_code& ec) {
+    if (ec || p->finished) return;  // answered (Finish cancels the timer) or shutting down
+    {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      if (!self->open_) return;
+    }
+    // Still waiting: forget the waiter. If the replica told it meanwhile, its answer is posted
+    // already and wins.
+    if (self->node_->replica().CancelWhenHeld(p->handle)) self->Finish(p, Status::Unavailable(what));
+  });
+}
+
+void VersionWaits::Finish(const std::shared_ptr<Pending>& p, Status s) {
+  if (p->finished) return;
+  p->finished = true;
+  p->timer.cancel();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!open_) return;
+    handles_.erase(p->handle);
+  }
+  p->done(std::move(s));
+}
+
+void VersionWaits::Close() {
+  std::set<uint64_t> handles;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!open_) return;
+    open_ = false;
+    handles.swap(handles_);
+  }
+  for (uint64_t h : handles) node_->replica().CancelWhenHeld(h);
+}
+
+size_t VersionWaits::waiting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return handles_.size();
 }
 
 }  // namespace syncline::node

@@ -9,7 +9,10 @@
 #include <asio.hpp>
 
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 
 #include "syncline/node/node.h"
 #include "syncline/node/v1/client.pb.h"
@@ -26,9 +29,34 @@ void SetWriteError(const Status& s, const Node& node, v1::Response* out);
 // Adds the epoch, role and how far behind the leader this node is to a read result.
 void AddReadLag(const Node& node, v1::ReadResult* out);
 
-// Calls `done` (on the io_context) once `node` holds `dot`, or with Unavailable after `wait_millis`.
-void WaitForVersion(asio::io_context& io, Node* node, const Dot& dot, int64_t wait_millis,
-                    std::function<void(Status)> done);
+// Reads that wait for a version (read-your-writes), for one client server. Each wait is a
+// Replica::WhenHeld waiter (no polling: the replica tells it right after the commit that makes the
+// change readable here) and a timer for its deadline; the answer is posted to the io_context.
+// Close, on the io_context's thread before it goes, cancels the waiters still registered and
+// shuts the gate, so that a replica thread never posts to an io_context that is gone and no
+// timer touches the replica afterwards.
+class VersionWaits : public std::enable_shared_from_this<VersionWaits> {
+ public:
+  VersionWaits(asio::io_context& io, Node* node) : io_(io), node_(node) {}
+  // Calls `done` on the io_context once the change `dot` is readable on the node (Ok), after
+  // `wait_millis` without it (Unavailable, naming the change and the wait), or at once with
+  // ResourceExhausted when too many reads wait already (ReplicaOptions::max_dot_waiters).
+  // After Close `done` is never called.
+  void Wait(const Dot& dot, int64_t wait_millis, std::function<void(Status)> done);
+  void Close();
+  // Waits registered with the replica now (tests, status).
+  size_t waiting() const;
+
+ private:
+  struct Pending;
+  void Finish(const std::shared_ptr<Pending>& p, Status s);
+
+  asio::io_context& io_;
+  Node* node_;
+  mutable std::mutex mu_;  // guards open_ and handles_; held while a replica thread posts
+  bool open_ = true;
+  std::set<uint64_t> handles_;  // WhenHeld handles of the waits not answered yet
+};
 
 }  // namespace syncline::node
 

@@ -135,10 +135,10 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
         // Read-your-writes: wait (bounded) until this node holds the version asked for.
         int64_t wait = req.read().wait_millis() == 0 ? 5000 : std::min<int64_t>(req.read().wait_millis(), 60000);
         auto alive = server_->alive_;
-        WaitForVersion(server_->io_, node, Dot{ReplicaId(req.read().min_origin()), req.read().min_counter()}, wait,
-                       [alive, answer](Status s) {
-                         if (alive->load()) answer(s);
-                       });
+        server_->version_waits_->Wait(Dot{ReplicaId(req.read().min_origin()), req.read().min_counter()}, wait,
+                                      [alive, answer](Status s) {
+                                        if (alive->load()) answer(s);
+                                      });
         return;
       }
       case v1::Request::kPromote: {
@@ -287,7 +287,12 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
 };
 
 ClientServer::ClientServer(asio::io_context& io, Node* node, ClientServerOptions options)
-    : io_(io), node_(node), options_(std::move(options)), acceptor_(io), alive_(std::make_shared<std::atomic<bool>>(true)) {}
+    : io_(io),
+      node_(node),
+      options_(std::move(options)),
+      acceptor_(io),
+      alive_(std::make_shared<std::atomic<bool>>(true)),
+      version_waits_(std::make_shared<VersionWaits>(io, node)) {}
 
 ClientServer::~ClientServer() {
   alive_->store(false);
@@ -331,6 +336,7 @@ void ClientServer::Accept() {
 void ClientServer::Close() {
   std::error_code ec;
   acceptor_.close(ec);
+  version_waits_->Close();
   for (auto& c : connections_) c->Close();
   connections_.clear();
 }

@@ -27,6 +27,8 @@ class Node;
 
 namespace syncline::node {
 
+class VersionWaits;
+
 struct ClientServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;
@@ -62,6 +64,7 @@ class ClientServer {
   uint16_t port_ = 0;
   std::set<std::shared_ptr<Connection>> connections_;
   std::shared_ptr<std::atomic<bool>> alive_;
+  std::shared_ptr<VersionWaits> version_waits_;  // reads waiting for a version (read-your-writes)
   ClientServerCounters counters_;
 };
 

@@ -244,7 +244,9 @@ DotContext Replica::AppliedContext() const {
 
 ReplicaStats Replica::stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  ReplicaStats out = stats_;
+  out.dot_waiters = waiter_handles_.size();
+  return out;
 }
 
 void Replica::SetCommitListener(std::function<void()> listener) {

@@ -142,6 +142,7 @@ struct ReplicaStats {
   // had seen every change of them and no longer held them.
   uint64_t stale_states_skipped = 0;
   uint64_t stale_keys_dropped = 0;
+  uint64_t dot_waiters = 0;  // WhenHeld callers waiting now
 };
 
 struct ReplicaOptions {
