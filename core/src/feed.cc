@@ -43,7 +43,8 @@ Result<Change> DecodeStateEntry(uint64_t seq, std::string_view bytes) {
   if (!pb.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return bad("does not parse as syncline.core.v1.Change");
   }
-  if (pb.origin() != 0 || pb.counter() != 0 || pb.kind() != kFeedStateKind) {
+  bool state_kind = pb.kind() == kFeedStateKind || (pb.kind() == kFeedUncopiedStateKind && pb.payload().empty());
+  if (pb.origin() != 0 || pb.counter() != 0 || !state_kind) {
     return bad("has a dot or a kind of its own (it is not a state entry)");
   }
   Change c;
@@ -263,9 +264,10 @@ Status AppendStateToFeed(WriteTxn& txn, std::string_view collection, std::string
   pb.set_collection(std::string(collection));
   pb.set_key(std::string(key));
   pb.set_hlc(hlc.Pack());
-  pb.set_kind(kFeedStateKind);
   // A state above the bound is entered without it: the entry still says the key changed.
-  if (state.size() <= kMaxFeedStateBytes) pb.set_payload(std::string(state));
+  bool copied = state.size() <= kMaxFeedStateBytes;
+  pb.set_kind(copied ? kFeedStateKind : kFeedUncopiedStateKind);
+  if (copied) pb.set_payload(std::string(state));
   pb.set_resolver(std::string(resolver));
   std::string encoded = pb.SerializeAsString();
   SYNCLINE_ASSIGN_OR_RETURN(uint64_t seq, AppendEntry(txn, ReplicaId(), 0));

@@ -28,6 +28,7 @@ void EncodeFeedBatch(const FeedBatch& in, v1::FeedResult* out) {
     e->set_rendered(c.rendered);
     e->set_local(c.local);
     e->set_state(c.state);
+    e->set_dropped(c.dropped);
   }
 }
 
@@ -48,6 +49,7 @@ FeedBatch DecodeFeedBatch(const v1::FeedResult& in) {
     c.rendered = e.rendered();
     c.local = e.local();
     c.state = e.state();
+    c.dropped = e.dropped();
     out.changes.push_back(std::move(c));
   }
   return out;

@@ -43,14 +43,18 @@ Result<FeedBatch> ReadBatch(core::Store& store, const replication::Replica& repl
     c.dot = e.change.dot;
     c.hlc = e.change.hlc;
     c.resolver = std::move(e.change.resolver);
-    c.state = e.change.kind == core::kFeedStateKind;
+    bool uncopied = e.change.kind == core::kFeedUncopiedStateKind;
+    c.state = e.change.kind == core::kFeedStateKind || uncopied;
+    c.dropped = e.change.kind == core::kFeedStateKind && e.change.payload.empty();
     c.local = !c.state && c.dot.replica == replica.id();
     c.delta = std::move(e.change.payload);
     auto impl = replica.registry().Find(c.resolver);
     if (e.change.kind == replication::kVoidChangeKind) {
       c.rendered = "<void>";  // a change a promotion took back (leader_follower.h)
-    } else if (c.state && c.delta.empty()) {
+    } else if (uncopied) {
       c.rendered = "<state not copied: read the key>";
+    } else if (c.dropped) {
+      c.rendered = "<dropped>";
     } else if (!impl.ok()) {
       c.rendered = "<resolver '" + c.resolver + "' unknown here>";
     } else {

@@ -7,6 +7,7 @@
 #include "item_index_table.h"
 #include "state_access.h"
 #include "state_merge.h"
+#include "syncline/core/feed.h"
 #include "syncline/replication/replica.h"
 
 namespace syncline::replication {
@@ -107,7 +108,8 @@ void Replica::DropStale(std::vector<std::string> item_keys, VersionVector peer_v
     return;
   }
   auto dropped = std::make_shared<uint64_t>(0);
-  auto fn = [this, item_keys = std::move(item_keys), peer_vv = std::move(peer_vv), dropped](core::WriteTxn& txn) -> Status {
+  // Each key dropped is entered in the change feed as dropped (core::AppendStateToFeed).
+  auto fn = [this, item_keys = std::move(item_keys), peer_vv = std::move(peer_vv), dropped, now = Now()](core::WriteTxn& txn) -> Status {
     *dropped = 0;
     if (peer_vv.empty()) return Status::Ok();
     for (const std::string& item : item_keys) {
@@ -121,6 +123,7 @@ void Replica::DropStale(std::vector<std::string> item_keys, VersionVector peer_v
       SYNCLINE_ASSIGN_OR_RETURN(bool seen, c->impl->SeenBy(state, peer_vv));
       if (!seen) continue;
       SYNCLINE_RETURN_IF_ERROR(internal::DeleteKeyRecords(txn, IndexForWrites(), internal::DataKeyPrefix(coll, key)));
+      SYNCLINE_RETURN_IF_ERROR(core::AppendStateToFeed(txn, coll, key, c->resolver, {}, now));
       ++*dropped;
     }
     return Status::Ok();

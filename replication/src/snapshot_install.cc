@@ -8,6 +8,7 @@
 #include "snapshot_records.h"
 #include "state_access.h"
 #include "state_merge.h"
+#include "syncline/core/feed.h"
 #include "syncline/replication/replica.h"
 
 namespace syncline::replication {
@@ -227,7 +228,7 @@ Result<bool> Replica::FreshFrom(core::WriteTxn& txn, std::string_view begin) {
 
 Status Replica::DropSeenAbsent(core::WriteTxn& txn, const std::string& begin, const SnapshotChunkData& chunk,
                                const std::vector<SnapshotEntry>& entries, const internal::StateTargets& targets,
-                               uint64_t* dropped) {
+                               uint64_t* dropped, HlcTimestamp feed_hlc) {
   // The chunk covers the source's data-table keys from `begin` to its next_begin (to the end for
   // the last one), read in one view whose vector is chunk.context. A local key in that range the
   // chunk does not hold, whose every change that vector covers, was removed at the source by
@@ -239,22 +240,26 @@ Status Replica::DropSeenAbsent(core::WriteTxn& txn, const std::string& begin, co
   // Collections this install registered in this transaction are not in collections_ yet.
   for (const auto& [name, t] : targets) collections.emplace(name, Collection{t.resolver, t.type, t.impl});
   auto type_of = TypeLookup(collections);
-  std::vector<std::string> drop;
+  struct Drop {
+    std::string collection, key, resolver;
+  };
+  std::vector<Drop> drop;
   SYNCLINE_RETURN_IF_ERROR(internal::ForEachState(
       txn, type_of,
       [&](std::string_view coll, std::string_view key, std::string_view state) -> Status {
-        std::string prefix = internal::DataKeyPrefix(coll, key);
-        if (held.count(prefix) != 0) return Status::Ok();
-        auto seen = collections.find(coll)->second.impl->SeenBy(state, chunk.context);
+        if (held.count(internal::DataKeyPrefix(coll, key)) != 0) return Status::Ok();
+        const Collection& c = collections.find(coll)->second;
+        auto seen = c.impl->SeenBy(state, chunk.context);
         if (!seen.ok()) {
           return seen.status().WithContext("local state of '" + std::string(coll) + "' key " + internal::HexPrefix(key));
         }
-        if (*seen) drop.push_back(std::move(prefix));
+        if (*seen) drop.push_back(Drop{std::string(coll), std::string(key), c.resolver});
         return Status::Ok();
       },
       begin, chunk.last ? std::string_view() : std::string_view(chunk.next_begin)));
-  for (const std::string& prefix : drop) {
-    SYNCLINE_RETURN_IF_ERROR(internal::DeleteKeyRecords(txn, IndexForWrites(), prefix));
+  for (const Drop& d : drop) {
+    SYNCLINE_RETURN_IF_ERROR(internal::DeleteKeyRecords(txn, IndexForWrites(), internal::DataKeyPrefix(d.collection, d.key)));
+    SYNCLINE_RETURN_IF_ERROR(core::AppendStateToFeed(txn, d.collection, d.key, d.resolver, {}, feed_hlc));
   }
   *dropped = drop.size();
   return Status::Ok();
@@ -344,7 +349,7 @@ void Replica::InstallSnapshotChunk(std::string source, std::string begin, Snapsh
       SYNCLINE_ASSIGN_OR_RETURN(const std::vector<SnapshotEntry>* entries, entries_of());
       // Dropping first walks only what was here before the chunk (nothing, on a new node); the
       // merge touches only the chunk's keys, which the drop leaves alone.
-      SYNCLINE_RETURN_IF_ERROR(DropSeenAbsent(txn, begin, *data, *entries, *targets, stale_dropped.get()));
+      SYNCLINE_RETURN_IF_ERROR(DropSeenAbsent(txn, begin, *data, *entries, *targets, stale_dropped.get(), feed_hlc));
       // The keys the merge changes are entered in the change feed, unless this is a new node
       // (no context, no data from `begin` on): its install is its initial state, not feed entries.
       SYNCLINE_RETURN_IF_ERROR(internal::MergeStatesInto(txn, IndexForWrites(), *targets, *entries, what, stale_skipped.get(),

@@ -208,6 +208,18 @@ TEST(GcIntegration, AntiEntropyRemovesAKeyThePeerCollected) {
   EXPECT_TRUE((*runs)[0].status.ok()) << (*runs)[0].status;
   ASSERT_TRUE(WaitFor([&] { return !Found(*n1, "reg", "k"); }));
   EXPECT_EQ(n1->GetStatus().replica.stale_keys_dropped, 1u);
+  // A projection of n1's feed saw "w" arrive; the drop is in the feed too, or it would keep "w".
+  uint64_t head = n1->GetStatus().feed.head;
+  ASSERT_GT(head, 0u);
+  auto last = n1->ReadFeed(head - 1, 1);
+  ASSERT_TRUE(last.ok()) << last.status();
+  ASSERT_EQ(last->changes.size(), 1u);
+  const FeedChange& drop = last->changes[0];
+  EXPECT_TRUE(drop.state);
+  EXPECT_TRUE(drop.dropped);
+  EXPECT_EQ(drop.collection, "reg");
+  EXPECT_EQ(drop.key, "k");
+  EXPECT_EQ(drop.rendered, "<dropped>");
   ASSERT_TRUE(WaitForEqualDigests({n1.get(), n2.get()}, kDeadlineMillis, &digests)) << digests[0] << " " << digests[1];
 }
 

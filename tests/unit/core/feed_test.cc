@@ -361,7 +361,7 @@ TEST_P(FeedTest, AnEntryWhoseChangeLeftTheLogIsReported) {
 // State entries (a merged state, no dot) take their place in commit order among the changes,
 // in the group of their transaction; they are read from the feed itself, pin no log entry, are
 // pruned with their sequence numbers and survive a reopen. A state above the bound is entered
-// without it.
+// without it, under its own kind; an empty state (a dropped key) is entered as such.
 TEST_P(FeedTest, StateEntriesTakeTheirPlaceAmongChangesAndArePrunedWithThem) {
   ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) { return SetFeedRetention(txn, 100); }).ok());
   ASSERT_TRUE(Append(MakeChange(1, 1, "a")).ok());
@@ -379,7 +379,7 @@ TEST_P(FeedTest, StateEntriesTakeTheirPlaceAmongChangesAndArePrunedWithThem) {
   for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].seq, i + 1);
   EXPECT_EQ(all[0].change, MakeChange(1, 1, "a"));
   for (size_t i : {1, 2, 4}) {
-    EXPECT_EQ(all[i].change.kind, kFeedStateKind) << "entry " << i + 1;
+    EXPECT_EQ(all[i].change.kind, i == 4 ? kFeedUncopiedStateKind : kFeedStateKind) << "entry " << i + 1;
     EXPECT_FALSE(all[i].change.dot.valid()) << "entry " << i + 1;
     EXPECT_EQ(all[i].change.hlc, at);
   }
@@ -418,6 +418,13 @@ TEST_P(FeedTest, StateEntriesTakeTheirPlaceAmongChangesAndArePrunedWithThem) {
   auto rest = Read(3);
   ASSERT_EQ(rest.size(), 3u);
   EXPECT_EQ(rest[1].change.key, "s3");
+  // A dropped key: an empty state.
+  ASSERT_TRUE(store_->WriteAndWait([&](WriteTxn& txn) { return AppendStateToFeed(txn, "c", "gone", "lww", "", at); }).ok());
+  auto dropped = Read(6);
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(dropped[0].change.kind, kFeedStateKind);
+  EXPECT_EQ(dropped[0].change.key, "gone");
+  EXPECT_TRUE(dropped[0].change.payload.empty());
   // A state entry whose record is gone, or holds a change with a dot, is reported.
   ASSERT_TRUE(store_->WriteAndWait([](WriteTxn& txn) {
                       return txn.Put(Table::kFeeds, SeqKey('x', 5), EncodeChange(MakeChange(1, 9, "k")));

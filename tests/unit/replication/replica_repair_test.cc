@@ -299,6 +299,7 @@ TEST(ReplicaGc, ASnapshotInstallDropsTheKeysItsSourceCollected) {
   ASSERT_TRUE(a.replica->WriteAndWait("mv", "m", WriteOp::Delete(a.replica->Read("mv", "m")->token)).ok());
   ASSERT_EQ(CollectAll(*a.replica, a.replica->Context().vv(), 0).removed, 2u);
   ASSERT_TRUE(b.replica->WriteAndWait("reg", "mine", WriteOp::Put("b")).ok());
+  size_t feed_before = b.Feed().size();
 
   // b re-bootstraps from a (one chunk holds everything).
   SnapshotChunkData chunk;
@@ -312,6 +313,12 @@ TEST(ReplicaGc, ASnapshotInstallDropsTheKeysItsSourceCollected) {
   EXPECT_EQ(b.replica->Read("reg", "j")->values, std::vector<std::string>{"stays"});
   EXPECT_EQ(b.replica->Read("reg", "mine")->values, std::vector<std::string>{"b"}) << "a never saw it: kept";
   EXPECT_EQ(b.replica->stats().stale_keys_dropped, 2u);
+  // b's feed says which keys went: dropped state entries (empty state), in data-table order.
+  std::vector<std::string> dropped;
+  for (const auto& e : b.Feed(feed_before)) {
+    if (e.change.kind == core::kFeedStateKind && e.change.payload.empty()) dropped.push_back(e.change.collection + "/" + e.change.key);
+  }
+  EXPECT_EQ(dropped, (std::vector<std::string>{"mv/m", "reg/k"}));
 }
 
 TEST(ReplicaGc, AntiEntropyDropsTheKeysAPeerCollected) {
@@ -321,9 +328,18 @@ TEST(ReplicaGc, AntiEntropyDropsTheKeysAPeerCollected) {
   // a answered a fetch of these keys "missing", with its vector: b drops what a had seen.
   std::vector<std::string> items = {Item("reg", "k"), Item("tags", "t"), Item("reg", "mine"), Item("reg", "absent")};
   Result<uint64_t> dropped = Status::Internal("not called");
+  size_t feed_before = b.Feed().size();
   b.replica->DropStale(items, a.replica->Context().vv(), [&](Result<uint64_t> r) { dropped = std::move(r); });
   ASSERT_TRUE(dropped.ok()) << dropped.status();
   EXPECT_EQ(*dropped, 2u);
+  auto entered = b.Feed(feed_before);
+  ASSERT_EQ(entered.size(), 2u);
+  for (const auto& e : entered) {
+    EXPECT_EQ(e.change.kind, core::kFeedStateKind);
+    EXPECT_TRUE(e.change.payload.empty());
+  }
+  EXPECT_EQ(entered[0].change.key, "k");
+  EXPECT_EQ(entered[1].change.collection, "tags");
   EXPECT_FALSE(b.replica->Read("reg", "k")->found);
   EXPECT_FALSE(b.replica->Read("tags", "t")->found);
   EXPECT_EQ(b.replica->Read("reg", "mine")->values, std::vector<std::string>{"b"}) << "a never saw it: kept";

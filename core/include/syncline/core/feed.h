@@ -63,13 +63,16 @@ inline constexpr size_t kMaxFeedBatchEntries = 10000;
 // Most groups GetFeedLogPins reads for log retention (a transaction appends one).
 inline constexpr size_t kMaxFeedPinGroups = size_t{1} << 18;
 
-// The kind (Change::kind) of a state entry: a whole state merged into a key from a peer, by an
-// anti-entropy repair or a snapshot install into a node that held data (AppendStateToFeed). Its
-// change has no dot (Dot{}), and its payload is the key's state after the merge, encoded like a
-// delta of the resolver (conflict-format-v1.md, a state is a delta): joining it into the key as a
-// consumer had it gives the key as this node had it then. Empty when the state is above
-// kMaxFeedStateBytes; read the key then.
+// The kind (Change::kind) of a state entry: a key's whole state after an anti-entropy repair or a
+// snapshot install into a node that held data merged a peer's state into it, or dropped the key
+// (AppendStateToFeed). Its change has no dot (Dot{}), and its payload is the key's state then,
+// encoded like a delta of the resolver (conflict-format-v1.md, a state is a delta): joining it
+// into the key as a consumer had it gives the key as this node had it. An empty payload: the key
+// was dropped (its source had collected it) and holds nothing here now.
 inline constexpr uint32_t kFeedStateKind = 0xFFFFFFFEu;
+// The kind of a state entry whose state was above kMaxFeedStateBytes and is not copied (empty
+// payload): the key changed; read it.
+inline constexpr uint32_t kFeedUncopiedStateKind = 0xFFFFFFFDu;
 // Largest state a state entry copies.
 inline constexpr size_t kMaxFeedStateBytes = size_t{4} << 20;
 
@@ -99,9 +102,10 @@ Status ValidateFeedName(std::string_view name);
 // WriteDeferredFeed writes both once, when the store finishes the transaction. Every function
 // here that reads the feed in a write transaction sees the moved head and the gathered entries.
 Status AppendToFeed(WriteTxn& txn, const Dot& dot);
-// Appends a state entry (kFeedStateKind) for `key` of `collection`: the state merged into it,
-// stored in the feed itself (the log holds no change for it) and pruned with the entry. Called
-// in the transaction that merges the state.
+// Appends a state entry (kFeedStateKind; kFeedUncopiedStateKind above kMaxFeedStateBytes) for
+// `key` of `collection` holding `state` (empty: the key was dropped), stored in the feed itself
+// (the log holds no change for it) and pruned with the entry. Called in the transaction that
+// merges or drops the state.
 Status AppendStateToFeed(WriteTxn& txn, std::string_view collection, std::string_view key, std::string_view resolver,
                          std::string_view state, HlcTimestamp hlc);
 // Writes the head and the group the transaction's appends built (WriteTxn::FinishDeferred).

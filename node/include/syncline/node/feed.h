@@ -39,10 +39,13 @@ struct FeedChange {
                            // ("<absent>" for a delete), counter the origin's total, set the
                            // elements added, mv the values written
   // A state entry (core::kFeedStateKind): the key's whole state after an anti-entropy repair or a
-  // snapshot install merged a peer's state into it, not a change of the log. `dot` is 0:0, `local`
-  // false, `delta` the state (join it like a delta), `rendered` the key's value then. The delta
-  // is empty above core::kMaxFeedStateBytes (rendered "<state not copied: read the key>").
+  // snapshot install merged a peer's state into it or dropped the key, not a change of the log.
+  // `dot` is 0:0, `local` false, `delta` the state (join it like a delta), `rendered` the key's
+  // value then. `dropped`: the key holds nothing here any more (delta empty, rendered
+  // "<dropped>"). Above core::kMaxFeedStateBytes the state is not copied (delta empty, rendered
+  // "<state not copied: read the key>").
   bool state = false;
+  bool dropped = false;
 };
 
 struct FeedBatch {

@@ -493,10 +493,10 @@ class Replica final : public ChangeSource, public SnapshotSource {
   Status NotServing() const;
   // In an install's transaction: removes the local keys of the chunk's range that the chunk
   // does not hold and whose every change its vector covers (collected at the source); counts
-  // them in `*dropped`.
+  // them in `*dropped` and enters each in the change feed as dropped, stamped `feed_hlc`.
   Status DropSeenAbsent(core::WriteTxn& txn, const std::string& begin, const SnapshotChunkData& chunk,
                         const std::vector<SnapshotEntry>& entries, const internal::StateTargets& targets,
-                        uint64_t* dropped);
+                        uint64_t* dropped, HlcTimestamp feed_hlc);
   // True when this node has seen no change (empty context) and its data table holds no key at or
   // above data key `begin`: a chunk's packed records can then be appended as they are.
   Result<bool> FreshFrom(core::WriteTxn& txn, std::string_view begin);
