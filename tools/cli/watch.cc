@@ -15,7 +15,8 @@ std::string ChangeJson(const FeedChange& c) {
          ",\"key\":" + JsonString(c.key) + ",\"origin\":" + JsonString(c.dot.replica.ToString()) +
          ",\"counter\":" + std::to_string(c.dot.counter) + ",\"hlc\":" + std::to_string(c.hlc.Pack()) +
          ",\"resolver\":" + JsonString(c.resolver) + ",\"local\":" + (c.local ? "true" : "false") +
-         ",\"value\":" + JsonString(c.rendered) + ",\"state\":" + (c.state ? "true" : "false") + "}";
+         ",\"value\":" + JsonString(c.rendered) + ",\"state\":" + (c.state ? "true" : "false") +
+         ",\"dropped\":" + (c.dropped ? "true" : "false") + "}";
 }
 
 }  // namespace
@@ -52,7 +53,10 @@ void RegisterWatch(CLI::App& app, Globals& g, int* exit_code) {
                                   : c.dot.replica.ToString() + ":" + std::to_string(c.dot.counter);
         std::printf("%llu\t%s\t%s\t%s\t%s%s\n", static_cast<unsigned long long>(c.seq), dot.c_str(),
                     c.collection.c_str(), c.key.c_str(), c.rendered.c_str(),
-                    c.state ? "\t(state merged from a peer)" : c.local ? "" : "\t(replicated)");
+                    c.dropped ? "\t(dropped: collected at its source)"
+                    : c.state ? "\t(state merged from a peer)"
+                    : c.local ? ""
+                              : "\t(replicated)");
       }
       std::fflush(stdout);
       return true;
