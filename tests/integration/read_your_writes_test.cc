@@ -33,7 +33,21 @@ class ReadYourWrites : public ::testing::Test {
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? std::move(c).value() : nullptr;
   }
+  // Node "a" with "kv"/"k" written once (`written`), a client of it, and a version it never held.
+  void StartWithOneWrite() {
+    a_ = Start("a");
+    ASSERT_NE(a_, nullptr);
+    auto w = a_->Write("kv", "k", WriteOp::Put("v"));
+    ASSERT_TRUE(w.ok()) << w.status();
+    written_ = w->dot;
+    never_ = Dot{written_.replica, written_.counter + 1000};
+    client_ = ClientOf(*a_);
+    ASSERT_NE(client_, nullptr);
+  }
   TempDir dir_;
+  std::unique_ptr<Node> a_;
+  std::unique_ptr<Client> client_;
+  Dot written_, never_;
 };
 
 TEST_F(ReadYourWrites, AReadWaitsUntilTheNodeHoldsTheWriteItNames) {
@@ -69,39 +83,25 @@ TEST_F(ReadYourWrites, AReadWaitsUntilTheNodeHoldsTheWriteItNames) {
 }
 
 TEST_F(ReadYourWrites, AReadThatWaitsInVainIsUnavailableAndFreesItsWaiter) {
-  auto a = Start("a");
-  ASSERT_NE(a, nullptr);
-  auto written = a->Write("kv", "k", WriteOp::Put("v"));
-  ASSERT_TRUE(written.ok()) << written.status();
-  auto client = ClientOf(*a);
-  ASSERT_NE(client, nullptr);
-  Dot never{written->dot.replica, written->dot.counter + 1000};
-  auto read = client->Read("kv", "k", ReadOptions{never, 50}, nullptr);
+  ASSERT_NO_FATAL_FAILURE(StartWithOneWrite());
+  auto read = client_->Read("kv", "k", ReadOptions{never_, 50}, nullptr);
   EXPECT_EQ(read.status().code(), StatusCode::kUnavailable) << read.status();
-  EXPECT_NE(read.status().message().find(":" + std::to_string(never.counter) + " after 50 ms"), std::string::npos)
+  EXPECT_NE(read.status().message().find(":" + std::to_string(never_.counter) + " after 50 ms"), std::string::npos)
       << read.status();
-  EXPECT_EQ(a->replica().stats().dot_waiters, 0u);
+  EXPECT_EQ(a_->replica().stats().dot_waiters, 0u);
   // The connection still serves.
-  auto plain = client->Read("kv", "k", ReadOptions{written->dot, 50}, nullptr);
+  auto plain = client_->Read("kv", "k", ReadOptions{written_, 50}, nullptr);
   ASSERT_TRUE(plain.ok()) << plain.status();
   EXPECT_EQ(plain->values, std::vector<std::string>{"v"});
 }
 
 TEST_F(ReadYourWrites, StoppingANodeLeavesNoWaiterBehind) {
-  auto a = Start("a");
-  ASSERT_NE(a, nullptr);
-  auto written = a->Write("kv", "k", WriteOp::Put("v"));
-  ASSERT_TRUE(written.ok()) << written.status();
-  auto client = ClientOf(*a);
-  ASSERT_NE(client, nullptr);
-  Dot never{written->dot.replica, written->dot.counter + 1000};
-  auto waiting = std::async(std::launch::async, [&] {
-    return client->Read("kv", "k", ReadOptions{never, 60'000}, nullptr);
-  });
-  ASSERT_TRUE(WaitFor([&] { return a->replica().stats().dot_waiters == 1; }));
+  ASSERT_NO_FATAL_FAILURE(StartWithOneWrite());
+  auto waiting = std::async(std::launch::async, [&] { return client_->Read("kv", "k", ReadOptions{never_, 60'000}, nullptr); });
+  ASSERT_TRUE(WaitFor([&] { return a_->replica().stats().dot_waiters == 1; }));
   // The waiter is cancelled before the node's io_context goes (under ASan a replica thread posting
   // to it afterwards would be caught), and the connection closes: the read fails, never hangs.
-  a->Stop();
+  a_->Stop();
   auto read = waiting.get();
   EXPECT_FALSE(read.ok());
 }
