@@ -33,7 +33,8 @@ std::string GroupKey(uint64_t last) { return SeqKey(kGroupPrefix, last); }
 std::string StateKey(uint64_t seq) { return SeqKey(kStatePrefix, seq); }
 
 // A state entry as stored: the Change message with no dot (origin and counter 0), kind
-// kFeedStateKind and the state as payload. DecodeChange would refuse the missing dot.
+// kFeedStateKind and the state as payload (empty: a dropped key), or kFeedUncopiedStateKind and
+// no payload. DecodeChange would refuse the missing dot.
 Result<Change> DecodeStateEntry(uint64_t seq, std::string_view bytes) {
   auto bad = [&](const std::string& what) {
     return Status::Corruption("feed state entry " + std::to_string(seq) + " " + what);
