@@ -171,7 +171,23 @@ TEST_F(Processes, CliExitCodesAndGarbageOnTheClientPort) {
   up_ = true;
   auto nodes = ReadClusterFile(cdir);
   std::string cf = cdir + "/cluster.toml";
-  EXPECT_EQ(RunProgram({SYNCLINE_CLI, "--cluster", cf, "put", "kv", "k", "v"}).exit_code, 0);
+  ProgramRun put = RunProgram({SYNCLINE_CLI, "--cluster", cf, "put", "kv", "k", "v"});
+  ASSERT_EQ(put.exit_code, 0) << put.output;
+  // Read-your-writes: get --after the change the put printed answers; a change the node never
+  // held fails after the wait, naming it; a malformed change is a usage error.
+  size_t at = put.output.find("(change ");
+  ASSERT_NE(at, std::string::npos) << put.output;
+  std::string change = put.output.substr(at + 8, put.output.find(')', at) - at - 8);
+  ProgramRun after = RunProgram({SYNCLINE_CLI, "--cluster", cf, "get", "kv", "k", "--after", change});
+  EXPECT_EQ(after.exit_code, 0) << after.output;
+  EXPECT_NE(after.output.find('v'), std::string::npos) << after.output;
+  std::string never = change.substr(0, change.find(':')) + ":999999";
+  ProgramRun timed_out = RunProgram({SYNCLINE_CLI, "--cluster", cf, "get", "kv", "k", "--after", never, "--wait-ms", "50"});
+  EXPECT_EQ(timed_out.exit_code, 2) << timed_out.output;
+  EXPECT_NE(timed_out.output.find("does not hold change " + never), std::string::npos) << timed_out.output;
+  ProgramRun malformed = RunProgram({SYNCLINE_CLI, "--cluster", cf, "get", "kv", "k", "--after", "12"});
+  EXPECT_EQ(malformed.exit_code, 1) << malformed.output;
+  EXPECT_NE(malformed.output.find("expected ORIGIN:COUNTER"), std::string::npos) << malformed.output;
   ProgramRun usage = RunProgram({SYNCLINE_CLI, "--cluster", cf, "put", "kv"});
   EXPECT_EQ(usage.exit_code, 1) << usage.output;
   ProgramRun missing = RunProgram({SYNCLINE_CLI, "--cluster", cf, "put", "nope", "k", "v"});

@@ -182,10 +182,10 @@ int RunWrite(const Globals& g, const std::string& collection, const std::string&
   return kExitOk;
 }
 
-int RunRead(const Globals& g, const std::string& collection, const std::string& key) {
+int RunRead(const Globals& g, const std::string& collection, const std::string& key, const ReadOptions& options) {
   auto client = ConnectOne(g);
   if (!client.ok()) return Fail("connect", client.status());
-  auto r = (*client)->Read(collection, key);
+  auto r = (*client)->Read(collection, key, options, nullptr);
   if (!r.ok()) return Fail("read " + collection + "/" + key + " on " + (*client)->address(), r.status());
   if (g.json) {
     std::string values = "[";

@@ -109,7 +109,7 @@ std::string Hex(std::string_view bytes);
 int RunWrite(const Globals& g, const std::string& collection, const std::string& key,
              const replication::WriteOp& op);
 // Prints a read result.
-int RunRead(const Globals& g, const std::string& collection, const std::string& key);
+int RunRead(const Globals& g, const std::string& collection, const std::string& key, const ReadOptions& options = {});
 
 }  // namespace syncline::cli
 
