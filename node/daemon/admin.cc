@@ -86,7 +86,10 @@ std::string GcJson(const replication::GcStatus& g, const replication::ReplicaSta
   for (const auto& [peer, since] : g.fenced) {
     o << (i++ > 0 ? "," : "") << "{\"peer\":" << Quote(peer) << ",\"since_unix_millis\":" << since << "}";
   }
-  o << "]}";
+  o << "],\"last_heard_unix_millis\":{";
+  i = 0;
+  for (const auto& [peer, when] : g.last_heard) o << (i++ > 0 ? "," : "") << Quote(peer) << ":" << when;
+  o << "}}";
   return o.str();
 }
 

@@ -44,6 +44,7 @@ Status Replicator::Start() {
   SYNCLINE_RETURN_IF_ERROR(transport_->Listen());
   SnapshotStart();
   AeInit();
+  GcLoadLastHeard();
   // Local commits wake the publishers, coalesced into one pump per burst.
   auto alive = alive_;
   auto pending = std::make_shared<std::atomic<bool>>(false);
@@ -109,7 +110,7 @@ void Replicator::Tick() {
 }
 
 void Replicator::PersistAcks() {
-  std::vector<std::pair<std::string, std::string>> acks;
+  std::vector<std::pair<std::string, std::string>> acks = GcLastHeardRecords(NowMillis());
   for (auto& [id, peer] : peers_) {
     if (peer.session->peer_subscribed()) acks.emplace_back("ack/" + id, peer.session->peer_context().Encode());
   }

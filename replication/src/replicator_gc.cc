@@ -1,7 +1,9 @@
 // Replicator: the stability horizon, fencing of long-absent peers, and garbage collection passes
 // (gc.h). io_context thread, except Gc().
+#include <algorithm>
 #include <chrono>
 
+#include "syncline/core/varint.h"
 #include "syncline/replication/replicator.h"
 
 namespace syncline::replication {
@@ -12,6 +14,9 @@ int64_t WallClockMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+// Table peers: "seen/<node id>" -> fixed64 wall-clock millis the peer was last connected.
+constexpr std::string_view kSeenPrefix = "seen/";
 
 }  // namespace
 
@@ -98,6 +103,48 @@ void Replicator::GcPeerDown(const std::string& node_id) {
   if (it != peers_.end() && it->second.session->peer_subscribed()) {
     gc_acks_[node_id] = it->second.session->peer_context().vv();
   }
+}
+
+void Replicator::GcLoadLastHeard() {
+  int64_t now = NowMillis();
+  int64_t wall = WallClockMillis();
+  std::vector<std::string> bad;
+  Status read = replica_->store()->Read([&](core::ReadView& view) -> Status {
+    return view.Scan(core::Table::kPeers, kSeenPrefix, "seen0", [&](std::string_view k, std::string_view v) {
+      uint64_t seen = 0;
+      std::string id(k.substr(kSeenPrefix.size()));
+      if (!core::GetFixed64(&v, &seen) || !v.empty()) {
+        bad.push_back(id);
+        return true;
+      }
+      // Absent since then (a wall clock that went back counts as no absence), on this
+      // process's monotonic clock.
+      int64_t absent = std::max<int64_t>(0, wall - static_cast<int64_t>(seen));
+      gc_last_heard_.emplace(id, now - absent);
+      gc_.last_heard[id] = static_cast<int64_t>(seen);
+      return true;
+    });
+  });
+  if (!read.ok()) Log("reading when peers were last heard from failed (their absence is timed from now): " + read.ToString());
+  for (const auto& id : bad) {
+    Log("peers record 'seen/" + id + "' is not an 8-byte time; peer '" + id + "' is timed from now");
+  }
+  PublishGc();
+}
+
+std::vector<std::pair<std::string, std::string>> Replicator::GcLastHeardRecords(int64_t now) {
+  for (const auto& [id, peer] : peers_) gc_last_heard_[id] = now;
+  int64_t wall = WallClockMillis();
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [id, heard] : gc_last_heard_) {
+    int64_t seen = wall - (now - heard);
+    gc_.last_heard[id] = seen;
+    std::string v;
+    core::PutFixed64(&v, static_cast<uint64_t>(seen));
+    out.emplace_back(std::string(kSeenPrefix) + id, std::move(v));
+  }
+  PublishGc();
+  return out;
 }
 
 void Replicator::GcTick(int64_t now) {

@@ -223,5 +223,34 @@ TEST(GcIntegration, AntiEntropyRemovesAKeyThePeerCollected) {
   ASSERT_TRUE(WaitForEqualDigests({n1.get(), n2.get()}, kDeadlineMillis, &digests)) << digests[0] << " " << digests[1];
 }
 
+// The fence's absence clock runs on across a restart of the node that waits: the moment a peer
+// was last connected is persisted with the acknowledgements and read back at the start, instead
+// of timing every absent peer from the restart again.
+TEST(GcIntegration, TheAbsenceClockRunsOnAcrossARestart) {
+  TempDir dir;
+  auto n1 = StartNode(Options("n1", dir, /*fence_after_millis=*/0));
+  ASSERT_NE(n1, nullptr);
+  NodeOptions o2 = Options("n2", dir, 0);
+  o2.peers = {n1->peer_address()};
+  auto n2 = StartNode(o2);
+  ASSERT_NE(n2, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return n1->GetStatus().gc.last_heard.count("n2") != 0; }));
+  n2.reset();
+  ASSERT_TRUE(WaitFor([&] { return n1->GetStatus().peers.empty(); }));
+  int64_t gone = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch()).count();
+  // The restart comes well after `gone`; the persisted moment comes before it, give or take the
+  // millisecond rounding of moving it between the monotonic and the wall clock.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  n1.reset();
+
+  n1 = StartNode(Options("n1", dir, 0));
+  ASSERT_NE(n1, nullptr);
+  auto heard = n1->GetStatus().gc.last_heard;
+  ASSERT_EQ(heard.count("n2"), 1u) << "the restarted node forgot when it last heard from n2";
+  EXPECT_GT(heard["n2"], 0);
+  EXPECT_LT(heard["n2"], gone + 50) << "n2 is timed from the restart, not from when it left";
+}
+
 }  // namespace
 }  // namespace syncline::testing

@@ -63,6 +63,10 @@ struct GcStatus {
   uint64_t dropped_total = 0;
   bool running = false;                      // a pass is in progress
   std::map<std::string, int64_t> fenced;     // fenced peer -> wall-clock millis when fenced
+  // Every peer heard from -> wall-clock millis it was last connected (now, while it is). Persisted
+  // (table peers, "seen/<node id>") with the acknowledgements, so the fence's absence clock
+  // runs on across restarts of this node.
+  std::map<std::string, int64_t> last_heard;
   uint64_t fenced_total = 0;                 // peers fenced since start
   std::string held_back;                     // why the last pass had no horizon, if it had none
   std::string last_error;

@@ -141,6 +141,11 @@ class Replicator final : public TransportHandler {
   void GcTick(int64_t now);
   void GcPeerUp(const std::string& node_id, ReplicaId replica_id);
   void GcPeerDown(const std::string& node_id);
+  // At start: the persisted last-heard times ("seen/<id>") seed the absence clocks.
+  void GcLoadLastHeard();
+  // The records PersistAcks writes for the absence clocks (connected peers: heard now), and
+  // gc_.last_heard refreshed from them.
+  std::vector<std::pair<std::string, std::string>> GcLastHeardRecords(int64_t now);
   void GcStep(std::string begin);
   void PublishGc();
   std::map<std::string, int64_t> gc_last_heard_;  // peer -> last time connected (steady millis)
