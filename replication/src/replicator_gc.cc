@@ -99,6 +99,7 @@ void Replicator::GcPeerUp(const std::string& node_id, ReplicaId replica_id) {
 
 void Replicator::GcPeerDown(const std::string& node_id) {
   gc_last_heard_[node_id] = NowMillis();
+  gc_seen_stored_.erase(node_id);
   auto it = peers_.find(node_id);
   if (it != peers_.end() && it->second.session->peer_subscribed()) {
     gc_acks_[node_id] = it->second.session->peer_context().vv();
@@ -122,6 +123,7 @@ void Replicator::GcLoadLastHeard() {
       int64_t absent = std::max<int64_t>(0, wall - static_cast<int64_t>(seen));
       gc_last_heard_.emplace(id, now - absent);
       gc_.last_heard[id] = static_cast<int64_t>(seen);
+      gc_seen_stored_.insert(id);
       return true;
     });
   });
@@ -137,6 +139,9 @@ std::vector<std::pair<std::string, std::string>> Replicator::GcLastHeardRecords(
   int64_t wall = WallClockMillis();
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& [id, heard] : gc_last_heard_) {
+    // A peer that is away keeps the moment it left: written once.
+    bool away = peers_.count(id) == 0;
+    if (away && !gc_seen_stored_.insert(id).second) continue;
     int64_t seen = wall - (now - heard);
     gc_.last_heard[id] = seen;
     std::string v;

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -149,6 +150,7 @@ class Replicator final : public TransportHandler {
   void GcStep(std::string begin);
   void PublishGc();
   std::map<std::string, int64_t> gc_last_heard_;  // peer -> last time connected (steady millis)
+  std::set<std::string> gc_seen_stored_;  // peers away whose last-heard time is persisted already
   std::map<std::string, VersionVector> gc_acks_;   // peer -> last acknowledgement seen live
   std::map<std::string, ReplicaId> gc_replica_ids_;  // peer -> its replica id (from its handshake)
   int64_t last_gc_ = 0;
