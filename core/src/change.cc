@@ -60,7 +60,7 @@ std::string EncodeChange(const Change& change) {
   return pb.SerializeAsString();
 }
 
-Result<Change> DecodeChange(std::string_view bytes, size_t max_bytes) {
+Result<Change> DecodeChangeFields(std::string_view bytes, size_t max_bytes) {
   if (bytes.size() > max_bytes || bytes.size() > static_cast<size_t>(std::numeric_limits<int>::max())) {
     return Status::InvalidArgument("change record of " + std::to_string(bytes.size()) +
                                    " bytes exceeds the limit of " + std::to_string(max_bytes));
@@ -80,6 +80,11 @@ Result<Change> DecodeChange(std::string_view bytes, size_t max_bytes) {
   c.kind = pb.kind();
   c.payload = std::move(*pb.mutable_payload());
   c.resolver = std::move(*pb.mutable_resolver());
+  return c;
+}
+
+Result<Change> DecodeChange(std::string_view bytes, size_t max_bytes) {
+  SYNCLINE_ASSIGN_OR_RETURN(Change c, DecodeChangeFields(bytes, max_bytes));
   Status st = ValidateChange(c);
   if (!st.ok()) return Status::Corruption("decoded change is invalid: " + st.message());
   return c;

@@ -7,7 +7,6 @@
 #include <utility>
 
 #include "record_codec.h"
-#include "syncline/core/v1/change.pb.h"
 #include "syncline/core/varint.h"
 
 namespace syncline::core {
@@ -32,32 +31,21 @@ std::string EntryKey(uint64_t seq) { return SeqKey(kEntryPrefix, seq); }
 std::string GroupKey(uint64_t last) { return SeqKey(kGroupPrefix, last); }
 std::string StateKey(uint64_t seq) { return SeqKey(kStatePrefix, seq); }
 
-// A state entry as stored: the Change message with no dot (origin and counter 0), kind
+// A state entry as stored: the encoded change with no dot (origin and counter 0), kind
 // kFeedStateKind and the state as payload (empty: a dropped key), or kFeedUncopiedStateKind and
 // no payload. DecodeChange would refuse the missing dot.
 Result<Change> DecodeStateEntry(uint64_t seq, std::string_view bytes) {
-  auto bad = [&](const std::string& what) {
-    return Status::Corruption("feed state entry " + std::to_string(seq) + " " + what);
-  };
-  if (bytes.size() > kMaxFeedStateBytes + 2048) return bad("is " + std::to_string(bytes.size()) + " bytes, above the limit");
-  syncline::core::v1::Change pb;
-  if (!pb.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return bad("does not parse as syncline.core.v1.Change");
+  std::string where = "feed state entry " + std::to_string(seq);
+  // The state's bound, plus room for the collection, key and resolver names.
+  auto c = DecodeChangeFields(bytes, kMaxFeedStateBytes + 2048);
+  if (!c.ok()) return Status::Corruption(where + ": " + c.status().message());
+  bool state_kind = c->kind == kFeedStateKind || (c->kind == kFeedUncopiedStateKind && c->payload.empty());
+  if (c->dot.replica.valid() || c->dot.counter != 0 || !state_kind) {
+    return Status::Corruption(where + " has a dot or a kind of its own (it is not a state entry)");
   }
-  bool state_kind = pb.kind() == kFeedStateKind || (pb.kind() == kFeedUncopiedStateKind && pb.payload().empty());
-  if (pb.origin() != 0 || pb.counter() != 0 || !state_kind) {
-    return bad("has a dot or a kind of its own (it is not a state entry)");
-  }
-  Change c;
-  c.collection = std::move(*pb.mutable_collection());
-  c.key = std::move(*pb.mutable_key());
-  c.hlc = HlcTimestamp::Unpack(pb.hlc());
-  c.kind = pb.kind();
-  c.payload = std::move(*pb.mutable_payload());
-  c.resolver = std::move(*pb.mutable_resolver());
-  Status st = ValidateCollectionName(c.collection);
-  if (st.ok()) st = ValidateKey(c.key);
-  if (!st.ok()) return bad("is invalid: " + st.message());
+  Status st = ValidateCollectionName(c->collection);
+  if (st.ok()) st = ValidateKey(c->key);
+  if (!st.ok()) return Status::Corruption(where + " is invalid: " + st.message());
   return c;
 }
 
@@ -261,16 +249,16 @@ Status AppendToFeed(WriteTxn& txn, const Dot& dot) {
 
 Status AppendStateToFeed(WriteTxn& txn, std::string_view collection, std::string_view key, std::string_view resolver,
                          std::string_view state, HlcTimestamp hlc) {
-  syncline::core::v1::Change pb;
-  pb.set_collection(std::string(collection));
-  pb.set_key(std::string(key));
-  pb.set_hlc(hlc.Pack());
+  Change entry;  // no dot
+  entry.collection = std::string(collection);
+  entry.key = std::string(key);
+  entry.hlc = hlc;
+  entry.resolver = std::string(resolver);
   // A state above the bound is entered without it: the entry still says the key changed.
   bool copied = state.size() <= kMaxFeedStateBytes;
-  pb.set_kind(copied ? kFeedStateKind : kFeedUncopiedStateKind);
-  if (copied) pb.set_payload(std::string(state));
-  pb.set_resolver(std::string(resolver));
-  std::string encoded = pb.SerializeAsString();
+  entry.kind = copied ? kFeedStateKind : kFeedUncopiedStateKind;
+  if (copied) entry.payload = std::string(state);
+  std::string encoded = EncodeChange(entry);
   SYNCLINE_ASSIGN_OR_RETURN(uint64_t seq, AppendEntry(txn, ReplicaId(), 0));
   SYNCLINE_RETURN_IF_ERROR(txn.Put(Table::kFeeds, StateKey(seq), encoded));
   if (seq % kFeedPruneEvery == 0) SYNCLINE_RETURN_IF_ERROR(PruneFeed(txn));

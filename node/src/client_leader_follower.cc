@@ -100,9 +100,4 @@ void VersionWaits::Close() {
   for (uint64_t h : handles) node_->replica().CancelWhenHeld(h);
 }
 
-size_t VersionWaits::waiting() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return handles_.size();
-}
-
 }  // namespace syncline::node

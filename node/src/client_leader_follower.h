@@ -44,8 +44,6 @@ class VersionWaits : public std::enable_shared_from_this<VersionWaits> {
   // After Close `done` is never called.
   void Wait(const Dot& dot, int64_t wait_millis, std::function<void(Status)> done);
   void Close();
-  // Waits registered with the replica now (tests, status).
-  size_t waiting() const;
 
  private:
   struct Pending;
@@ -53,7 +51,7 @@ class VersionWaits : public std::enable_shared_from_this<VersionWaits> {
 
   asio::io_context& io_;
   Node* node_;
-  mutable std::mutex mu_;  // guards open_ and handles_; held while a replica thread posts
+  std::mutex mu_;  // guards open_ and handles_; held while a replica thread posts
   bool open_ = true;
   std::set<uint64_t> handles_;  // WhenHeld handles of the waits not answered yet
 };

@@ -110,15 +110,16 @@ void Replicator::Tick() {
 }
 
 void Replicator::PersistAcks() {
-  std::vector<std::pair<std::string, std::string>> acks = GcLastHeardRecords(NowMillis());
+  // The absence clocks' records, then the acknowledgements.
+  std::vector<std::pair<std::string, std::string>> records = GcLastHeardRecords(NowMillis());
   for (auto& [id, peer] : peers_) {
-    if (peer.session->peer_subscribed()) acks.emplace_back("ack/" + id, peer.session->peer_context().Encode());
+    if (peer.session->peer_subscribed()) records.emplace_back("ack/" + id, peer.session->peer_context().Encode());
   }
-  if (acks.empty()) return;
+  if (records.empty()) return;
   // Staged: the writer need not wait for earlier commits' syncs for it.
   replica_->store()->SubmitStaged(
-      [acks](core::WriteTxn& txn) -> Status {
-        for (const auto& [k, v] : acks) SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kPeers, k, v));
+      [records](core::WriteTxn& txn) -> Status {
+        for (const auto& [k, v] : records) SYNCLINE_RETURN_IF_ERROR(txn.Put(core::Table::kPeers, k, v));
         return Status::Ok();
       },
       nullptr,

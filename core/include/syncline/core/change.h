@@ -46,6 +46,9 @@ Status ValidateKey(std::string_view key);
 // `max_bytes` and anything that does not parse or validate, naming what is wrong.
 std::string EncodeChange(const Change& change);
 Result<Change> DecodeChange(std::string_view bytes, size_t max_bytes = 64u << 20);
+// DecodeChange without ValidateChange: the fields as stored, for records whose rules differ (the
+// change feed's state entries have no dot). Bounded and parsed the same way.
+Result<Change> DecodeChangeFields(std::string_view bytes, size_t max_bytes);
 
 // A change as the log stores it: its dot and EncodeChange's bytes, not decoded (what a
 // publisher ships as it is).
