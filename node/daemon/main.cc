@@ -1,7 +1,7 @@
 // syncline-node: runs one Syncline node. See docs/configuration.md and `syncline-node --help`.
 //
 // Exit codes: 0 stopped cleanly (SIGTERM/SIGINT), 1 bad flags or configuration, 2 could not start
-// or failed while running.
+// or failed while running, 3 a listen address (peer, client or admin) is in use.
 #include <CLI/CLI.hpp>
 #include <httplib.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -9,8 +9,12 @@
 
 #include <asio.hpp>
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "admin.h"
@@ -18,6 +22,8 @@
 #include "syncline/node/node.h"
 
 namespace {
+
+constexpr int kExitAddressInUse = 3;
 
 using syncline::Status;
 using syncline::daemon::Config;
@@ -228,7 +234,7 @@ int main(int argc, char** argv) {
   }
   if (Status s = (*node)->Start(); !s.ok()) {
     logger->error(s.ToString());
-    return 2;
+    return s.code() == syncline::StatusCode::kAlreadyExists ? kExitAddressInUse : 2;
   }
   logger->info("node " + c.node_id + " up: peers on " + c.peer_listen + ", clients on " + c.client_listen +
                (c.admin_listen.empty() ? std::string() : ", admin on " + c.admin_listen));
@@ -239,9 +245,17 @@ int main(int argc, char** argv) {
     http = std::make_unique<httplib::Server>();
     syncline::daemon::InstallAdminRoutes(http.get(), node->get());
     auto [host, port] = Split(c.admin_listen);
+    // Without SO_REUSEPORT (the library's default sets it): a second process on the same admin
+    // address must fail here, not share the port and answer for the other node.
+    http->set_socket_options([](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    });
+    errno = 0;
     if (!http->bind_to_port(host, port)) {
-      logger->error("cannot listen for admin HTTP on " + c.admin_listen);
-      return 2;
+      int err = errno;
+      logger->error("cannot listen for admin HTTP on " + c.admin_listen + (err ? ": " + std::string(std::strerror(err)) : ""));
+      return err == EADDRINUSE ? kExitAddressInUse : 2;
     }
     http_thread = std::thread([&] { http->listen_after_bind(); });
   }

@@ -309,8 +309,9 @@ Status ClientServer::Listen() {
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return Status::Unavailable("cannot listen for clients on " + options_.host + ":" + std::to_string(options_.port) +
-                               ": " + ec.message());
+    std::string what = "cannot listen for clients on " + options_.host + ":" + std::to_string(options_.port) + ": " +
+                       ec.message();
+    return ec == asio::error::address_in_use ? Status::AlreadyExists(what) : Status::Unavailable(what);
   }
   port_ = acceptor_.local_endpoint().port();
   Accept();

@@ -62,6 +62,9 @@ Status TcpTransport::Listen() {
   if (!ec) acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec == asio::error::address_in_use) {
+    return Status::AlreadyExists("cannot listen for peers on " + where + ": " + ec.message());
+  }
   if (ec) return Status::Unavailable("cannot listen for peers on " + where + ": " + ec.message());
   port_ = acceptor_.local_endpoint().port();
   Accept();

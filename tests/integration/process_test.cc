@@ -1,13 +1,17 @@
 // Real processes: syncline-node daemons started by `syncline cluster up`, used through the client
 // protocol and the CLI, killed with SIGKILL and restarted; and bad input to both binaries.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <asio.hpp>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -162,6 +166,117 @@ TEST_F(Processes, NodeRefusesBadFlagsSecondInstanceAndForeignDirectory) {
   ProgramRun foreign = RunProgram(args);
   EXPECT_EQ(foreign.exit_code, 2) << foreign.output;
   EXPECT_NE(foreign.output.find("belongs to cluster 'one'"), std::string::npos) << foreign.output;
+}
+
+// A socket listening on a free port of 127.0.0.1; with `reuse_port`, the way an HTTP server
+// that sets SO_REUSEPORT would hold it. Returns the fd and stores the port.
+int HoldPort(bool reuse_port, uint16_t* port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int yes = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof(yes));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(fd, 8) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+// Runs a node that is expected to exit by itself; one still running after 30 s is stopped and
+// reported as exit code -1.
+ProgramRun RunNodeExpectingExit(const std::vector<std::string>& args, const std::string& log) {
+  std::remove(log.c_str());
+  int pid = StartDaemon(args, log);
+  ProgramRun run;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (pid > 0) {
+    int st = 0;
+    if (::waitpid(pid, &st, WNOHANG) == pid) {
+      run.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      StopDaemon(pid);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::ifstream in(log);
+  std::stringstream text;
+  text << in.rdbuf();
+  run.output = text.str();
+  return run;
+}
+
+TEST_F(Processes, ANodeWhosePortIsTakenExitsWithItsOwnCodeAndClusterUpReportsANodeThatExits) {
+  std::string secret = dir_.str() + "/secret";
+  std::ofstream(secret) << "0123456789abcdef0123456789abcdef\n";
+  const std::vector<std::string> base = {SYNCLINE_NODE, "--node-id", "a", "--data-dir", dir_.str() + "/data",
+                                         "--secret-file", secret, "--cluster-id", "one"};
+  struct Case {
+    std::string flag;
+    bool reuse_port;
+    std::string message;
+  };
+  // The admin case holds its port with SO_REUSEPORT, as a second node's HTTP server would: the
+  // node must still refuse to share it.
+  for (const Case& c : {Case{"--peer-listen", false, "cannot listen for peers on 127.0.0.1:"},
+                        Case{"--client-listen", false, "cannot listen for clients on 127.0.0.1:"},
+                        Case{"--admin-listen", true, "cannot listen for admin HTTP on 127.0.0.1:"}}) {
+    SCOPED_TRACE(c.flag);
+    uint16_t port = 0;
+    int held = HoldPort(c.reuse_port, &port);
+    ASSERT_GE(held, 0);
+    std::vector<std::string> args = base;
+    for (std::string flag : {"--peer-listen", "--client-listen", "--admin-listen"}) {
+      args.push_back(flag);
+      args.push_back(flag == c.flag ? "127.0.0.1:" + std::to_string(port) : (flag == "--admin-listen" ? "" : "127.0.0.1:0"));
+    }
+    ProgramRun run = RunNodeExpectingExit(args, dir_.str() + "/node.log");
+    ::close(held);
+    EXPECT_EQ(run.exit_code, 3) << run.output;
+    EXPECT_NE(run.output.find(c.message + std::to_string(port)), std::string::npos) << run.output;
+    EXPECT_NE(run.output.find("in use"), std::string::npos) << run.output;
+  }
+
+  // A node that cannot start is reported at once, with the end of its log, and its siblings are
+  // stopped (the directory can be brought up again at once).
+  const std::string cdir = dir_.str() + "/c";
+  ProgramRun bad = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "2", "--dir", cdir, "--collection", "kv=bogus"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("exited during start (exit code 1)"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("no resolver named 'bogus'"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("the nodes were stopped"), std::string::npos) << bad.output;
+  ProgramRun good = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "2", "--dir", cdir});
+  up_ = good.exit_code == 0;
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+}
+
+TEST_F(Processes, ClusterUpOnAStoppedClusterBringsItBackWithItsData) {
+  const std::string cdir = dir_.str() + "/c", cf = cdir + "/cluster.toml";
+  ProgramRun up = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "2", "--dir", cdir});
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  up_ = true;
+  const std::vector<ClusterNode> before = ReadClusterFile(cdir);
+  ASSERT_EQ(RunProgram({SYNCLINE_CLI, "--cluster", cf, "--node", "n1", "put", "kv", "k", "kept"}).exit_code, 0);
+  ASSERT_EQ(RunProgram({SYNCLINE_CLI, "--cluster", cf, "cluster", "down"}).exit_code, 0);
+  up_ = false;
+  ProgramRun again = RunProgram({SYNCLINE_CLI, "cluster", "up", "--nodes", "2", "--dir", cdir});
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  up_ = true;
+  const std::vector<ClusterNode> after = ReadClusterFile(cdir);
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_NE(after[0].pid, before[0].pid);
+  ProgramRun get = RunProgram({SYNCLINE_CLI, "--cluster", cf, "--node", "n2", "get", "kv", "k"});
+  EXPECT_EQ(get.exit_code, 0) << get.output;
+  EXPECT_NE(get.output.find("kept"), std::string::npos) << get.output;
 }
 
 TEST_F(Processes, CliExitCodesAndGarbageOnTheClientPort) {
