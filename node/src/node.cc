@@ -108,8 +108,16 @@ Status Node::Start() {
   ro.peers = options_.peers;
   ro.log = options_.log;
   rt.replicator = std::make_unique<replication::Replicator>(*rt.io, replica_.get(), ro);
-  // Listening happens here, before the io_context runs, so the port is known on return.
-  SYNCLINE_RETURN_IF_ERROR(rt.replicator->Start());
+  // Listening happens here, before the io_context runs, so the port is known on return. A start
+  // that fails leaves no runtime behind: the replicator refers to the replica, which Stop (or the
+  // destructor) frees.
+  if (Status s = rt.replicator->Start(); !s.ok()) {
+    rt.replicator->Stop();
+    rt.replicator.reset();
+    rt.own_io.reset();
+    rt.io = nullptr;
+    return s;
+  }
   peer_port_ = rt.replicator->port();
   if (options_.serve_clients) {
     node::ClientServerOptions co;
@@ -123,6 +131,8 @@ Status Node::Start() {
       rt.replicator->Stop();
       rt.replicator.reset();
       rt.clients.reset();
+      rt.own_io.reset();
+      rt.io = nullptr;
       return s;
     }
     client_port_ = rt.clients->port();
