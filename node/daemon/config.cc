@@ -1,9 +1,7 @@
 #include "config.h"
 
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #define TOML_EXCEPTIONS 0
 #include <toml++/toml.h>
@@ -165,18 +163,6 @@ Status ValidateConfig(const Config& c) {
     return Status::InvalidArgument("--anti-entropy-max-keys-per-session must be positive");
   }
   return Status::Ok();
-}
-
-Result<std::string> ReadSecret(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::InvalidArgument("cannot read the secret file " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  if (s.size() < 16) return Status::InvalidArgument("secret file " + path + " holds fewer than 16 bytes");
-  if (s.size() > 4096) return Status::InvalidArgument("secret file " + path + " holds more than 4096 bytes");
-  return s;
 }
 
 }  // namespace syncline::daemon

@@ -51,9 +51,6 @@ Status LoadConfigFile(const std::string& path, Config* config);
 // Checks the merged configuration; InvalidArgument naming the option.
 Status ValidateConfig(const Config& config);
 
-// Reads the secret file (trailing newline stripped). InvalidArgument if empty or unreadable.
-Result<std::string> ReadSecret(const std::string& path);
-
 }  // namespace syncline::daemon
 
 #endif  // SYNCLINE_NODE_DAEMON_CONFIG_H_

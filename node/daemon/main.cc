@@ -20,6 +20,7 @@
 #include "admin.h"
 #include "config.h"
 #include "syncline/node/node.h"
+#include "syncline/node/secret.h"
 
 namespace {
 
@@ -126,6 +127,10 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", flags.log_level, "trace debug info warn error off")->capture_default_str();
   app.add_option("--log-format", flags.log_format, "text or json (one object per line)")->capture_default_str();
   app.add_option("--collection", collections, "NAME=RESOLVER to create at start (repeatable)");
+  bool rebuild_item_index = false;
+  app.add_flag("--rebuild-item-index", rebuild_item_index,
+               "rebuild the anti-entropy item index from the data at start (after `syncline inspect "
+               "--secret-file` reported that it does not match)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -185,7 +190,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "syncline-node: %s\n", s.message().c_str());
     return 1;
   }
-  auto secret = syncline::daemon::ReadSecret(c.secret_file);
+  auto secret = syncline::ReadSecretFile(c.secret_file);
   if (!secret.ok()) {
     std::fprintf(stderr, "syncline-node: %s\n", secret.status().message().c_str());
     return 1;
@@ -209,6 +214,7 @@ int main(int argc, char** argv) {
   o.sync = c.sync == "nosync" ? syncline::core::SyncMode::kNoSync : syncline::core::SyncMode::kDurable;
   o.max_frame_bytes = c.max_frame_bytes;
   o.max_value_bytes = c.max_value_bytes;
+  o.rebuild_item_index = rebuild_item_index;
   o.feed_retain_entries = c.feed_retain_entries;
   o.retention.max_changes_per_origin = c.log_retain_changes;
   o.retention.interval_millis = static_cast<int64_t>(c.log_retention_interval_ms);

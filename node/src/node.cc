@@ -57,6 +57,7 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
   ro.max_value_bytes = node->options_.max_value_bytes;
   ro.max_writes_per_commit = node->options_.max_writes_per_commit;
   ro.index_secret = node->options_.secret;
+  ro.rebuild_item_index = node->options_.rebuild_item_index;
   auto replica = replication::Replica::Open(node->store_.get(), ro);
   if (!replica.ok()) return replica.status().WithContext("node '" + node->options_.node_id + "'");
   node->replica_ = std::move(replica).value();

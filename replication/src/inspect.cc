@@ -4,6 +4,7 @@
 
 #include <bit>
 
+#include "item_index_table.h"
 #include "state_access.h"
 #include "syncline/conflict/counter.h"
 #include "syncline/conflict/journal.h"
@@ -12,6 +13,7 @@
 #include "syncline/conflict/mv.h"
 #include "syncline/conflict/or_set.h"
 #include "syncline/core/lmdb_store.h"
+#include "syncline/replication/anti_entropy.h"
 #include "syncline/replication/replica.h"
 
 namespace syncline::replication {
@@ -262,7 +264,46 @@ Result<InspectReport> Inspect(core::Store* store, const InspectOptions& options)
     }
   });
   SYNCLINE_RETURN_IF_ERROR(listed.WithContext("reading the conflict journal"));
+
+  if (options.cluster_secret.has_value()) {
+    const AntiEntropyKey index_key = DeriveIndexKey(*options.cluster_secret);
+    Status checked = store->Read([&](core::ReadView& view) -> Status {
+      auto present = view.Get(core::Table::kIndex, internal::kItemIndexMetaKey);
+      if (present.status().IsNotFound()) {
+        report.index_check = InspectReport::IndexCheck::kAbsent;
+        return Status::Ok();
+      }
+      SYNCLINE_RETURN_IF_ERROR(present.status());
+      SYNCLINE_ASSIGN_OR_RETURN(bool current, internal::ItemIndexCurrent(view, index_key));
+      if (!current) {
+        report.index_check = InspectReport::IndexCheck::kOtherSecret;
+        return Status::Ok();
+      }
+      Status s = internal::CheckItemIndex(view, index_key);
+      if (s.ok()) {
+        report.index_check = InspectReport::IndexCheck::kMatches;
+      } else if (s.code() == StatusCode::kCorruption) {
+        report.index_check = InspectReport::IndexCheck::kMismatch;
+        report.index_detail = s.message();
+      } else {
+        return s;
+      }
+      return Status::Ok();
+    });
+    SYNCLINE_RETURN_IF_ERROR(checked.WithContext("checking the item index"));
+  }
   return report;
+}
+
+const char* IndexCheckName(InspectReport::IndexCheck check) {
+  switch (check) {
+    case InspectReport::IndexCheck::kNotChecked: return "not checked";
+    case InspectReport::IndexCheck::kAbsent: return "absent";
+    case InspectReport::IndexCheck::kOtherSecret: return "built with another secret";
+    case InspectReport::IndexCheck::kMatches: return "matches the data";
+    case InspectReport::IndexCheck::kMismatch: return "does not match the data";
+  }
+  return "?";
 }
 
 }  // namespace syncline::replication

@@ -15,7 +15,7 @@ namespace {
 
 // Below every block and item key, so items are the table's last keys and a new node's items,
 // written in order, are appended (AddNewItem).
-constexpr std::string_view kMetaKey = "a";
+constexpr std::string_view kMetaKey = kItemIndexMetaKey;
 constexpr std::string_view kLastBlockKey = "c";
 constexpr char kItemTag = 'i';
 constexpr char kBlockTag = 'b';

@@ -43,6 +43,8 @@
 namespace syncline::replication::internal {
 
 inline constexpr uint64_t kMaxBlockItems = 256;
+// The index's format and key check value ("a" in the layout above); absent: no index.
+inline constexpr std::string_view kItemIndexMetaKey = "a";
 
 
 // True when the record `sub` of a key counts toward its digest.

@@ -21,8 +21,9 @@ Status Replica::OpenItemIndex() {
     SYNCLINE_ASSIGN_OR_RETURN(current, internal::ItemIndexCurrent(view, index_key_));
     return Status::Ok();
   }));
-  if (!current) {
-    // First open by this version, or the cluster secret changed: one pass over the data.
+  if (!current || options_.rebuild_item_index) {
+    // First open by this version, the cluster secret changed, or a rebuild was asked for: one
+    // pass over the data.
     SYNCLINE_RETURN_IF_ERROR(store_->WriteAndWait([&](core::WriteTxn& txn) -> Status {
       SYNCLINE_ASSIGN_OR_RETURN(index_items_at_open_, internal::RebuildItemIndex(txn, index_key_));
       return Status::Ok();

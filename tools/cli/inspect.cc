@@ -1,12 +1,15 @@
-// syncline inspect DATA_DIR [--scrub]: what a node's data directory holds, read offline and
-// strictly read-only (the LMDB environment is opened MDB_RDONLY, without the node's lock), so it
-// works on a stopped node's directory and next to a running node. The figures come from
-// replication::Inspect (inspect.h); --scrub verifies every record's checksum with
-// core::ScrubLmdbStore and fails (exit 2) if any is corrupt. See docs/diagnostics.md.
+// syncline inspect DATA_DIR [--scrub] [--secret-file F]: what a node's data directory holds, read
+// offline and strictly read-only (the LMDB environment is opened MDB_RDONLY, without the node's
+// lock), so it works on a stopped node's directory and next to a running node. The figures come
+// from replication::Inspect (inspect.h); --scrub verifies every record's checksum with
+// core::ScrubLmdbStore and fails (exit 2) if any is corrupt; --secret-file checks the
+// anti-entropy item index against the data and fails (exit 2) if they differ. See
+// docs/diagnostics.md.
 #include <optional>
 
 #include "cli.h"
 #include "syncline/core/lmdb_store.h"
+#include "syncline/node/secret.h"
 #include "syncline/replication/inspect.h"
 
 namespace syncline::cli {
@@ -100,7 +103,12 @@ std::string ReportJson(const InspectReport& r) {
     out += (first ? "" : ",") + JsonString(MetadataBucketName(bucket)) + ":" + std::to_string(n);
     first = false;
   }
-  return out + "}";
+  out += "}";
+  if (r.index_check != InspectReport::IndexCheck::kNotChecked) {
+    out += ",\"item_index\":{\"check\":" + JsonString(replication::IndexCheckName(r.index_check)) +
+           ",\"detail\":" + JsonString(r.index_detail) + "}";
+  }
+  return out;
 }
 
 std::string ScrubJson(const core::ScrubReport& s) {
@@ -162,6 +170,22 @@ void PrintReport(const InspectReport& r) {
   rows.clear();
   for (const auto& [bucket, n] : r.metadata_bytes) rows.push_back({MetadataBucketName(bucket), std::to_string(n)});
   PrintTable({"BYTES", "KEYS"}, rows);
+
+  switch (r.index_check) {
+    case InspectReport::IndexCheck::kNotChecked: break;
+    case InspectReport::IndexCheck::kAbsent:
+      std::printf("\nitem index: absent (the node builds it when it opens the store)\n");
+      break;
+    case InspectReport::IndexCheck::kOtherSecret:
+      std::printf("\nitem index: built with another cluster secret (the node rebuilds it when it opens the store)\n");
+      break;
+    case InspectReport::IndexCheck::kMatches:
+      std::printf("\nitem index: matches the data\n");
+      break;
+    case InspectReport::IndexCheck::kMismatch:
+      std::printf("\nitem index: DOES NOT MATCH the data: %s\n", r.index_detail.c_str());
+      break;
+  }
 }
 
 void PrintScrub(const core::ScrubReport& s) {
@@ -176,7 +200,16 @@ void PrintScrub(const core::ScrubReport& s) {
   }
 }
 
-int RunInspect(const Globals& g, const std::string& dir, bool scrub) {
+int RunInspect(const Globals& g, const std::string& dir, bool scrub, const std::string& secret_file) {
+  replication::InspectOptions options;
+  if (!secret_file.empty()) {
+    auto secret = ReadSecretFile(secret_file);
+    if (!secret.ok()) {
+      std::fprintf(stderr, "syncline: inspect: %s\n", secret.status().message().c_str());
+      return kExitUsage;
+    }
+    options.cluster_secret = std::move(secret).value();
+  }
   auto store = OpenDataDirReadOnly(dir);
   if (!store.ok()) return Fail("inspect " + dir, store.status());
   std::optional<core::ScrubReport> scrubbed;
@@ -186,9 +219,11 @@ int RunInspect(const Globals& g, const std::string& dir, bool scrub) {
     scrubbed = std::move(s).value();
   }
   // A corrupt record stops the inspection where it is met; the scrub (when asked) lists them all.
-  auto report = replication::Inspect(store->get());
+  auto report = replication::Inspect(store->get(), options);
   int code = kExitOk;
   if (scrubbed.has_value() && scrubbed->corrupt_count > 0) code = kExitFailed;
+  const bool index_differs = report.ok() && report->index_check == InspectReport::IndexCheck::kMismatch;
+  if (index_differs) code = kExitFailed;
   if (!report.ok()) code = ExitCode(report.status());
   if (g.json) {
     std::string out = "{\"data_dir\":" + JsonString(dir);
@@ -209,6 +244,12 @@ int RunInspect(const Globals& g, const std::string& dir, bool scrub) {
     std::fprintf(stderr, "syncline: scrub %s: %llu corrupt record(s); restore the node from a replica\n", dir.c_str(),
                  static_cast<unsigned long long>(scrubbed->corrupt_count));
   }
+  if (index_differs) {
+    std::fprintf(stderr,
+                 "syncline: inspect %s: the item index does not match the data (%s); start the node once with "
+                 "--rebuild-item-index\n",
+                 dir.c_str(), report->index_detail.c_str());
+  }
   return code;
 }
 
@@ -223,7 +264,12 @@ void RegisterInspect(CLI::App& app, Globals& g, int* exit_code) {
   auto scrub = std::make_shared<bool>(false);
   cmd->add_option("data_dir", *dir, "the node's data directory")->required();
   cmd->add_flag("--scrub", *scrub, "verify every record's checksum; exit 2 if any is corrupt");
-  cmd->callback([&g, exit_code, dir, scrub] { *exit_code = RunInspect(g, *dir, *scrub); });
+  auto secret_file = std::make_shared<std::string>();
+  cmd->add_option("--secret-file", *secret_file,
+                  "the cluster's secret file: check the anti-entropy item index against the data; exit 2 if they differ");
+  cmd->callback([&g, exit_code, dir, scrub, secret_file] {
+    *exit_code = RunInspect(g, *dir, *scrub, *secret_file);
+  });
 }
 
 }  // namespace syncline::cli

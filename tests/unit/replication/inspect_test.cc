@@ -1,11 +1,14 @@
 // replication::Inspect over in-memory stores: per-collection counts, tombstones and which of
 // them the stored stability horizon makes collectable, the sibling histogram, journal counts,
-// custom resolvers the inspecting registry lacks, and that inspecting writes nothing.
+// custom resolvers the inspecting registry lacks, that inspecting writes nothing, and the check
+// of the anti-entropy item index given the cluster secret.
 #include "syncline/replication/inspect.h"
 
 #include <gtest/gtest.h>
 
+#include "item_index_table.h"
 #include "state_access.h"
+#include "syncline/replication/anti_entropy.h"
 #include "syncline/core/memory_store.h"
 #include "syncline/replication/replica.h"
 
@@ -14,21 +17,29 @@ namespace {
 
 struct TestNode {
   ManualClock clock{1'800'000'000'000};
+  std::string secret;
   std::unique_ptr<core::Store> store;
   std::unique_ptr<Replica> replica;
 
-  explicit TestNode(uint64_t seed) {
+  explicit TestNode(uint64_t seed, std::string index_secret = "") : secret(std::move(index_secret)) {
     core::MemoryStoreOptions so;
     so.seed = seed;
     store = core::OpenMemoryStore(so);
-    ReplicaOptions ro;
-    ro.clock = &clock;
-    auto r = Replica::Open(store.get(), ro);
-    EXPECT_TRUE(r.ok()) << r.status();
-    replica = std::move(r).value();
+    Reopen(false);
     for (auto [name, resolver] : {std::pair{"reg", "lww"}, {"mv", "mv"}, {"cnt", "counter"}, {"tags", "set"}}) {
       EXPECT_TRUE(replica->CreateCollection(name, resolver).ok());
     }
+  }
+  // Opens the replica (again) on the store; `rebuild_index` as ReplicaOptions::rebuild_item_index.
+  void Reopen(bool rebuild_index) {
+    replica.reset();
+    ReplicaOptions ro;
+    ro.clock = &clock;
+    ro.index_secret = secret;
+    ro.rebuild_item_index = rebuild_index;
+    auto r = Replica::Open(store.get(), ro);
+    EXPECT_TRUE(r.ok()) << r.status();
+    replica = std::move(r).value();
   }
   void Write(const std::string& coll, const std::string& key, WriteOp op) {
     auto r = replica->WriteAndWait(coll, key, std::move(op));
@@ -140,6 +151,58 @@ TEST(InspectTest, WritesNothing) {
   uint64_t before = a.store->stats().writes_committed + a.store->stats().writes_failed;
   a.Inspect();
   EXPECT_EQ(a.store->stats().writes_committed + a.store->stats().writes_failed, before);
+}
+
+TEST(InspectTest, ChecksTheItemIndexWithTheClusterSecretAndARebuildMendsIt) {
+  const std::string secret = "the cluster secret";
+  TestNode a(1, secret);
+  a.Write("reg", "r", WriteOp::Put("v"));
+  a.Write("tags", "t", WriteOp::AddElement("x"));
+  a.Write("tags", "u", WriteOp::AddElement("y"));
+  auto inspect = [&a](std::optional<std::string> with) {
+    InspectOptions o;
+    o.cluster_secret = std::move(with);
+    auto r = Inspect(a.store.get(), o);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? std::move(r).value() : InspectReport();
+  };
+  EXPECT_EQ(inspect(std::nullopt).index_check, InspectReport::IndexCheck::kNotChecked);
+  EXPECT_EQ(inspect(secret).index_check, InspectReport::IndexCheck::kMatches);
+  EXPECT_EQ(inspect("another secret").index_check, InspectReport::IndexCheck::kOtherSecret);
+
+  // A damaged entry: reported with its key, and the rest of the report is still there.
+  const std::string entry = "i" + MakeItemKey("tags", "t").value();
+  ASSERT_TRUE(a.store->Put(core::Table::kIndex, entry, std::string(40, 'x')).ok());
+  InspectReport damaged = inspect(secret);
+  EXPECT_EQ(damaged.index_check, InspectReport::IndexCheck::kMismatch);
+  EXPECT_NE(damaged.index_detail.find("tags"), std::string::npos) << damaged.index_detail;
+  EXPECT_EQ(damaged.collections["tags"].keys, 2u);
+  // Opening normally keeps it (its key check value is right); a rebuild mends it.
+  a.Reopen(false);
+  EXPECT_EQ(inspect(secret).index_check, InspectReport::IndexCheck::kMismatch);
+  a.Reopen(true);
+  EXPECT_EQ(inspect(secret).index_check, InspectReport::IndexCheck::kMatches);
+  EXPECT_TRUE(a.replica->CheckItemIndex().ok()) << a.replica->CheckItemIndex();
+
+  // A block sum off by one item's digest is found too.
+  std::string block_key;
+  std::string block;
+  ASSERT_TRUE(a.store->Read([&](core::ReadView& v) {
+                       return v.Scan(core::Table::kIndex, "b", "d", [&](std::string_view k, std::string_view val) {
+                         block_key = std::string(k);
+                         block = std::string(val);
+                         return false;
+                       });
+                     }).ok());
+  ASSERT_GE(block.size(), 24u) << "a block: sum.lo, sum.hi, count, lo";
+  block[0] = static_cast<char>(block[0] ^ 1);
+  ASSERT_TRUE(a.store->Put(core::Table::kIndex, block_key, block).ok());
+  EXPECT_EQ(inspect(secret).index_check, InspectReport::IndexCheck::kMismatch);
+
+  // No index at all (a store of a version before the index, or a read-only user's).
+  a.replica.reset();
+  ASSERT_TRUE(a.store->Delete(core::Table::kIndex, std::string(internal::kItemIndexMetaKey)).ok());
+  EXPECT_EQ(inspect(secret).index_check, InspectReport::IndexCheck::kAbsent);
 }
 
 }  // namespace

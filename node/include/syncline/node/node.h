@@ -66,6 +66,7 @@ struct NodeOptions {
   size_t max_frame_bytes = size_t{16} << 20;    // largest frame accepted from a peer
   size_t max_value_bytes = size_t{1} << 20;     // largest value, element or delta written
   size_t max_writes_per_commit = 4096;          // local writes applied together (ReplicaOptions)
+  bool rebuild_item_index = false;              // rebuild the anti-entropy item index at open
   replication::ShippingOptions shipping;
   // Snapshot bootstrap (chunk size, window, stall timeout) and log retention (interval, changes
   // kept per origin): docs/snapshot-and-retention.md.

@@ -69,12 +69,28 @@ struct InspectReport {
   std::array<uint64_t, kSiblingBuckets> siblings{};
   // Keys by metadata bytes: bucket b counts keys with 2^(b-1) <= bytes < 2^b (bucket 0: 0 bytes).
   std::map<int, uint64_t> metadata_bytes;
+  // The anti-entropy item index (table `index`) against the data table, when the cluster secret
+  // was given (its hashes are keyed with a key derived from it).
+  enum class IndexCheck {
+    kNotChecked,    // no secret given
+    kAbsent,        // no index: the node builds it when it opens the store
+    kOtherSecret,   // built with another secret's key: the node rebuilds it when it opens the store
+    kMatches,       // every entry and block sum is what the data gives
+    kMismatch,      // index_detail names the first difference
+  };
+  IndexCheck index_check = IndexCheck::kNotChecked;
+  std::string index_detail;
 };
+
+const char* IndexCheckName(InspectReport::IndexCheck check);
 
 struct InspectOptions {
   // Resolvers by name (default: the built-ins). A collection whose resolver is not in it is still
   // counted (keys only; its states stay opaque unless they use the mv layout).
   std::shared_ptr<const conflict::ResolverRegistry> registry;
+  // The cluster secret (as the node's secret file holds it): when set, the item index is checked
+  // against the data table (InspectReport::index_check).
+  std::optional<std::string> cluster_secret;
 };
 
 // Reads the report from `store` (not owned). Errors: those of the store (Corruption naming the

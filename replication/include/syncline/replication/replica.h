@@ -162,6 +162,9 @@ struct ReplicaOptions {
   // the whole data). False only for read-only use (inspect): the index is then neither built
   // nor updated, and WithItemIndex is refused.
   bool build_item_index = true;
+  // Rebuild the item index at open even when it carries the right key: the repair for an index
+  // that `syncline inspect --secret-file` found not to match the data.
+  bool rebuild_item_index = false;
   // Local writes (Write) wait in a queue and are applied together, up to max_writes_per_commit
   // in one write function: such a commit reads and writes the node's context, clock and item
   // index blocks once for all of them. Write waits while max_queued_writes are queued (except on
