@@ -66,7 +66,16 @@ Result<std::string> NewSecret() {
   return hex;
 }
 
-bool Alive(int pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+// Whether process `pid` runs. A zombie (exited, not yet reaped by its parent) does not: kill(pid,
+// 0) still succeeds on it, so its state in /proc is read too.
+bool Alive(int pid) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  size_t paren = line.rfind(')');
+  return paren == std::string::npos || line.size() <= paren + 2 || line[paren + 2] != 'Z';
+}
 
 // The last `lines` lines of a node's log, indented, for an error message; reads at most 16 KiB.
 std::string LogTail(const std::string& path, size_t lines) {
