@@ -171,10 +171,10 @@ TEST_F(AdminEndpoint, AntiEntropyOnDemandIsReportedInStatusAndMetrics) {
 void StopClusterNode(int pid) {
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (kill(pid, 0) == 0 && std::chrono::steady_clock::now() < deadline) {
+  while (!ProcessGone(pid) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ASSERT_NE(kill(pid, 0), 0) << "node " << pid << " did not stop";
+  ASSERT_TRUE(ProcessGone(pid)) << "node " << pid << " did not stop";
 }
 
 // /status once the node answers it (a restarted node takes a moment to listen).

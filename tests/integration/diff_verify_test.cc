@@ -53,16 +53,6 @@ bool WaitConverged(const std::vector<ClusterNode>& nodes, std::string* last) {
   return false;
 }
 
-// Whether process `pid` (not our child: `cluster up` started it) has exited.
-bool Gone(int pid) {
-  if (kill(pid, 0) != 0) return true;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  std::getline(stat, line);
-  size_t paren = line.rfind(')');
-  return paren != std::string::npos && line.size() > paren + 2 && line[paren + 2] == 'Z';
-}
-
 class DiffVerify : public ::testing::Test {
  protected:
   void TearDown() override {
@@ -115,10 +105,10 @@ TEST_F(DiffVerify, ClassifiesEveryKindOfDifferenceAndVerifyNamesTheDivergedNode)
   // n2 stops and comes back alone: no peers, and a new peer port n1 does not know.
   ASSERT_EQ(kill(nodes[1].pid, SIGTERM), 0);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!Gone(nodes[1].pid) && std::chrono::steady_clock::now() < deadline) {
+  while (!ProcessGone(nodes[1].pid) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ASSERT_TRUE(Gone(nodes[1].pid));
+  ASSERT_TRUE(ProcessGone(nodes[1].pid));
   std::stringstream config;
   config << std::ifstream(nodes[1].config).rdbuf();
   std::string alone = std::regex_replace(config.str(), std::regex("\npeers = [^\n]*"), "\npeers = []");

@@ -37,6 +37,10 @@ class DaemonGuard {
   int pid_;
 };
 
+// Whether process `pid`, which is not our child (`cluster up` started it), has exited: it is gone,
+// or a zombie its new parent has not reaped yet.
+bool ProcessGone(int pid);
+
 struct ClusterNode {
   std::string id, client, peer, admin, data_dir;
   std::string config;  // the node's config file, to restart it

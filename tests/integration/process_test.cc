@@ -128,7 +128,7 @@ TEST_F(Processes, LocalClusterReplicatesSurvivesKillAndStops) {
   ProgramRun down = RunProgram({SYNCLINE_CLI, "--cluster", cdir + "/cluster.toml", "cluster", "down"});
   EXPECT_EQ(down.exit_code, 0) << down.output;
   up_ = false;
-  for (const auto& n : nodes) EXPECT_NE(kill(n.pid, 0), 0) << n.id << " still running";
+  for (const auto& n : nodes) EXPECT_TRUE(ProcessGone(n.pid)) << n.id << " still running";
 }
 
 TEST_F(Processes, NodeRefusesBadFlagsSecondInstanceAndForeignDirectory) {
