@@ -230,18 +230,42 @@ Result<std::pair<std::string, DecodedBlock>> BlockOf(core::ReadView& view, std::
   return std::make_pair(std::move(found->first), std::move(block));
 }
 
-// Writes back a block whose sum changed: removes it when it emptied (the next block takes its
-// range over; the last block always stays), cuts it into pieces of kBuildBlockItems items when it
-// grew past kMaxBlockItems, else stores it.
+// Writes back a block whose sum changed. A block that emptied, or shrank below kMinBlockItems,
+// joins the next block (which takes its range over) when it emptied or both fit in
+// kBuildBlockItems, or else takes the previous block in when both fit; the last block always
+// stays. A block that grew past kMaxBlockItems is cut into pieces of kBuildBlockItems items.
+// Joining up to half the build size and cutting above twice it keeps a block that was just
+// joined from being cut again soon, and the other way round.
 Status FinishBlock(core::WriteTxn& txn, const AntiEntropyKey& index_key, const std::string& key,
-                   const DecodedBlock& block) {
+                   const DecodedBlock& changed) {
   bool last = key == kLastBlockKey;
-  if (block.sum.count == 0 && !last) {
-    SYNCLINE_RETURN_IF_ERROR(txn.Delete(core::Table::kIndex, key));
+  DecodedBlock block = changed;
+  if (block.sum.count < kMinBlockItems && !last) {
     SYNCLINE_ASSIGN_OR_RETURN(auto next, First(txn, key + std::string(1, '\0'), kBlocksEnd));
     if (!next) return Status::Corruption("the item index has no last block (index table entry \"c\")");
     SYNCLINE_ASSIGN_OR_RETURN(DecodedBlock nb, DecodeBlock(next->first, next->second));
-    return txn.Put(core::Table::kIndex, next->first, EncodeBlock(nb.sum, block.lo));
+    if (block.sum.count == 0 || block.sum.count + nb.sum.count <= kBuildBlockItems) {
+      SYNCLINE_RETURN_IF_ERROR(txn.Delete(core::Table::kIndex, key));
+      RangeSum joined = nb.sum;
+      joined.Add(block.sum);
+      return txn.Put(core::Table::kIndex, next->first, EncodeBlock(joined, block.lo));
+    }
+  }
+  if (block.sum.count < kMinBlockItems && !block.lo.empty()) {
+    // The previous block ends where this one starts, so its key is the tag and this block's lo.
+    std::string prev_key = std::string(1, kBlockTag) + block.lo;
+    auto prev = txn.Get(core::Table::kIndex, prev_key);
+    if (prev.status().IsNotFound()) {
+      return Status::Corruption("the item index has no block ending where block '" + core::PrintableKey(key) +
+                                "' starts");
+    }
+    SYNCLINE_RETURN_IF_ERROR(prev.status());
+    SYNCLINE_ASSIGN_OR_RETURN(DecodedBlock pb, DecodeBlock(prev_key, *prev));
+    if (pb.sum.count + block.sum.count <= kBuildBlockItems) {
+      SYNCLINE_RETURN_IF_ERROR(txn.Delete(core::Table::kIndex, prev_key));
+      block.sum.Add(pb.sum);
+      block.lo = std::move(pb.lo);
+    }
   }
   if (block.sum.count <= kMaxBlockItems) return txn.Put(core::Table::kIndex, key, EncodeBlock(block.sum, block.lo));
   // Every piece but the last gets a key of its own ("b" + the next piece's first item); the last

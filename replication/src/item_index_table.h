@@ -18,7 +18,10 @@
 //   "c"             -> the last block (no upper bound), same value
 // Blocks partition the item-key space: the first one starts at the empty key and each starts
 // where the previous one ends. A block that grows past kMaxBlockItems is cut into pieces of
-// kMaxBlockItems / 2; an empty one is removed (its range joins the next block), except the last, which always exists.
+// kMaxBlockItems / 2; one that shrinks below kMinBlockItems joins the next block when together
+// they hold at most kMaxBlockItems / 2, or else takes in the previous block when those two fit;
+// an empty one always joins the next (its range joins the next block), except the last, which
+// always exists.
 //
 // An item's digest is the sum modulo 2^128 of XXH3-128(varint len(sub) || sub || value) over
 // the key's records, except a set's dot-index records ("i" + dot), which repeat what the element
@@ -43,6 +46,7 @@
 namespace syncline::replication::internal {
 
 inline constexpr uint64_t kMaxBlockItems = 256;
+inline constexpr uint64_t kMinBlockItems = kMaxBlockItems / 8;
 // The index's format and key check value ("a" in the layout above); absent: no index.
 inline constexpr std::string_view kItemIndexMetaKey = "a";
 

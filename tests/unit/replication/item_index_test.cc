@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <random>
 #include <set>
 
@@ -167,6 +168,58 @@ TEST(ItemIndex, TwoStoredIndexesReconcileToExactlyTheirDifference) {
     });
   });
   ASSERT_TRUE(run.ok()) << run;
+}
+
+// The blocks of the stored index: the item count of each, in key order.
+std::vector<uint64_t> BlockCounts(testing::ReplicaNode& n) {
+  std::vector<uint64_t> counts;
+  Status s = n.store->Read([&](core::ReadView& view) -> Status {
+    internal::StoredItemIndex index(view, n.replica->index_key());
+    SYNCLINE_RETURN_IF_ERROR(index.Load());
+    SYNCLINE_ASSIGN_OR_RETURN(uint64_t size, index.Size());
+    for (size_t b = 0; b < index.blocks(); ++b) {
+      uint64_t end = b + 1 < index.blocks() ? index.block_start(b + 1) : size;
+      counts.push_back(end - index.block_start(b));
+    }
+    return Status::Ok();
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  return counts;
+}
+
+TEST(ItemIndex, BlocksThinnedByCollectionJoinTheirNeighbours) {
+  Node a(1);
+  constexpr int kKeys = 4000;
+  auto key = [](int i) {
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "k%05d", i);
+    return std::string(buf);
+  };
+  for (int i = 0; i < kKeys; ++i) ASSERT_TRUE(a.replica->WriteAndWait("reg", key(i), WriteOp::Put("v")).ok());
+  const size_t blocks_before = BlockCounts(a).size();
+  ASSERT_GE(blocks_before, static_cast<size_t>(kKeys / internal::kMaxBlockItems));
+  // Nine keys in ten are deleted and collected, evenly: every block thins out to about a tenth.
+  for (int i = 0; i < kKeys; ++i) {
+    if (i % 10 == 0) continue;
+    ASSERT_TRUE(a.replica->WriteAndWait("reg", key(i), WriteOp::Delete()).ok());
+  }
+  auto report = a.replica->CollectGarbage(a.replica->Context().vv(), "", 0);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->removed, static_cast<uint64_t>(kKeys - kKeys / 10));
+  ASSERT_TRUE(a.replica->CheckItemIndex().ok()) << a.replica->CheckItemIndex();
+  std::vector<uint64_t> counts = BlockCounts(a);
+  // The 400 items left sit in few blocks (the documented policy: below 32 items a block joins a
+  // neighbour when together they hold at most 128), none thin unless its neighbours are full.
+  constexpr uint64_t kThin = 32, kJoined = 128;
+  EXPECT_LE(counts.size(), static_cast<size_t>(kKeys / 10 / kThin + 1)) << "from " << blocks_before;
+  for (size_t b = 0; b + 1 < counts.size(); ++b) {
+    EXPECT_TRUE(counts[b] >= kThin || counts[b] + counts[b + 1] > kJoined)
+        << "block " << b << " holds " << counts[b] << ", the next " << counts[b + 1];
+  }
+  // Writes into joined blocks grow and cut them as before, and the sums stay those of the data.
+  for (int i = 0; i < kKeys; i += 2) ASSERT_TRUE(a.replica->WriteAndWait("tags", key(i), WriteOp::AddElement("x")).ok());
+  ASSERT_TRUE(a.replica->CheckItemIndex().ok()) << a.replica->CheckItemIndex();
+  for (uint64_t c : BlockCounts(a)) EXPECT_LE(c, internal::kMaxBlockItems);
 }
 
 TEST(ItemIndex, OnlyKeysOfTheRecordLayoutKeepAnEntry) {
