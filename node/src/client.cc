@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "client_anti_entropy.h"
 #include "client_codec.h"
 #include "client_feed.h"
 #include "client_key_versions.h"
@@ -289,6 +290,16 @@ Result<std::vector<replication::KeyVersion>> Client::KeyVersions(const std::stri
   SYNCLINE_RETURN_IF_ERROR(node::DecodeKeyVersions(resp.key_versions(), &out).WithContext("answer from " + address_));
   *more = resp.key_versions().more() && !out.empty();
   return out;
+}
+
+Result<std::vector<replication::AntiEntropyRun>> Client::RunAntiEntropy(const std::string& peer) {
+  node::v1::Request req;
+  req.mutable_anti_entropy()->set_peer(peer);
+  SYNCLINE_ASSIGN_OR_RETURN(auto resp, impl_->Call(std::move(req), address_));
+  SYNCLINE_RETURN_IF_ERROR(node::ResponseStatus(resp));
+  auto runs = node::DecodeAntiEntropyRuns(resp.anti_entropy());
+  if (!runs.ok()) return runs.status().WithContext("answer from " + address_);
+  return runs;
 }
 
 uint64_t Client::bytes_sent() const { return impl_->bytes_sent; }

@@ -2,6 +2,7 @@
 
 #include <deque>
 
+#include "client_anti_entropy.h"
 #include "client_codec.h"
 #include "client_feed.h"
 #include "client_key_versions.h"
@@ -226,6 +227,24 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
         resp.set_id(id);
         HandleCommitCursor(*node, req.commit_cursor(), &resp);
         Finish(std::move(resp));
+        return;
+      }
+      case v1::Request::kAntiEntropy: {
+        auto alive = server_->alive_;
+        asio::io_context& io = server_->io_;
+        node->RunAntiEntropyAsync(req.anti_entropy().peer(),
+                                  [self, alive, &io, id](Result<std::vector<replication::AntiEntropyRun>> runs) {
+                                    v1::Response resp;
+                                    resp.set_id(id);
+                                    if (runs.ok()) {
+                                      EncodeAntiEntropyRuns(*runs, resp.mutable_anti_entropy());
+                                    } else {
+                                      SetError(runs.status(), &resp);
+                                    }
+                                    asio::post(io, [self, alive, resp = std::move(resp)]() mutable {
+                                      if (alive->load()) self->Finish(std::move(resp));
+                                    });
+                                  });
         return;
       }
       case v1::Request::kKeyVersions: {

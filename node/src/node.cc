@@ -310,14 +310,19 @@ void Node::PromoteAsync(std::string mode, std::function<void(Status)> done) {
 }
 
 Result<std::vector<replication::AntiEntropyRun>> Node::RunAntiEntropy(std::string peer_node_id) {
-  if (!runtime_->started || !runtime_->replicator) {
-    return Status::FailedPrecondition("node '" + options_.node_id + "' is not started; start it before running anti-entropy");
-  }
   auto p = std::make_shared<std::promise<Result<std::vector<replication::AntiEntropyRun>>>>();
   auto f = p->get_future();
-  runtime_->replicator->RunAntiEntropy(std::move(peer_node_id),
-                                       [p](Result<std::vector<replication::AntiEntropyRun>> r) { p->set_value(std::move(r)); });
+  RunAntiEntropyAsync(std::move(peer_node_id),
+                      [p](Result<std::vector<replication::AntiEntropyRun>> r) { p->set_value(std::move(r)); });
   return f.get();
+}
+
+void Node::RunAntiEntropyAsync(std::string peer_node_id, AntiEntropyDone done) {
+  if (!runtime_->started || !runtime_->replicator) {
+    done(Status::FailedPrecondition("node '" + options_.node_id + "' is not started; start it before running anti-entropy"));
+    return;
+  }
+  runtime_->replicator->RunAntiEntropy(std::move(peer_node_id), std::move(done));
 }
 
 uint64_t Node::BehindLeader(bool* leader_connected) const {

@@ -18,7 +18,9 @@
 
 #include <asio.hpp>
 
+#include "process_support.h"
 #include "support/temp_dir.h"
+#include "syncline/node/client.h"
 #include "syncline/replication/tcp_transport.h"
 #include "syncline/replication/v1/anti_entropy.pb.h"
 #include "test_cluster.h"
@@ -79,6 +81,67 @@ bool Connected(Node& n, const std::string& peer) {
     if (p.node_id == peer) return true;
   }
   return false;
+}
+
+// The same on demand through the client protocol and the CLI: a session per node and peer, its
+// figures, a peer that is not connected reported as a failed session, and the exit codes.
+TEST(AntiEntropyIntegration, ClientAndCliRunSessionsOnDemand) {
+  TempDir dir;
+  auto s1 = OpenSource("s1", dir);
+  auto s2 = OpenSource("s2", dir);
+  ASSERT_NE(s1, nullptr);
+  ASSERT_NE(s2, nullptr);
+  std::string on_a = Write(*s1, "users", "on-a", WriteOp::Put("a"));
+  std::string on_b = Write(*s2, "users", "on-b", WriteOp::Put("b"));
+  NodeOptions oa = Options("a", dir);
+  oa.serve_clients = true;
+  auto a = StartNode(oa);
+  ASSERT_NE(a, nullptr);
+  NodeOptions ob = Options("b", dir);
+  ob.peers = {a->peer_address()};
+  ob.serve_clients = true;
+  auto b = StartNode(ob);
+  ASSERT_NE(b, nullptr);
+  Inject(*a, "lww", "users", {{"on-a", on_a}});
+  Inject(*b, "lww", "users", {{"on-b", on_b}});
+  ASSERT_TRUE(WaitFor([&] { return Connected(*a, "b") && Connected(*b, "a"); }));
+  ASSERT_NE(a->Digest().value(), b->Digest().value());
+  const std::string a_client = "127.0.0.1:" + std::to_string(a->client_port());
+  const std::string b_client = "127.0.0.1:" + std::to_string(b->client_port());
+
+  auto client = Client::Connect(a_client, 60000);
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto runs = (*client)->RunAntiEntropy("");
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_TRUE(runs->front().status.ok()) << runs->front().status;
+  EXPECT_EQ(runs->front().peer, "b");
+  EXPECT_EQ(runs->front().need, 1u);
+  EXPECT_EQ(runs->front().have, 1u);
+  EXPECT_EQ(runs->front().keys_fetched, 1u);
+  EXPECT_EQ(runs->front().keys_sent, 1u);
+  EXPECT_GT(runs->front().bytes_sent, 0u);
+  EXPECT_GT(runs->front().bytes_received, 0u);
+  EXPECT_EQ(a->Digest().value(), b->Digest().value());
+  // A peer that is not connected: the request is answered, its session failed and says why.
+  auto missing = (*client)->RunAntiEntropy("nosuch");
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  ASSERT_EQ(missing->size(), 1u);
+  EXPECT_FALSE(missing->front().status.ok());
+  EXPECT_NE(missing->front().status.message().find("nosuch"), std::string::npos) << missing->front().status;
+
+  // The CLI on both nodes: converged now, so each session finds nothing to repair.
+  ProgramRun cli = RunProgram({SYNCLINE_CLI, "--node", a_client, "anti-entropy"});
+  EXPECT_EQ(cli.exit_code, 0) << cli.output;
+  EXPECT_NE(cli.output.find("completed"), std::string::npos) << cli.output;
+  ProgramRun json = RunProgram({SYNCLINE_CLI, "--json", "--node", b_client, "anti-entropy", "--peer", "a"});
+  EXPECT_EQ(json.exit_code, 0) << json.output;
+  EXPECT_NE(json.output.find("\"sessions\":[{\"peer\":\"a\",\"ok\":true,\"error\":\"\""), std::string::npos)
+      << json.output;
+  EXPECT_NE(json.output.find("\"need\":0,\"have\":0"), std::string::npos) << json.output;
+  ProgramRun failed = RunProgram({SYNCLINE_CLI, "--node", a_client, "anti-entropy", "--peer", "nosuch"});
+  EXPECT_EQ(failed.exit_code, 2) << failed.output;
+  EXPECT_NE(failed.output.find("failed"), std::string::npos) << failed.output;
 }
 
 TEST(AntiEntropyIntegration, OnDemandSessionRepairsWhatLogShippingCannot) {

@@ -88,6 +88,7 @@ void RegisterMap(CLI::App& app, Globals& g, int* exit_code);
 void RegisterCreate(CLI::App& app, Globals& g, int* exit_code);
 void RegisterStatus(CLI::App& app, Globals& g, int* exit_code);
 void RegisterDigest(CLI::App& app, Globals& g, int* exit_code);
+void RegisterAntiEntropy(CLI::App& app, Globals& g, int* exit_code);
 void RegisterDump(CLI::App& app, Globals& g, int* exit_code);
 void RegisterCluster(CLI::App& app, Globals& g, int* exit_code);
 void RegisterPromote(CLI::App& app, Globals& g, int* exit_code);

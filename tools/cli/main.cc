@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
   for (Register r : {RegisterPut, RegisterGet, RegisterDel, RegisterCounter, RegisterSet, RegisterMap, RegisterCreate,
                      RegisterStatus, RegisterDigest, RegisterDump, RegisterCluster, RegisterWatch, RegisterPromote,
-                     RegisterInspect, RegisterConflicts, RegisterDiff, RegisterVerify}) {
+                     RegisterInspect, RegisterConflicts, RegisterDiff, RegisterVerify, RegisterAntiEntropy}) {
     r(app, g, &exit_code);
   }
   try {

@@ -21,6 +21,7 @@
 #include "syncline/core/feed.h"
 #include "syncline/core/status.h"
 #include "syncline/node/feed.h"
+#include "syncline/replication/anti_entropy_options.h"
 #include "syncline/replication/key_versions.h"
 #include "syncline/replication/replica.h"
 
@@ -161,6 +162,11 @@ class Client {
   Result<std::vector<replication::KeyVersion>> KeyVersions(const std::string& collection,
                                                            const std::string& after_collection,
                                                            const std::string& after_key, uint32_t limit, bool* more);
+  // Runs an anti-entropy session now on the node with its connected peer `peer` (a node id; empty:
+  // every connected peer) and answers when they ended: one run per peer with its own status
+  // (docs/anti-entropy.md). NotFound when no peer is connected. Sessions can take long: connect
+  // with a timeout above the node's anti_entropy.session_timeout_millis (30 s by default).
+  Result<std::vector<replication::AntiEntropyRun>> RunAntiEntropy(const std::string& peer);
   // Bytes this client wrote to and read from the connection (frames included) since it connected.
   uint64_t bytes_sent() const;
   uint64_t bytes_received() const;

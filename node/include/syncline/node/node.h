@@ -173,6 +173,10 @@ class Node {
   // peer is joined rather than doubled. FailedPrecondition when the node is not started,
   // NotFound when no peer is connected. Must not be called on the node's io_context thread.
   Result<std::vector<replication::AntiEntropyRun>> RunAntiEntropy(std::string peer_node_id = {});
+  // The same without waiting: `done` runs on the io_context thread (or at once, on the caller's,
+  // when the node is not started). May be called on any thread.
+  using AntiEntropyDone = std::function<void(Result<std::vector<replication::AntiEntropyRun>>)>;
+  void RunAntiEntropyAsync(std::string peer_node_id, AntiEntropyDone done);
 
   NodeStatus GetStatus() const;
 
