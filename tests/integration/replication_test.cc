@@ -153,6 +153,31 @@ TEST_F(ReplicationIntegration, WrongSecretIsRefusedAndNothingReplicates) {
   EXPECT_FALSE(b->replica().ResolverOf("reg").ok());
 }
 
+// A node whose peer port is taken: Start fails with AlreadyExists naming the address, leaves
+// nothing running (the node is destroyed cleanly, also under ASan), and starts once it is free.
+TEST_F(ReplicationIntegration, AStartOnATakenPortFailsCleanlyAndCanBeTriedAgain) {
+  auto a = StartNode(TestNodeOptions("n1", (dir_ / "n1").string()));
+  ASSERT_TRUE(a);
+  const uint16_t taken = a->peer_port();
+  auto b = Node::Open(TestNodeOptions("n2", (dir_ / "n2").string(), taken));
+  ASSERT_TRUE(b.ok()) << b.status();
+  Status first = (*b)->Start();
+  EXPECT_EQ(first.code(), StatusCode::kAlreadyExists) << first;
+  EXPECT_NE(first.message().find("cannot listen for peers on 127.0.0.1:" + std::to_string(taken)), std::string::npos)
+      << first;
+  a->Stop();
+  a.reset();
+  Status second = (*b)->Start();
+  ASSERT_TRUE(second.ok()) << second;
+  EXPECT_EQ((*b)->peer_port(), taken);
+  CreateCollections(**b);
+  EXPECT_TRUE((*b)->Write("reg", "k", WriteOp::Put("v")).ok());
+  // And an untouched node that failed to start is destroyed without starting again.
+  auto c = Node::Open(TestNodeOptions("n3", (dir_ / "n3").string(), taken));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->Start().code(), StatusCode::kAlreadyExists);
+}
+
 TEST_F(ReplicationIntegration, PeersChangeAtRunTimeAndARestartResendsNothingHeld) {
   auto a = StartNode(TestNodeOptions("n1", (dir_ / "n1").string()));
   auto b = StartNode(TestNodeOptions("n2", (dir_ / "n2").string()));

@@ -10,7 +10,9 @@
 // peer endpoint and dials the peers), Stop() (closes connections, finishes queued writes, closes
 // the store; also run by the destructor). A second Node on the same directory, in this process
 // or another, is refused by Open with AlreadyExists. A data directory created for another cluster
-// id is refused with FailedPrecondition naming both ids.
+// id is refused with FailedPrecondition naming both ids. Start fails with AlreadyExists when a
+// listen address (peer or client endpoint) is in use, and with Unavailable for other listen
+// errors; a failed Start leaves nothing running, and Start may be called again.
 //
 // Threading: every method may be called from any thread after Open, except that Start and Stop
 // must not be called from inside a callback of the node.
