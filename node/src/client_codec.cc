@@ -130,6 +130,26 @@ void EncodeStatus(const NodeStatus& in, const std::map<std::string, std::string>
   out->set_gc_stale_skipped(in.replica.stale_states_skipped);
   out->set_gc_stale_dropped(in.replica.stale_keys_dropped);
   for (const auto& [peer, since] : in.gc.fenced) out->add_fenced_peers(peer);
+  for (const auto& a : in.anti_entropy) {
+    auto* e = out->add_anti_entropy();
+    e->set_node_id(a.node_id);
+    e->set_active(a.active);
+    e->set_sessions_started(a.sessions_started);
+    e->set_sessions_completed(a.sessions_completed);
+    e->set_sessions_failed(a.sessions_failed);
+    e->set_ranges_compared(a.ranges_compared);
+    e->set_keys_fetched(a.keys_fetched);
+    e->set_keys_sent(a.keys_sent);
+    e->set_bytes_sent(a.bytes_sent);
+    e->set_bytes_received(a.bytes_received);
+    e->set_bad_frames(a.bad_frames);
+    e->set_last_session_unix_millis(a.last_session_unix_millis);
+    e->set_last_duration_millis(a.last_duration_millis);
+    e->set_last_need(a.last_need);
+    e->set_last_have(a.last_have);
+    e->set_divergence(a.divergence);
+    e->set_last_error(a.last_error);
+  }
   for (const auto& b : in.retention.log.origins) {
     auto* l = out->add_log();
     l->set_origin(b.origin.value());
@@ -197,6 +217,27 @@ RemoteStatus DecodeStatus(const v1::NodeStatus& in) {
   out.gc_stale_skipped = in.gc_stale_skipped();
   out.gc_stale_dropped = in.gc_stale_dropped();
   for (const auto& p : in.fenced_peers()) out.fenced_peers.push_back(p);
+  for (const auto& e : in.anti_entropy()) {
+    replication::AntiEntropyPeerStatus a;
+    a.node_id = e.node_id();
+    a.active = e.active();
+    a.sessions_started = e.sessions_started();
+    a.sessions_completed = e.sessions_completed();
+    a.sessions_failed = e.sessions_failed();
+    a.ranges_compared = e.ranges_compared();
+    a.keys_fetched = e.keys_fetched();
+    a.keys_sent = e.keys_sent();
+    a.bytes_sent = e.bytes_sent();
+    a.bytes_received = e.bytes_received();
+    a.bad_frames = e.bad_frames();
+    a.last_session_unix_millis = e.last_session_unix_millis();
+    a.last_duration_millis = e.last_duration_millis();
+    a.last_need = e.last_need();
+    a.last_have = e.last_have();
+    a.divergence = e.divergence();
+    a.last_error = e.last_error();
+    out.anti_entropy.push_back(std::move(a));
+  }
   for (const auto& l : in.log()) {
     out.log.push_back(RemoteStatus::OriginLog{ReplicaId(l.origin()).ToString(), l.low(), l.high(), l.floor()});
   }

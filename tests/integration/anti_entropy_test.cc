@@ -142,6 +142,28 @@ TEST(AntiEntropyIntegration, ClientAndCliRunSessionsOnDemand) {
   ProgramRun failed = RunProgram({SYNCLINE_CLI, "--node", a_client, "anti-entropy", "--peer", "nosuch"});
   EXPECT_EQ(failed.exit_code, 2) << failed.output;
   EXPECT_NE(failed.output.find("failed"), std::string::npos) << failed.output;
+
+  // Status through the client and the CLI carries each peer's anti-entropy record: A ran two
+  // sessions with B (one repair, one finding nothing) and B one with A, all completed.
+  auto st = (*client)->GetStatus();
+  ASSERT_TRUE(st.ok()) << st.status();
+  ASSERT_EQ(st->anti_entropy.size(), 1u);
+  const replication::AntiEntropyPeerStatus& ae = st->anti_entropy.front();
+  EXPECT_EQ(ae.node_id, "b");
+  EXPECT_EQ(ae.sessions_completed, 3u);
+  EXPECT_EQ(ae.sessions_failed, 0u);
+  EXPECT_EQ(ae.keys_fetched, 1u);
+  EXPECT_EQ(ae.keys_sent, 1u);
+  EXPECT_GT(ae.last_session_unix_millis, 0);
+  EXPECT_EQ(ae.last_need + ae.last_have, 0u);
+  ProgramRun status = RunProgram({SYNCLINE_CLI, "--node", a_client, "status"});
+  EXPECT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("ANTI-ENTROPY PEER"), std::string::npos) << status.output;
+  ProgramRun status_json = RunProgram({SYNCLINE_CLI, "--json", "--node", a_client, "status"});
+  EXPECT_NE(status_json.output.find("\"anti_entropy\":[{\"peer\":\"b\",\"active\":false,\"sessions_started\":3,"
+                                    "\"sessions_completed\":3,\"sessions_failed\":0,\"keys_fetched\":1,\"keys_sent\":1"),
+            std::string::npos)
+      << status_json.output;
 }
 
 TEST(AntiEntropyIntegration, OnDemandSessionRepairsWhatLogShippingCannot) {

@@ -1,5 +1,9 @@
 // syncline status: node, mode, role, epoch, version vector, counters and per-peer lag of every node
-// of the cluster file (or the one --node names).
+// of the cluster file (or the one --node names), with log, collection, anti-entropy and feed
+// tables when they have something to say.
+#include <algorithm>
+#include <chrono>
+
 #include "cli.h"
 
 namespace syncline::cli {
@@ -48,7 +52,19 @@ std::string StatusJson(const RemoteStatus& s) {
        ",\"stale_skipped\":" + std::to_string(s.gc_stale_skipped) +
        ",\"stale_dropped\":" + std::to_string(s.gc_stale_dropped) + ",\"fenced\":[";
   for (size_t i = 0; i < s.fenced_peers.size(); ++i) o += (i ? "," : "") + JsonString(s.fenced_peers[i]);
-  o += "]},\"feed\":{\"head\":" + std::to_string(s.feed_head) +
+  o += "]},\"anti_entropy\":[";
+  for (size_t i = 0; i < s.anti_entropy.size(); ++i) {
+    const auto& a = s.anti_entropy[i];
+    o += (i ? "," : "") + std::string("{\"peer\":") + JsonString(a.node_id) + ",\"active\":" + (a.active ? "true" : "false") +
+         ",\"sessions_started\":" + std::to_string(a.sessions_started) +
+         ",\"sessions_completed\":" + std::to_string(a.sessions_completed) +
+         ",\"sessions_failed\":" + std::to_string(a.sessions_failed) + ",\"keys_fetched\":" + std::to_string(a.keys_fetched) +
+         ",\"keys_sent\":" + std::to_string(a.keys_sent) + ",\"bad_frames\":" + std::to_string(a.bad_frames) +
+         ",\"last_session_unix_millis\":" + std::to_string(a.last_session_unix_millis) +
+         ",\"last_need\":" + std::to_string(a.last_need) + ",\"last_have\":" + std::to_string(a.last_have) +
+         ",\"last_error\":" + JsonString(a.last_error) + "}";
+  }
+  o += "],\"feed\":{\"head\":" + std::to_string(s.feed_head) +
        ",\"pruned_through\":" + std::to_string(s.feed_pruned_through) + ",\"consumers\":[";
   for (size_t i = 0; i < s.feed_consumers.size(); ++i) {
     const auto& c = s.feed_consumers[i];
@@ -69,7 +85,10 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
       return;
     }
     std::vector<std::string> json;
-    std::vector<std::vector<std::string>> rows, peer_rows, feed_rows, log_rows, gc_rows;
+    std::vector<std::vector<std::string>> rows, peer_rows, feed_rows, log_rows, gc_rows, ae_rows;
+    const int64_t now_millis = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
     int code = kExitOk;
     for (const auto& t : *targets) {
       auto client = Client::Connect(t.client, g.timeout_millis);
@@ -110,6 +129,19 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
                            std::to_string(st->gc_stale_skipped) + "/" + std::to_string(st->gc_stale_dropped),
                            fenced.empty() ? "-" : fenced});
       }
+      for (const auto& a : st->anti_entropy) {
+        if (a.sessions_started == 0 && a.bad_frames == 0) continue;
+        std::string last = a.last_session_unix_millis == 0
+                               ? "-"
+                               : std::to_string(std::max<int64_t>(0, now_millis - a.last_session_unix_millis) / 1000) +
+                                     " s ago";
+        ae_rows.push_back({st->node_id, a.node_id + (a.active ? " (running)" : ""),
+                           std::to_string(a.sessions_completed) + "/" + std::to_string(a.sessions_failed), last,
+                           a.last_session_unix_millis == 0 ? "-"
+                                                           : std::to_string(a.last_need) + "/" + std::to_string(a.last_have),
+                           std::to_string(a.keys_fetched) + "/" + std::to_string(a.keys_sent), std::to_string(a.bad_frames),
+                           a.last_error.empty() ? "-" : a.last_error});
+      }
       for (const auto& c : st->feed_consumers) {
         feed_rows.push_back({st->node_id, c.name, std::to_string(c.cursor), std::to_string(st->feed_head),
                              std::to_string(c.lag)});
@@ -137,6 +169,12 @@ void RegisterStatus(CLI::App& app, Globals& g, int* exit_code) {
       if (!gc_rows.empty()) {
         std::printf("\n");
         PrintTable({"NODE", "GC HORIZON", "PASSES", "REMOVED", "STALE SKIPPED/DROPPED", "FENCED"}, gc_rows);
+      }
+      if (!ae_rows.empty()) {
+        std::printf("\n");
+        PrintTable({"NODE", "ANTI-ENTROPY PEER", "COMPLETED/FAILED", "LAST", "NEED/HAVE", "FETCHED/SENT", "BAD FRAMES",
+                    "LAST ERROR"},
+                   ae_rows);
       }
       if (!feed_rows.empty()) {
         std::printf("\n");

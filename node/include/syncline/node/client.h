@@ -83,6 +83,8 @@ struct RemoteStatus {
   uint64_t gc_stale_skipped = 0;
   uint64_t gc_stale_dropped = 0;
   std::vector<std::string> fenced_peers;
+  // Anti-entropy per peer since the node started (docs/anti-entropy.md).
+  std::vector<replication::AntiEntropyPeerStatus> anti_entropy;
 };
 
 // Which entries of a node's change feed to read (Client::ReadFeed).
