@@ -96,11 +96,9 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
           Finish(Error(id, ack.status()));
           return;
         }
-        auto alive = server_->alive_;
-        asio::io_context& io = server_->io_;
         node->WriteAsync(req.write().collection(), req.write().key(), std::move(op).value(), *ack,
                          req.write().ack_timeout_millis(),
-                              [self, alive, &io, id, node](Result<replication::WriteResult> r) {
+                              [answer = AnswerOnIo(), id, node](Result<replication::WriteResult> r) {
                                 v1::Response resp;
                                 resp.set_id(id);
                                 if (r.ok()) {
@@ -110,9 +108,7 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
                                 } else {
                                   SetWriteError(r.status(), *node, &resp);
                                 }
-                                asio::post(io, [self, alive, resp = std::move(resp)]() mutable {
-                                  if (alive->load()) self->Finish(std::move(resp));
-                                });
+                                answer(std::move(resp));
                               });
         return;
       }
@@ -143,10 +139,8 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
         return;
       }
       case v1::Request::kPromote: {
-        auto alive = server_->alive_;
-        asio::io_context& io = server_->io_;
         std::string mode = req.promote().mode().empty() ? "leader-follower" : req.promote().mode();
-        node->PromoteAsync(mode, [self, alive, &io, id, node](Status s) {
+        node->PromoteAsync(mode, [answer = AnswerOnIo(), id, node](Status s) {
           v1::Response resp;
           resp.set_id(id);
           if (s.ok()) {
@@ -157,9 +151,7 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
           } else {
             SetError(s, &resp);
           }
-          asio::post(io, [self, alive, resp = std::move(resp)]() mutable {
-            if (alive->load()) self->Finish(std::move(resp));
-          });
+          answer(std::move(resp));
         });
         return;
       }
@@ -230,10 +222,8 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
         return;
       }
       case v1::Request::kAntiEntropy: {
-        auto alive = server_->alive_;
-        asio::io_context& io = server_->io_;
         node->RunAntiEntropyAsync(req.anti_entropy().peer(),
-                                  [self, alive, &io, id](Result<std::vector<replication::AntiEntropyRun>> runs) {
+                                  [answer = AnswerOnIo(), id](Result<std::vector<replication::AntiEntropyRun>> runs) {
                                     v1::Response resp;
                                     resp.set_id(id);
                                     if (runs.ok()) {
@@ -241,9 +231,7 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
                                     } else {
                                       SetError(runs.status(), &resp);
                                     }
-                                    asio::post(io, [self, alive, resp = std::move(resp)]() mutable {
-                                      if (alive->load()) self->Finish(std::move(resp));
-                                    });
+                                    answer(std::move(resp));
                                   });
         return;
       }
@@ -265,6 +253,17 @@ class ClientServer::Connection : public std::enable_shared_from_this<Connection>
     resp.set_id(id);
     SetError(s, &resp);
     return resp;
+  }
+
+  // For a request answered by a callback on another thread: a function, callable on any thread,
+  // that posts the response to the io_context and finishes it there unless the server closed.
+  // It holds what it needs (not the server), so it may outlive the server.
+  std::function<void(v1::Response)> AnswerOnIo() {
+    return [self = shared_from_this(), alive = server_->alive_, &io = server_->io_](v1::Response resp) {
+      asio::post(io, [self, alive, resp = std::move(resp)]() mutable {
+        if (alive->load()) self->Finish(std::move(resp));
+      });
+    };
   }
 
   void Finish(v1::Response resp) {

@@ -109,16 +109,18 @@ Status Node::Start() {
   ro.peers = options_.peers;
   ro.log = options_.log;
   rt.replicator = std::make_unique<replication::Replicator>(*rt.io, replica_.get(), ro);
-  // Listening happens here, before the io_context runs, so the port is known on return. A start
-  // that fails leaves no runtime behind: the replicator refers to the replica, which Stop (or the
-  // destructor) frees.
-  if (Status s = rt.replicator->Start(); !s.ok()) {
+  // A start that fails leaves no runtime behind: the replicator refers to the replica, which Stop
+  // (or the destructor) frees.
+  auto fail = [&rt](Status s) {
     rt.replicator->Stop();
     rt.replicator.reset();
+    rt.clients.reset();
     rt.own_io.reset();
     rt.io = nullptr;
     return s;
-  }
+  };
+  // Listening happens here, before the io_context runs, so the port is known on return.
+  if (Status s = rt.replicator->Start(); !s.ok()) return fail(std::move(s));
   peer_port_ = rt.replicator->port();
   if (options_.serve_clients) {
     node::ClientServerOptions co;
@@ -128,14 +130,7 @@ Status Node::Start() {
     co.log = options_.log;
     rt.clients = std::make_unique<node::ClientServer>(*rt.io, this, co);
     Status s = rt.clients->Listen();
-    if (!s.ok()) {
-      rt.replicator->Stop();
-      rt.replicator.reset();
-      rt.clients.reset();
-      rt.own_io.reset();
-      rt.io = nullptr;
-      return s;
-    }
+    if (!s.ok()) return fail(std::move(s));
     client_port_ = rt.clients->port();
     leadership_->SetClientAddress(options_.client_host + ":" + std::to_string(client_port_));
   }
